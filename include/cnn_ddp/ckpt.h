@@ -1,0 +1,75 @@
+/* Checkpoints: HDF5 files holding the parameter and momentum arenas, cut into named tensors, plus the
+ * run's identity and exact position. Written crash-safely (temporary file in the same directory,
+ * fsync, rename, fsync of the directory) and self-checking (a checksum attribute on every tensor
+ * and one over the metadata). Knows nothing of the training loop: it moves the buffers it is given.
+ *
+ * Layout:
+ *   /params/<layer>/<tensor>   float32, e.g. /params/conv1/weight [10,1,5,5], /params/conv1/bias [10]
+ *   /optim/<layer>/<tensor>    float32 momentum buffers, same shapes
+ *   each dataset: attribute "checksum" (uint64, FNV-1a 64 of its float bytes)
+ *   root attributes: format ("cnn_ddp-checkpoint"), format_version, version, model, step, epoch,
+ *   step_in_epoch, seed, shards, batch, lr, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
+ *   epoch_seconds, config, meta_checksum (over all of the above). */
+#ifndef CNN_DDP_CKPT_H
+#define CNN_DDP_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cnn_ddp/error.h"
+
+#define CD_CKPT_FORMAT "cnn_ddp-checkpoint"
+#define CD_CKPT_FORMAT_VERSION 1
+#define CD_CKPT_CONFIG_MAX 4096
+
+/* A named view of a piece of the arenas. */
+typedef struct cd_ckpt_tensor {
+    char layer[24];     /* "conv1" */
+    char name[16];      /* "weight" | "bias" */
+    size_t offset;      /* into the arena, in floats */
+    size_t count;
+    int ndims;
+    int64_t dims[4];
+} cd_ckpt_tensor;
+
+typedef struct cd_ckpt_meta {
+    char version[32];   /* library version that wrote it */
+    char model[1024];   /* canonical model spec */
+    int64_t step;       /* global steps completed */
+    int64_t epoch;      /* epoch the next step belongs to */
+    int64_t step_in_epoch;
+    uint64_t seed;
+    int64_t shards, batch;
+    double lr, momentum;
+    /* running totals of the epoch in progress, so a resumed run logs the same epoch figures */
+    int64_t epoch_loss_fx, epoch_correct, epoch_samples;
+    double epoch_seconds;
+    char config[CD_CKPT_CONFIG_MAX]; /* the effective configuration, as text (may be empty) */
+} cd_ckpt_meta;
+
+/* Writes `path` atomically: `<dir>/.<name>.tmp-<pid>` first, fsync, rename over `path`, fsync the
+ * directory. On failure the temporary is removed and any existing `path` is untouched. */
+cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ckpt_tensor *tensors,
+                        int n_tensors, const float *params, const float *momentum, size_t arena_count,
+                        cd_error *err);
+
+/* Reads and verifies the whole file: format, every checksum, and that each expected tensor exists
+ * with exactly the expected dims. Fills meta, params and momentum (arena_count floats each) only if
+ * everything verifies. CD_E_INPUT naming the file and what is wrong ("checkpoints/step-100.h5:
+ * /params/conv1/weight: checksum mismatch (file is damaged)"). */
+cd_status cd_ckpt_read(const char *path, const cd_ckpt_tensor *tensors, int n_tensors, cd_ckpt_meta *meta,
+                       float *params, float *momentum, size_t arena_count, cd_error *err);
+
+/* Verifies every checksum without knowing the model; fills meta. Used by `info` and by resume's search. */
+cd_status cd_ckpt_verify(const char *path, cd_ckpt_meta *meta, cd_error *err);
+
+/* Checkpoints in `dir` ("step-<S>.h5" and "final.h5"), newest first (final.h5, then by step
+ * descending). Returns the number found (up to max), each path written into paths[i] (PATH_MAX). */
+int cd_ckpt_list(const char *dir, char (*paths)[4096], int max);
+
+/* Deletes all but the newest `keep` step-<S>.h5 files (final.h5 is never deleted). */
+cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err);
+
+/* mkdir -p */
+cd_status cd_ckpt_make_dir(const char *dir, cd_error *err);
+
+#endif

@@ -1,0 +1,44 @@
+/* MNIST-style HDF5 datasets: /<split>/images uint8 [N,H,W] or [N,1,H,W], /<split>/labels uint8 [N]
+ * (any integer type is accepted if its values fit; labels must be 0..9). A rank loads only the rows
+ * it trains or evaluates on, through a hyperslab selection. */
+#ifndef CNN_DDP_DATA_H
+#define CNN_DDP_DATA_H
+
+#include <stdint.h>
+#include "cnn_ddp/error.h"
+
+#define CD_NORM_MEAN 0.1307f
+#define CD_NORM_STD 0.3081f
+#define CD_CLASSES 10
+
+typedef struct cd_data_info {
+    int64_t count;   /* rows in the split */
+    int height, width;
+} cd_data_info;
+
+typedef struct cd_dataset {
+    int64_t first_row; /* rows [first_row, first_row + count) of the split are held */
+    int64_t count;
+    int height, width;
+    uint8_t *images;   /* count * height * width */
+    uint8_t *labels;   /* count */
+} cd_dataset;
+
+/* Opens `path`, checks /<split>/images and /<split>/labels exist with matching counts, integer pixel
+ * type, rank 3 or 4 (channel 1) and a non-zero count. Every failure is CD_E_INPUT with a message of
+ * the form "<path>: /<split>/labels: <problem>". Reads no pixel data. */
+cd_status cd_data_inspect(const char *path, const char *split, cd_data_info *info, cd_error *err);
+
+/* Loads rows [first, first + count) of the split (count 0 is allowed and loads nothing) and checks
+ * every label in them is 0..9 ("<path>: /train/labels: label 12 at row 5 is outside 0-9"). */
+cd_status cd_data_load(const char *path, const char *split, int64_t first, int64_t count,
+                       cd_dataset *out, cd_error *err);
+void cd_data_free(cd_dataset *data);
+
+/* out[i] = normalised image of local row rows[i] ((pixel/255 - mean)/std), as [n][1][H][W];
+ * labels_out[i] = its label. rows are indices into the loaded block (0..count-1). */
+void cd_data_gather(const cd_dataset *data, const uint32_t *rows, int n, float *out, uint8_t *labels_out);
+/* The same for the contiguous local rows [first, first + n). */
+void cd_data_gather_range(const cd_dataset *data, int64_t first, int n, float *out, uint8_t *labels_out);
+
+#endif

@@ -1,0 +1,103 @@
+/* The compute kernels behind every layer, as a table of function pointers with one implementation
+ * per instruction set (scalar reference, AVX2+FMA, AVX-512) chosen once at start-up.
+ *
+ * Layouts (PyTorch's): activations NCHW float32, contiguous. Conv weight [c_out][c_in][k_h][k_w],
+ * conv bias [c_out]. Linear weight [out][in], bias [out]; linear input [n][in] (a flattened NCHW
+ * activation). All kernels OVERWRITE their outputs (dx, dw, db, y); none accumulates into them.
+ *
+ * Determinism contract, which the bit-identical-for-any-rank-count guarantee rests on:
+ *  - forward and backward_data: every output element is computed by a fixed sequence of operations
+ *    on the inputs that feed it; its bits do not depend on n, on the sample's position in the batch,
+ *    or on whether it falls in a vector body or a scalar tail (tails use fmaf in the same order as
+ *    the vector lanes). Evaluating one image alone or inside any batch gives the same logits.
+ *  - backward_weights: the reduction over the batch may be blocked any way, but the order is a
+ *    function of the shape alone: the same inputs and shape give the same bits every time.
+ *  - no threads, no timing-dependent order. */
+#ifndef CNN_DDP_KERNELS_H
+#define CNN_DDP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cnn_ddp/error.h"
+
+typedef struct cd_conv_shape {
+    int n;                  /* batch */
+    int c_in, h_in, w_in;
+    int c_out, h_out, w_out; /* h_out = (h_in + 2*pad - k_h)/stride + 1, likewise w_out */
+    int k_h, k_w;
+    int stride, pad;        /* zero padding on all four sides */
+} cd_conv_shape;
+
+typedef struct cd_pool_shape {
+    int n, c;
+    int h_in, w_in;
+    int h_out, w_out;       /* (h_in - k)/stride + 1: no padding, floor mode (PyTorch default) */
+    int k, stride;
+} cd_pool_shape;
+
+typedef struct cd_linear_shape {
+    int n, in, out;
+} cd_linear_shape;
+
+typedef struct cd_kernels {
+    const char *name; /* "scalar", "avx2", "avx512" */
+
+    /* Floats of scratch space the three conv ops below need for this shape (may be 0). The caller
+     * passes a buffer at least that large, 64-byte aligned, as `work`. */
+    size_t (*conv_workspace)(const cd_conv_shape *s);
+    /* y[n][c_out][h_out][w_out] = b + sum w * x (cross-correlation, zero padding) */
+    void (*conv_forward)(const cd_conv_shape *s, const float *x, const float *w, const float *b,
+                         float *y, float *work);
+    /* dx[n][c_in][h_in][w_in] = gradient of the loss w.r.t. x, given dy */
+    void (*conv_backward_data)(const cd_conv_shape *s, const float *dy, const float *w, float *dx,
+                               float *work);
+    /* dw = sum over batch and positions of dy * x-patch; db[c] = sum of dy over batch and positions */
+    void (*conv_backward_weights)(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
+                                  float *db, float *work);
+
+    /* Max pooling. argmax[i] is the index into x (whole tensor, NCHW) of the winner of y[i]; ties go
+     * to the first element in row-major window order. */
+    void (*pool_forward)(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax);
+    /* dx := 0 everywhere, then dx[argmax[i]] += dy[i] (overlapping windows accumulate). */
+    void (*pool_backward)(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx);
+
+    /* y = max(x, 0); x == y allowed. */
+    void (*relu_forward)(size_t n, const float *x, float *y);
+    /* dx = y > 0 ? dy : 0, where y is the forward output; dx == dy allowed. */
+    void (*relu_backward)(size_t n, const float *y, const float *dy, float *dx);
+
+    /* y[n][out] = x[n][in] * w^T + b */
+    void (*linear_forward)(const cd_linear_shape *s, const float *x, const float *w, const float *b,
+                           float *y);
+    /* dx[n][in] = dy[n][out] * w */
+    void (*linear_backward_data)(const cd_linear_shape *s, const float *dy, const float *w, float *dx);
+    /* dw[out][in] = dy^T x, db[out] = sum over batch of dy */
+    void (*linear_backward_weights)(const cd_linear_shape *s, const float *x, const float *dy,
+                                    float *dw, float *db);
+
+    /* SGD with momentum, PyTorch semantics: v = mu*v + g; w -= lr*v (elementwise, so any
+     * vectorisation gives the same bits as the scalar loop when it uses the same fmaf pattern). */
+    void (*sgd_momentum)(size_t n, float *w, float *v, const float *g, float lr, float mu);
+} cd_kernels;
+
+typedef enum cd_kernel_kind {
+    CD_KERNELS_AUTO = 0,
+    CD_KERNELS_SCALAR,
+    CD_KERNELS_AVX2,
+    CD_KERNELS_AVX512,
+} cd_kernel_kind;
+
+/* "auto" | "scalar" | "avx2" | "avx512" -> kind; CD_E_USAGE on anything else. */
+cd_status cd_kernel_kind_parse(const char *text, cd_kernel_kind *out, cd_error *err);
+/* Whether this CPU and OS can run that set (CPUID feature bits and XGETBV-enabled state). */
+int cd_kernels_supported(cd_kernel_kind kind);
+/* The table for `kind` (AUTO: the best supported); CD_E_USAGE naming the missing CPU feature when
+ * the set is not supported or was not compiled in. */
+cd_status cd_kernels_select(cd_kernel_kind kind, const cd_kernels **out, cd_error *err);
+
+/* The individual tables (exposed for tests; NULL when not compiled in). */
+const cd_kernels *cd_kernels_scalar(void);
+const cd_kernels *cd_kernels_avx2(void);
+const cd_kernels *cd_kernels_avx512(void);
+
+#endif

@@ -1,0 +1,72 @@
+/* A network: the layer list with inferred shapes, its parameters in one arena, and the activation
+ * buffers for a batch of up to max_batch samples. Knows nothing of MPI, HDF5 or the training loop. */
+#ifndef CNN_DDP_MODEL_H
+#define CNN_DDP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cnn_ddp/arena.h"
+#include "cnn_ddp/error.h"
+#include "cnn_ddp/kernels.h"
+#include "cnn_ddp/spec.h"
+
+typedef struct cd_shape { int c, h, w; } cd_shape;
+
+static inline size_t cd_shape_size(cd_shape s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }
+
+typedef struct cd_layer {
+    cd_layer_spec spec;
+    char name[24];          /* "conv1", "pool1", "relu2", "fc1": the checkpoint group name */
+    cd_shape in, out;       /* per sample */
+    size_t weight_offset, weight_count;   /* into the arena (0 count: no parameters) */
+    size_t bias_offset, bias_count;
+    int weight_ndims;
+    int64_t weight_dims[4];
+} cd_layer;
+
+typedef struct cd_model {
+    int n_layers;
+    cd_layer layers[CD_MAX_LAYERS];
+    cd_shape input;
+    int classes;
+    int max_batch;
+    cd_arena arena;
+    const cd_kernels *kernels;
+    /* act[0] is the input, act[i+1] the output of layer i; grad[i] the loss gradient at act[i]. */
+    float *act[CD_MAX_LAYERS + 1];
+    float *grad[CD_MAX_LAYERS + 1];
+    int32_t *argmax[CD_MAX_LAYERS];       /* pool layers only */
+    float *work;                           /* conv scratch, the largest any layer needs */
+    float *probs;                          /* softmax output [max_batch][classes] */
+} cd_model;
+
+/* Infers and checks every shape from the input; CD_E_INPUT naming the layer when the input does not
+ * fit (e.g. "layer 4 conv(20,k=5): input 3x3 is smaller than the 5x5 kernel"), or when the last
+ * layer does not produce `classes` outputs. */
+cd_status cd_model_build(const cd_model_spec *spec, cd_shape input, int classes, int max_batch,
+                         const cd_kernels *kernels, cd_model *model, cd_error *err);
+void cd_model_free(cd_model *model);
+
+/* PyTorch's default init: every weight and bias uniform in +-1/sqrt(fan_in), from the
+ * counter-based RNG (stream = tensor index), so a seed fixes the weights everywhere. Zeroes momentum. */
+void cd_model_init_params(cd_model *model, uint64_t seed);
+
+/* Forward pass over n <= max_batch samples in act[0] (the caller fills act[0] or passes x). */
+void cd_model_forward(cd_model *model, const float *x, int n);
+const float *cd_model_logits(const cd_model *model);
+
+/* Softmax cross-entropy on the logits of the last forward pass, then the full backward pass,
+ * OVERWRITING arena.grads with d(scale * sum_i loss_i)/d(params). With scale = 1/global_batch the
+ * gradients of all chunks of a step add up to the gradient of the mean loss.
+ * Returns the unscaled sum of the n per-sample losses; *correct gets the number of argmax hits. */
+double cd_model_loss_backward(cd_model *model, const uint8_t *labels, int n, float scale, int *correct);
+
+/* Forward only; counts correct predictions and, if confusion != NULL, adds to confusion[true][pred]
+ * (classes x classes, row-major). */
+int cd_model_predict_count(cd_model *model, const float *x, const uint8_t *labels, int n,
+                           int64_t *confusion);
+
+/* PyTorch-style parameter count. */
+size_t cd_model_param_count(const cd_model *model);
+
+#endif

@@ -1,0 +1,139 @@
+/* The checkpoint directory: creating it, listing its checkpoints newest first, and pruning old
+ * step files. Only "final.h5" and "step-<S>.h5" count; temporaries and anything else are left alone. */
+#include "ckpt/ckpt_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* S of "step-<S>.h5" (decimal digits only), or -1 for any other name. */
+static long long step_of(const char *name)
+{
+    if (strncmp(name, "step-", 5) != 0) return -1;
+    const char *p = name + 5;
+    long long s = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (s > (0x7fffffffffffffffLL - 9) / 10) return -1;
+        s = s * 10 + (*p - '0');
+    }
+    return digits > 0 && strcmp(p, ".h5") == 0 ? s : -1;
+}
+
+typedef struct step_file {
+    long long step;
+    char name[256];
+} step_file;
+
+static int newest_first(const void *a, const void *b)
+{
+    const step_file *x = a, *y = b;
+    if (x->step != y->step) return x->step > y->step ? -1 : 1;
+    return strcmp(x->name, y->name); /* "step-7.h5" vs "step-007.h5": any fixed order */
+}
+
+/* All step files of `dir`, newest first, into a cd_alloc'd array; *has_final says whether final.h5
+ * exists. Returns -1 (errno set) if the directory cannot be read. */
+static long scan(const char *dir, step_file **out, int *has_final)
+{
+    *out = NULL;
+    *has_final = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) return -1;
+    step_file *files = NULL;
+    long n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, "final.h5") == 0) *has_final = 1;
+        long long s = step_of(e->d_name);
+        if (s < 0 || strlen(e->d_name) >= sizeof files->name) continue;
+        if (n == cap) {
+            long ncap = cap ? 2 * cap : 16;
+            step_file *grown = cd_alloc_zeroed((size_t)ncap * sizeof *grown);
+            if (grown == NULL) {
+                cd_free(files);
+                closedir(d);
+                errno = ENOMEM;
+                return -1;
+            }
+            if (n > 0) memcpy(grown, files, (size_t)n * sizeof *grown);
+            cd_free(files);
+            files = grown;
+            cap = ncap;
+        }
+        files[n].step = s;
+        snprintf(files[n].name, sizeof files[n].name, "%s", e->d_name);
+        n++;
+    }
+    closedir(d);
+    if (n > 1) qsort(files, (size_t)n, sizeof *files, newest_first);
+    *out = files;
+    return n;
+}
+
+int cd_ckpt_list(const char *dir, char (*paths)[4096], int max)
+{
+    step_file *files;
+    int has_final;
+    long n = scan(dir, &files, &has_final);
+    if (n < 0) return 0; /* no directory yet: no checkpoints */
+    int found = 0;
+    if (has_final && found < max) snprintf(paths[found++], 4096, "%s/final.h5", dir);
+    for (long i = 0; i < n && found < max; i++) {
+        int len = snprintf(paths[found], 4096, "%s/%s", dir, files[i].name);
+        if (len > 0 && len < 4096) found++;
+    }
+    cd_free(files);
+    return found;
+}
+
+cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err)
+{
+    if (keep < 0) return CD_FAIL(err, CD_E_USAGE, "%s: number of checkpoints to keep must be >= 0, got %d", dir, keep);
+    step_file *files;
+    int has_final;
+    long n = scan(dir, &files, &has_final);
+    if (n < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot list checkpoint directory: %s", dir, strerror(errno));
+    cd_status st = CD_OK;
+    for (long i = keep; i < n && st == CD_OK; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", dir, files[i].name);
+        if (unlink(p) != 0 && errno != ENOENT)
+            st = CD_FAIL(err, CD_E_IO, "%s: cannot delete old checkpoint: %s", p, strerror(errno));
+    }
+    cd_free(files);
+    return st;
+}
+
+cd_status cd_ckpt_make_dir(const char *dir, cd_error *err)
+{
+    if (dir == NULL || dir[0] == '\0') return CD_FAIL(err, CD_E_USAGE, "empty checkpoint directory name");
+    char p[4096];
+    size_t len = strlen(dir);
+    if (len >= sizeof p) return CD_FAIL(err, CD_E_USAGE, "checkpoint directory name is too long (%zu bytes)", len);
+    memcpy(p, dir, len + 1);
+    /* Create each prefix in turn; one that exists must be a directory. */
+    for (size_t i = 1; i <= len; i++) {
+        if (p[i] != '/' && p[i] != '\0') continue;
+        if (p[i - 1] == '/') continue; /* "a//b" */
+        char saved = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0777) != 0) {
+            int e = errno;
+            struct stat st;
+            if (stat(p, &st) == 0) {
+                if (!S_ISDIR(st.st_mode))
+                    return CD_FAIL(err, CD_E_IO, "%s: cannot create checkpoint directory: %s exists and is not a directory",
+                                   dir, p);
+            } else {
+                return CD_FAIL(err, CD_E_IO, "%s: cannot create checkpoint directory %s: %s", dir, p, strerror(e));
+            }
+        }
+        p[i] = saved;
+    }
+    return CD_OK;
+}

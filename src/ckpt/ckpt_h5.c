@@ -1,0 +1,99 @@
+/* HDF5 plumbing for checkpoints: silencing its error printer, turning its error stack into a short
+ * reason, and opening a file for reading with a message a person can act on. */
+#include "ckpt/ckpt_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void ck_quiet_begin(ck_quiet *q)
+{
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void ck_quiet_end(const ck_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+
+static herr_t first_desc(unsigned n, const H5E_error2_t *e, void *ctx)
+{
+    char *out = ctx;
+    if (n == 0 && e->desc != NULL) snprintf(out, CK_NAME_MAX, "%s", e->desc);
+    return 0;
+}
+
+void ck_h5_reason(char *buf, size_t cap)
+{
+    char desc[CK_NAME_MAX] = "";
+    /* Upward: the first record is the innermost one, where the failure actually happened. */
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_desc, desc);
+    /* Low-level I/O failures quote the OS: "..., error message = 'No space left on device', ...". */
+    const char *quote = strstr(desc, "error message = '");
+    if (quote != NULL) {
+        quote += strlen("error message = '");
+        const char *end = strchr(quote, '\'');
+        int len = end ? (int)(end - quote) : (int)strlen(quote);
+        snprintf(buf, cap, "%.*s", len, quote);
+    } else {
+        snprintf(buf, cap, "%s", desc[0] ? desc : "HDF5 error");
+    }
+}
+
+hid_t ck_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fapl;
+    /* Strong close: H5Fclose releases every object still open, so error paths cannot leak handles
+     * and "closed" really means the bytes were handed to the OS. */
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+#if H5_VERSION_GE(1, 10, 7)
+    /* Final files are never modified in place and temporaries have unique names, so locks protect
+     * nothing here, and they fail on some cluster file systems. */
+    H5Pset_file_locking(fapl, 0, 1);
+#endif
+    return fapl;
+}
+
+cd_status ck_open_read(const char *path, hid_t *file, off_t *file_size, cd_error *err)
+{
+    *file = H5I_INVALID_HID;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT) return CD_FAIL(err, CD_E_INPUT, "%s: no such checkpoint file", path);
+        return CD_FAIL(err, CD_E_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat st;
+    int rc = fstat(fd, &st);
+    int e = errno;
+    close(fd);
+    if (rc != 0) return CD_FAIL(err, CD_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    if (S_ISDIR(st.st_mode)) return CD_FAIL(err, CD_E_INPUT, "%s: is a directory, not a checkpoint", path);
+    if (st.st_size == 0) return CD_FAIL(err, CD_E_INPUT, "%s: truncated or not an HDF5 file (it is empty)", path);
+    *file_size = st.st_size;
+
+    hid_t fapl = ck_fapl();
+    if (fapl < 0) return CD_FAIL(err, CD_E_INTERNAL, "%s: cannot create HDF5 file access properties", path);
+    *file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    /* HDF5 refuses a file shorter than the end address its superblock records, so a file cut off
+     * anywhere after the superblock lands here too. */
+    if (*file < 0) return CD_FAIL(err, CD_E_INPUT, "%s: truncated or not an HDF5 file", path);
+    return CD_OK;
+}
+
+void ck_format_dims(char *buf, size_t cap, int ndims, const int64_t *dims)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < ndims && used < cap; i++) {
+        int n = snprintf(buf + used, cap - used, "%s%lld", i ? "," : "[", (long long)dims[i]);
+        if (n < 0) return;
+        used += (size_t)n;
+    }
+    if (used < cap) snprintf(buf + used, cap - used, "%s", ndims > 0 ? "]" : "[]");
+}

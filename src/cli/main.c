@@ -1,0 +1,69 @@
+/* cnn_ddp: the only place a status becomes an exit. Under mpirun every rank runs this; only rank 0
+ * prints, and a failure that may leave other ranks waiting ends the whole job with MPI_Abort. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cnn_ddp/cli.h"
+#include "cnn_ddp/comm.h"
+#include "cnn_ddp/train.h"
+
+/* The rank before MPI is up, from the launcher's environment, so a usage error is printed once. */
+static int launcher_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cd_train_config *cfg = calloc(1, sizeof *cfg);
+    cd_error err = {0};
+    cd_cli_action action;
+    if (!cfg) {
+        fprintf(stderr, "cnn_ddp: error: out of memory\n");
+        return 1;
+    }
+    cd_status st = cd_cli_parse(argc - 1, argv + 1, cfg, &action, &err);
+    int quiet_rank = launcher_rank() != 0;
+    if (st != CD_OK) {
+        if (!quiet_rank) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+        free(cfg);
+        return cd_status_exit_code(st);
+    }
+    if (action != CD_CLI_TRAIN) {
+        if (!quiet_rank) fputs(action == CD_CLI_HELP ? cd_cli_usage() : "cnn_ddp " CNN_DDP_VERSION "\n", stdout);
+        free(cfg);
+        return 0;
+    }
+
+    cd_comm comm;
+    if (cd_comm_under_launcher()) {
+        st = cd_comm_mpi(&argc, &argv, &comm, &err);
+        if (st != CD_OK) {
+            fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+            free(cfg);
+            return 1;
+        }
+    } else {
+        cd_comm_self(&comm);
+    }
+    cd_signals_install();
+    st = cd_train_run(cfg, &comm, &err);
+    int code = cd_status_exit_code(st);
+    if (st == CD_E_STOPPED) code = 128 + cd_signals_pending();
+    if (st != CD_OK && st != CD_E_STOPPED && comm.rank == 0) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+    if (st == CD_E_COMM || st == CD_E_INTERNAL || st == CD_E_NOMEM) {
+        /* Other ranks may be blocked in a collective: end them all. */
+        if (comm.rank != 0) fprintf(stderr, "cnn_ddp: error: rank %d: %s\n", comm.rank, err.msg);
+        fflush(stderr);
+        comm.abort(&comm, code);
+    }
+    fflush(stdout);
+    comm.finalize(&comm);
+    free(cfg);
+    return code;
+}

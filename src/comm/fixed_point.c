@@ -1,0 +1,64 @@
+/* Fixed-point gradient accumulation. Conversion to fixed point is exact up to one rounding, and
+ * integer addition is associative, so the reduced gradient has the same bits for any rank count,
+ * chunk order or MPI/NCCL reduction tree.
+ *
+ * Conversions, step by step:
+ *  - float -> double is exact, and multiplying by 2^40 is exact (a power of two; |g| <= 4e6 keeps it
+ *    far from overflow and a float can't underflow there), so the only rounding is llrint's to the
+ *    nearest integer (ties to even; nothing in the program changes the rounding mode).
+ *  - back to float: (float)acc is ONE correctly rounded int64 -> float conversion, and the scale by
+ *    2^-40 is exact (|acc| >= 1 gives >= 2^-40, far above float's subnormal range). This avoids the
+ *    double rounding of (float)((double)acc * 2^-40), which rounds twice once |acc| > 2^53. Either
+ *    way the result would be a pure function of the integer; this way it is also the nearest float.
+ *  - to double: (double)acc rounds once when |acc| > 2^53 (sums of large values): still a
+ *    deterministic function of the integer, which is all the reduction needs. */
+#include "cnn_ddp/reduce.h"
+
+#include <math.h>
+
+#define FIXED_SCALE 0x1p40  /* 2^CD_FIXED_SHIFT */
+#define FIXED_UNSCALE 0x1p-40
+#define FIXED_UNSCALE_F 0x1p-40f
+_Static_assert(CD_FIXED_SHIFT == 40, "FIXED_SCALE and FIXED_UNSCALE spell out 2^CD_FIXED_SHIFT");
+
+cd_status cd_fixed_accumulate(int64_t *acc, const float *g, size_t n, cd_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        float v = g[i];
+        if (isnan(v))
+            return CD_FAIL(err, CD_E_NUMERIC, "gradient element %zu (of %zu) is nan", i, n);
+        if (isinf(v))
+            return CD_FAIL(err, CD_E_NUMERIC, "gradient element %zu (of %zu) is %s", i, n,
+                           v > 0 ? "inf" : "-inf");
+        if (fabs((double)v) > CD_FIXED_LIMIT)
+            return CD_FAIL(err, CD_E_NUMERIC,
+                           "gradient element %zu (of %zu) is %.9g, beyond the fixed-point limit %g", i, n,
+                           (double)v, CD_FIXED_LIMIT);
+        int64_t q = llrint((double)v * FIXED_SCALE);
+        /* A single chunk at the limit is ~2^62; refuse rather than wrap when chunks pile up. */
+        if ((q > 0 && acc[i] > INT64_MAX - q) || (q < 0 && acc[i] < INT64_MIN - q))
+            return CD_FAIL(err, CD_E_NUMERIC,
+                           "gradient element %zu (of %zu): fixed-point sum overflows adding %.9g", i, n,
+                           (double)v);
+        acc[i] += q;
+    }
+    return CD_OK;
+}
+
+int64_t cd_fixed_from_double(double v)
+{
+    /* llrint is unspecified outside int64; make NaN and overflow deterministic instead. Callers check
+     * their values for finiteness first; this only keeps a bad value from being undefined. */
+    double x = v * FIXED_SCALE;
+    if (isnan(x)) return INT64_MIN;
+    if (x >= 0x1p63) return INT64_MAX;
+    if (x < -0x1p63) return INT64_MIN;
+    return llrint(x);
+}
+
+double cd_fixed_to_double(int64_t v) { return (double)v * FIXED_UNSCALE; }
+
+void cd_fixed_to_float(const int64_t *acc, float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) g[i] = (float)acc[i] * FIXED_UNSCALE_F;
+}

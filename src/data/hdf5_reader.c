@@ -1,0 +1,348 @@
+/* Reads MNIST-style splits from HDF5 with validation. Every HDF5 call runs with HDF5's own error
+ * printing switched off (saved and restored per call, so callers' settings survive), and every failure
+ * becomes one CD_E_INPUT line "<path>: /<split>/<dataset>: <problem>". Only the requested rows are read,
+ * through a hyperslab, so a rank holds just its part of the data. */
+#include "cnn_ddp/data.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_SIDE 4096         /* largest accepted image height or width */
+#define LABEL_BLOCK 65536     /* labels are range-checked this many rows at a time */
+
+typedef struct h5_quiet {
+    H5E_auto2_t func;
+    void *data;
+} h5_quiet;
+
+static void quiet_begin(h5_quiet *q)
+{
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_end(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
+
+/* The innermost HDF5 error description says why a call failed (e.g. "truncated file: eof = ..."). */
+static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    if (n == 0 && e->desc) snprintf((char *)data, 256, "%s", e->desc);
+    return 0;
+}
+
+static const char *h5_reason(char buf[256])
+{
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, buf);
+    return buf[0] ? buf : "unknown HDF5 error";
+}
+
+typedef struct split_handles {
+    hid_t file, group, images, labels;
+    int images_rank; /* 3: [N,H,W]; 4: [N,1,H,W] */
+    cd_data_info info;
+} split_handles;
+
+static void close_split(split_handles *h)
+{
+    if (h->labels >= 0) H5Dclose(h->labels);
+    if (h->images >= 0) H5Dclose(h->images);
+    if (h->group >= 0) H5Gclose(h->group);
+    if (h->file >= 0) H5Fclose(h->file);
+    h->file = h->group = h->images = h->labels = H5I_INVALID_HID;
+}
+
+static const char *class_name(H5T_class_t c)
+{
+    switch (c) {
+    case H5T_INTEGER: return "integer";
+    case H5T_FLOAT: return "floating-point";
+    case H5T_STRING: return "string";
+    case H5T_COMPOUND: return "compound";
+    case H5T_ENUM: return "enum";
+    case H5T_ARRAY: return "array";
+    default: return "non-numeric";
+    }
+}
+
+static void format_shape(char *buf, size_t cap, int rank, const hsize_t *dims)
+{
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < rank && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+    if (used < cap) snprintf(buf + used, cap - used, "]");
+}
+
+static cd_status open_dataset(const char *path, const char *split, hid_t group, const char *name, hid_t *ds,
+                              cd_error *err)
+{
+    char why[256];
+    htri_t exists = H5Lexists(group, name, H5P_DEFAULT);
+    if (exists <= 0) return CD_FAIL(err, CD_E_INPUT, "%s: /%s/%s: missing dataset", path, split, name);
+    *ds = H5Dopen2(group, name, H5P_DEFAULT);
+    if (*ds < 0)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/%s: not a readable dataset (%s)", path, split, name,
+                       h5_reason(why));
+    return CD_OK;
+}
+
+/* Checks the dataset's element type is integer; `what` names the values for the message. */
+static cd_status check_integer(const char *path, const char *split, const char *name, hid_t ds,
+                               const char *what, cd_error *err)
+{
+    hid_t type = H5Dget_type(ds);
+    H5T_class_t cls = type >= 0 ? H5Tget_class(type) : H5T_NO_CLASS;
+    size_t size = type >= 0 ? H5Tget_size(type) : 0;
+    if (type >= 0) H5Tclose(type);
+    if (cls != H5T_INTEGER)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/%s: %s type is %s; expected an integer type such as uint8",
+                       path, split, name, what, class_name(cls));
+    if (size > 8)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/%s: %zu-byte integers are not supported", path, split, name,
+                       size);
+    return CD_OK;
+}
+
+static cd_status get_shape(const char *path, const char *split, const char *name, hid_t ds, int *rank,
+                           hsize_t dims[H5S_MAX_RANK], cd_error *err)
+{
+    char why[256];
+    hid_t space = H5Dget_space(ds);
+    int r = space >= 0 ? H5Sget_simple_extent_dims(space, dims, NULL) : -1;
+    if (r < 0) h5_reason(why);
+    if (space >= 0) H5Sclose(space);
+    if (r < 0) return CD_FAIL(err, CD_E_INPUT, "%s: /%s/%s: cannot read the shape (%s)", path, split, name, why);
+    *rank = r;
+    return CD_OK;
+}
+
+static cd_status open_split_in(const char *path, const char *split, split_handles *h, cd_error *err)
+{
+    char why[256], shape[160];
+    if (split == NULL || split[0] == '\0' || strchr(split, '/'))
+        return CD_FAIL(err, CD_E_INTERNAL, "%s: bad split name \"%s\"", path, split ? split : "(null)");
+    FILE *probe = fopen(path, "rb");
+    if (!probe) return CD_FAIL(err, CD_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    fclose(probe);
+    if (H5Fis_hdf5(path) <= 0) return CD_FAIL(err, CD_E_INPUT, "%s: not an HDF5 file", path);
+
+    /* Read-only access needs no lock, and locks fail on some parallel file systems. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_file_locking(fapl, 0, 1);
+    h->file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
+    const char *reason = h->file < 0 ? h5_reason(why) : ""; /* before any other call clears the stack */
+    if (fapl >= 0) H5Pclose(fapl);
+    if (h->file < 0) {
+        if (strncmp(reason, "truncated file", 14) == 0) /* HDF5 already says "truncated file: eof = ..." */
+            return CD_FAIL(err, CD_E_INPUT, "%s: %s", path, reason);
+        if (strstr(reason, "truncated"))
+            return CD_FAIL(err, CD_E_INPUT, "%s: truncated file (%s)", path, reason);
+        return CD_FAIL(err, CD_E_INPUT, "%s: damaged HDF5 file (%s)", path, reason);
+    }
+
+    if (H5Lexists(h->file, split, H5P_DEFAULT) <= 0)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s: missing group", path, split);
+    h->group = H5Gopen2(h->file, split, H5P_DEFAULT);
+    if (h->group < 0) return CD_FAIL(err, CD_E_INPUT, "%s: /%s: not a group", path, split);
+    CD_TRY(open_dataset(path, split, h->group, "images", &h->images, err));
+    CD_TRY(open_dataset(path, split, h->group, "labels", &h->labels, err));
+
+    CD_TRY(check_integer(path, split, "images", h->images, "pixel", err));
+    hsize_t dims[H5S_MAX_RANK];
+    int rank = 0;
+    CD_TRY(get_shape(path, split, "images", h->images, &rank, dims, err));
+    format_shape(shape, sizeof shape, rank, dims);
+    if (rank != 3 && rank != 4)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: shape %s has rank %d; expected [N,H,W] or [N,1,H,W]",
+                       path, split, shape, rank);
+    if (rank == 4 && dims[1] != 1)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: shape %s has %llu channels; expected 1", path, split,
+                       shape, (unsigned long long)dims[1]);
+    hsize_t height = dims[rank - 2], width = dims[rank - 1];
+    if (height < 1 || height > MAX_SIDE || width < 1 || width > MAX_SIDE)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: image size %llux%llu is outside 1..%d per side", path,
+                       split, (unsigned long long)height, (unsigned long long)width, MAX_SIDE);
+    if (dims[0] == 0) return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: zero samples", path, split);
+    if (dims[0] > (hsize_t)INT64_MAX / (height * width))
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: shape %s is too large", path, split, shape);
+    h->images_rank = rank;
+    h->info.count = (int64_t)dims[0];
+    h->info.height = (int)height;
+    h->info.width = (int)width;
+
+    CD_TRY(check_integer(path, split, "labels", h->labels, "label", err));
+    CD_TRY(get_shape(path, split, "labels", h->labels, &rank, dims, err));
+    if (rank != 1) {
+        format_shape(shape, sizeof shape, rank, dims);
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/labels: shape %s has rank %d; expected [N]", path, split,
+                       shape, rank);
+    }
+    if ((int64_t)dims[0] != h->info.count)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/labels: %llu labels but /%s/images has %lld rows", path, split,
+                       (unsigned long long)dims[0], split, (long long)h->info.count);
+    return CD_OK;
+}
+
+static cd_status open_split(const char *path, const char *split, split_handles *h, cd_error *err)
+{
+    h->file = h->group = h->images = h->labels = H5I_INVALID_HID;
+    memset(&h->info, 0, sizeof h->info);
+    cd_status st = open_split_in(path, split, h, err);
+    if (st != CD_OK) close_split(h);
+    return st;
+}
+
+cd_status cd_data_inspect(const char *path, const char *split, cd_data_info *info, cd_error *err)
+{
+    h5_quiet q;
+    quiet_begin(&q);
+    split_handles h;
+    cd_status st = open_split(path, split, &h, err);
+    if (st == CD_OK) {
+        *info = h.info;
+        close_split(&h);
+    }
+    quiet_end(&q);
+    return st;
+}
+
+/* Range exceptions during type conversion (e.g. uint16 pixel 300 -> uint8) abort the read instead of
+ * being silently clipped; the flag tells the caller why the read failed. */
+static H5T_conv_ret_t range_guard(H5T_conv_except_t kind, hid_t src, hid_t dst, void *src_buf, void *dst_buf,
+                                  void *flag)
+{
+    (void)src;
+    (void)dst;
+    (void)src_buf;
+    (void)dst_buf;
+    if (kind == H5T_CONV_EXCEPT_RANGE_HI || kind == H5T_CONV_EXCEPT_RANGE_LOW) {
+        *(int *)flag = 1;
+        return H5T_CONV_ABORT;
+    }
+    return H5T_CONV_UNHANDLED;
+}
+
+/* Reads rows [first, first + n) of ds as mem_type into buf. On failure `why` says what HDF5 reported
+ * and *out_of_range whether a value did not fit mem_type. */
+static herr_t read_rows(hid_t ds, int rank, int64_t first, int64_t n, hid_t mem_type, void *buf,
+                        int *out_of_range, char why[256])
+{
+    snprintf(why, 256, "unknown HDF5 error");
+    hsize_t start[H5S_MAX_RANK] = {0}, count[H5S_MAX_RANK] = {0};
+    hid_t file_space = H5Dget_space(ds);
+    if (file_space < 0) {
+        h5_reason(why);
+        return -1;
+    }
+    H5Sget_simple_extent_dims(file_space, count, NULL);
+    start[0] = (hsize_t)first;
+    count[0] = (hsize_t)n;
+    /* A memory space shaped like the selection keeps HDF5 on its fast path (a flat one measured several times slower). */
+    hid_t mem_space = H5Screate_simple(rank, count, NULL);
+    hid_t dxpl = H5Pcreate(H5P_DATASET_XFER);
+    herr_t st = -1;
+    *out_of_range = 0;
+    if (mem_space >= 0 && dxpl >= 0 && H5Pset_type_conv_cb(dxpl, range_guard, out_of_range) >= 0 &&
+        H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
+        st = H5Dread(ds, mem_type, mem_space, file_space, dxpl, buf);
+    if (st < 0) h5_reason(why);
+    if (dxpl >= 0) H5Pclose(dxpl);
+    if (mem_space >= 0) H5Sclose(mem_space);
+    H5Sclose(file_space);
+    return st;
+}
+
+static cd_status load_labels(const char *path, const char *split, const split_handles *h, int64_t first,
+                             int64_t count, uint8_t *labels, cd_error *err)
+{
+    char why[256];
+    int64_t block = count < LABEL_BLOCK ? count : LABEL_BLOCK;
+    long long *tmp = NULL;
+    CD_ALLOC(err, tmp, block);
+    cd_status st = CD_OK;
+    /* Read as 64-bit so a value like 266 is reported, not wrapped into a valid-looking uint8. */
+    for (int64_t at = 0; at < count && st == CD_OK; at += block) {
+        int64_t n = count - at < block ? count - at : block;
+        int out_of_range = 0;
+        if (read_rows(h->labels, 1, first + at, n, H5T_NATIVE_LLONG, tmp, &out_of_range, why) < 0) {
+            if (out_of_range)
+                st = CD_FAIL(err, CD_E_INPUT, "%s: /%s/labels: a label in rows [%lld, %lld) is outside 0-9",
+                             path, split, (long long)(first + at), (long long)(first + at + n));
+            else
+                st = CD_FAIL(err, CD_E_INPUT, "%s: /%s/labels: reading rows [%lld, %lld) failed (%s)", path,
+                             split, (long long)(first + at), (long long)(first + at + n), why);
+            break;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            if (tmp[i] < 0 || tmp[i] >= CD_CLASSES) {
+                st = CD_FAIL(err, CD_E_INPUT, "%s: /%s/labels: label %lld at row %lld is outside 0-9", path,
+                             split, tmp[i], (long long)(first + at + i));
+                break;
+            }
+            labels[at + i] = (uint8_t)tmp[i];
+        }
+    }
+    cd_free(tmp);
+    return st;
+}
+
+static cd_status load_in(const char *path, const char *split, const split_handles *h, int64_t first,
+                         int64_t count, cd_dataset *out, cd_error *err)
+{
+    char why[256];
+    int64_t hw = (int64_t)h->info.height * h->info.width;
+    CD_ALLOC(err, out->images, count * hw);
+    CD_ALLOC(err, out->labels, count);
+    CD_TRY(load_labels(path, split, h, first, count, out->labels, err));
+    int out_of_range = 0;
+    if (read_rows(h->images, h->images_rank, first, count, H5T_NATIVE_UCHAR, out->images, &out_of_range, why) <
+        0) {
+        if (out_of_range)
+            return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: a pixel in rows [%lld, %lld) is outside 0-255",
+                           path, split, (long long)first, (long long)(first + count));
+        return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: reading rows [%lld, %lld) failed (%s)", path, split,
+                       (long long)first, (long long)(first + count), why);
+    }
+    return CD_OK;
+}
+
+cd_status cd_data_load(const char *path, const char *split, int64_t first, int64_t count, cd_dataset *out,
+                       cd_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (first < 0 || count < 0)
+        return CD_FAIL(err, CD_E_INTERNAL, "%s: /%s: bad row range first=%lld count=%lld", path,
+                       split ? split : "(null)", (long long)first, (long long)count);
+    h5_quiet q;
+    quiet_begin(&q);
+    split_handles h;
+    cd_status st = open_split(path, split, &h, err);
+    if (st == CD_OK) {
+        if (first > h.info.count || count > h.info.count - first) {
+            st = CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: rows [%lld, %lld) requested but the split has %lld",
+                         path, split, (long long)first, (long long)(first + count), (long long)h.info.count);
+        } else {
+            out->first_row = first;
+            out->count = count;
+            out->height = h.info.height;
+            out->width = h.info.width;
+            if (count > 0) st = load_in(path, split, &h, first, count, out, err);
+        }
+        close_split(&h);
+    }
+    quiet_end(&q);
+    if (st != CD_OK) cd_data_free(out);
+    return st;
+}
+
+void cd_data_free(cd_dataset *data)
+{
+    if (!data) return;
+    cd_free(data->images);
+    cd_free(data->labels);
+    memset(data, 0, sizeof *data);
+}

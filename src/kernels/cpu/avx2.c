@@ -1,0 +1,62 @@
+/* The AVX2+FMA kernel set: the shared bodies in simd_body.h over 8-lane ymm vectors
+ * (compiled with -mavx2 -mfma by the build, chosen at run time by dispatch.c). */
+#include "cnn_ddp/kernels.h"
+
+#if defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+
+#define VL 8
+typedef __m256 vf;
+typedef __m256i vm; /* lane on = sign bit set, as vmaskmov wants */
+
+static inline vf v_zero(void) { return _mm256_setzero_ps(); }
+static inline vf v_load(const float *p) { return _mm256_loadu_ps(p); }
+static inline vf v_loadm(const float *p, vm m) { return _mm256_maskload_ps(p, m); }
+static inline void v_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
+static inline void v_storem(float *p, vm m, vf v) { _mm256_maskstore_ps(p, m, v); }
+static inline vf v_set1(float x) { return _mm256_set1_ps(x); }
+static inline vf v_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+static inline vf v_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+static inline vf v_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+static inline vf v_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+static inline vf v_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+static inline vm v_mask(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+/* lanes a..b-1 on, 0 <= a < b <= VL */
+static inline vm v_mask_range(int a, int b)
+{
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(a), iota),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32(b), iota));
+}
+/* lanes of m from p, the others from v (maskload zeroes the others, so an OR merges them; only
+ * used where v is +0 in the lanes of m) */
+static inline vf v_loadm_merge(vf v, const float *p, vm m) { return _mm256_or_ps(v, _mm256_maskload_ps(p, m)); }
+static inline vf v_relu_bwd(vf y, vf dy)
+{
+    return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), dy);
+}
+/* Fixed tree: halves, pairs, then the last two lanes. */
+static inline float v_hsum(vf v)
+{
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_movehdup_ps(b));
+    return _mm_cvtss_f32(b);
+}
+
+/* 16 ymm registers: 12 accumulators + 2 loads + 1 broadcast; dot: 6 + 3 + 3 */
+#define BC_MR 6
+#define BC_NR 2
+#define DOT_MR 2
+#define DOT_NR 3
+#define SIMD_NAME "avx2"
+#define SIMD_EXPORT cd_kernels_avx2
+
+#include "kernels/cpu/simd_body.h"
+
+#else
+const cd_kernels *cd_kernels_avx2(void) { return NULL; }
+#endif

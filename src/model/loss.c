@@ -1,0 +1,31 @@
+/* Softmax cross-entropy on logits. Computed per sample in double from float logits so the loss and its
+ * gradient are accurate; the result per sample depends only on that sample's logits. */
+#include "model/loss.h"
+
+#include <math.h>
+#include <stddef.h>
+
+double cd_softmax_xent(int n, int classes, const float *logits, const uint8_t *labels, float scale,
+                       float *dlogits, int *correct)
+{
+    double total = 0.0;
+    int hits = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * classes;
+        float *d = dlogits + (size_t)i * classes;
+        int best = 0;
+        for (int c = 1; c < classes; c++)
+            if (z[c] > z[best]) best = c;
+        hits += best == labels[i];
+        double mx = z[best], sum = 0.0;
+        for (int c = 0; c < classes; c++) sum += exp((double)z[c] - mx);
+        double log_sum = log(sum);
+        total += log_sum + mx - (double)z[labels[i]];
+        for (int c = 0; c < classes; c++) {
+            double p = exp((double)z[c] - mx - log_sum);
+            d[c] = (float)((p - (c == labels[i] ? 1.0 : 0.0)) * (double)scale);
+        }
+    }
+    if (correct) *correct = hits;
+    return total;
+}

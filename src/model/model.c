@@ -1,0 +1,162 @@
+/* The network: builds the layer list from a spec, lays the parameters out in one arena, owns the
+ * activation and gradient buffers, and runs forward/backward through each layer's vtable. */
+#include "cnn_ddp/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cnn_ddp/rng.h"
+#include "layers/layer.h"
+#include "model/loss.h"
+
+static const char *type_name(cd_layer_type t)
+{
+    switch (t) {
+    case CD_LAYER_CONV: return "conv";
+    case CD_LAYER_POOL: return "pool";
+    case CD_LAYER_RELU: return "relu";
+    case CD_LAYER_FLATTEN: return "flatten";
+    case CD_LAYER_LINEAR: return "fc";
+    }
+    return "layer";
+}
+
+void cd_model_free(cd_model *m)
+{
+    for (int i = 0; i <= CD_MAX_LAYERS; i++) {
+        cd_free(m->act[i]);
+        cd_free(m->grad[i]);
+        if (i < CD_MAX_LAYERS) cd_free(m->argmax[i]);
+    }
+    cd_free(m->work);
+    cd_free(m->probs);
+    cd_arena_free(&m->arena);
+    memset(m, 0, sizeof *m);
+}
+
+static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, int max_batch,
+                       const cd_kernels *kernels, cd_model *m, cd_error *err)
+{
+    if (spec->n_layers < 1 || spec->n_layers > CD_MAX_LAYERS)
+        return CD_FAIL(err, CD_E_INPUT, "model spec has %d layers (1..%d allowed)", spec->n_layers, CD_MAX_LAYERS);
+    if (max_batch < 1) return CD_FAIL(err, CD_E_INTERNAL, "model batch %d < 1", max_batch);
+    m->n_layers = spec->n_layers;
+    m->input = input;
+    m->classes = classes;
+    m->max_batch = max_batch;
+    m->kernels = kernels;
+
+    int counts[5] = {0};
+    size_t offset = 0, work = 0;
+    cd_shape shape = input;
+    for (int i = 0; i < m->n_layers; i++) {
+        cd_layer *l = &m->layers[i];
+        l->spec = spec->layers[i];
+        l->in = shape;
+        snprintf(l->name, sizeof l->name, "%s%d", type_name(l->spec.type), ++counts[l->spec.type]);
+        CD_TRY(cd_layer_ops_for(l->spec.type)->infer(l, i, err));
+        if (l->weight_count) {
+            l->weight_offset = offset;
+            offset += l->weight_count;
+            l->bias_offset = offset;
+            offset += l->bias_count;
+        }
+        size_t w = cd_layer_ops_for(l->spec.type)->workspace(l, kernels, max_batch);
+        if (w > work) work = w;
+        shape = l->out;
+    }
+    if (m->layers[m->n_layers - 1].spec.type != CD_LAYER_LINEAR || cd_shape_size(shape) != (size_t)classes)
+        return CD_FAIL(err, CD_E_INPUT, "model ends with %zu outputs, but the data has %d classes: end the spec with fc(%d)",
+                       cd_shape_size(shape), classes, classes);
+
+    CD_TRY(cd_arena_init(&m->arena, offset, err));
+    for (int i = 0; i <= m->n_layers; i++) {
+        size_t per = cd_shape_size(i == 0 ? input : m->layers[i - 1].out);
+        CD_ALLOC(err, m->act[i], per * (size_t)max_batch);
+        CD_ALLOC(err, m->grad[i], per * (size_t)max_batch);
+    }
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].spec.type == CD_LAYER_POOL)
+            CD_ALLOC(err, m->argmax[i], cd_shape_size(m->layers[i].out) * (size_t)max_batch);
+    CD_ALLOC(err, m->work, work);
+    CD_ALLOC(err, m->probs, (size_t)classes * (size_t)max_batch);
+    return CD_OK;
+}
+
+cd_status cd_model_build(const cd_model_spec *spec, cd_shape input, int classes, int max_batch,
+                         const cd_kernels *kernels, cd_model *m, cd_error *err)
+{
+    memset(m, 0, sizeof *m);
+    cd_status st = build(spec, input, classes, max_batch, kernels, m, err);
+    if (st != CD_OK) cd_model_free(m);
+    return st;
+}
+
+void cd_model_init_params(cd_model *m, uint64_t seed)
+{
+    uint32_t tensor = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const cd_layer *l = &m->layers[i];
+        if (!l->weight_count) continue;
+        /* PyTorch: kaiming_uniform(a=sqrt(5)) for weights and U(+-1/sqrt(fan_in)) for biases, which
+         * both come to U(+-1/sqrt(fan_in)). */
+        size_t fan_in = l->weight_count / l->bias_count;
+        float bound = (float)(1.0 / sqrt((double)fan_in));
+        float *w = m->arena.params + l->weight_offset;
+        float *b = m->arena.params + l->bias_offset;
+        for (size_t j = 0; j < l->weight_count; j++)
+            w[j] = (2.0f * cd_rng_uniform(seed, cd_rng_stream_init(tensor), j) - 1.0f) * bound;
+        tensor++;
+        for (size_t j = 0; j < l->bias_count; j++)
+            b[j] = (2.0f * cd_rng_uniform(seed, cd_rng_stream_init(tensor), j) - 1.0f) * bound;
+        tensor++;
+    }
+    memset(m->arena.momentum, 0, sizeof(float) * m->arena.count);
+    memset(m->arena.grads, 0, sizeof(float) * m->arena.count);
+}
+
+void cd_model_forward(cd_model *m, const float *x, int n)
+{
+    if (x && x != m->act[0]) memcpy(m->act[0], x, sizeof(float) * (size_t)n * cd_shape_size(m->input));
+    for (int i = 0; i < m->n_layers; i++) cd_layer_ops_for(m->layers[i].spec.type)->forward(m, i, n);
+}
+
+const float *cd_model_logits(const cd_model *m) { return m->act[m->n_layers]; }
+
+double cd_model_loss_backward(cd_model *m, const uint8_t *labels, int n, float scale, int *correct)
+{
+    double loss = cd_softmax_xent(n, m->classes, m->act[m->n_layers], labels, scale, m->grad[m->n_layers], correct);
+    /* The input gradient is needed only above the lowest layer with parameters. */
+    int lowest = m->n_layers;
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].weight_count) {
+            lowest = i;
+            break;
+        }
+    for (int i = m->n_layers - 1; i >= lowest; i--)
+        cd_layer_ops_for(m->layers[i].spec.type)->backward(m, i, n, i > lowest);
+    return loss;
+}
+
+int cd_model_predict_count(cd_model *m, const float *x, const uint8_t *labels, int n, int64_t *confusion)
+{
+    int hits = 0;
+    size_t per = cd_shape_size(m->input);
+    for (int start = 0; start < n; start += m->max_batch) {
+        int b = n - start < m->max_batch ? n - start : m->max_batch;
+        cd_model_forward(m, x + per * (size_t)start, b);
+        const float *z = cd_model_logits(m);
+        for (int i = 0; i < b; i++) {
+            int best = 0;
+            for (int c = 1; c < m->classes; c++)
+                if (z[(size_t)i * m->classes + c] > z[(size_t)i * m->classes + best]) best = c;
+            int truth = labels[start + i];
+            hits += best == truth;
+            if (confusion) confusion[truth * m->classes + best]++;
+        }
+    }
+    return hits;
+}
+
+size_t cd_model_param_count(const cd_model *m) { return m->arena.count; }

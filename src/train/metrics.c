@@ -1,0 +1,80 @@
+/* JSON-lines metrics; see metrics.h. Each line is flushed so a crash loses at most the line in flight. */
+#include "train/metrics.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+cd_status cd_metrics_open(cd_metrics *m, const char *path, int append, const char *config_lines, int world_size,
+                          cd_error *err)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->device, sizeof m->device, "cpu");
+    if (!path || !*path) return CD_OK;
+    m->file = fopen(path, append ? "a" : "w");
+    if (!m->file) return CD_FAIL(err, CD_E_IO, "--metrics %s: cannot open for writing: %s", path, strerror(errno));
+    /* The configuration as one object: each "key=value" line becomes a string member. */
+    fprintf(m->file, "{\"type\":\"config\",\"world_size\":%d,\"device\":\"%s\"", world_size, m->device);
+    const char *line = config_lines;
+    while (line && *line) {
+        const char *eq = strchr(line, '='), *nl = strchr(line, '\n');
+        if (!nl) nl = line + strlen(line);
+        if (eq && eq < nl) {
+            char key[64], value[4200];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - line), line);
+            snprintf(value, sizeof value, "%.*s", (int)(nl - eq - 1), eq + 1);
+            fputc(',', m->file);
+            json_string(m->file, key);
+            fputc(':', m->file);
+            json_string(m->file, value);
+        }
+        line = *nl ? nl + 1 : nl;
+    }
+    fputs("}\n", m->file);
+    fflush(m->file);
+    return CD_OK;
+}
+
+void cd_metrics_step(cd_metrics *m, int64_t step, double loss, double lr)
+{
+    if (!m->file) return;
+    fprintf(m->file, "{\"type\":\"step\",\"step\":%" PRId64 ",\"loss\":%.6g,\"lr\":%.6g}\n", step, loss, lr);
+    fflush(m->file);
+}
+
+void cd_metrics_epoch(cd_metrics *m, int64_t epoch, int64_t step, double train_loss, double train_acc,
+                      double test_acc, double img_per_s, double elapsed_s, int world_size)
+{
+    if (!m->file) return;
+    fprintf(m->file,
+            "{\"type\":\"epoch\",\"epoch\":%" PRId64 ",\"step\":%" PRId64 ",\"train_loss\":%.6f,\"train_acc\":%.6f,"
+            "\"test_acc\":%.6f,\"img_per_s\":%.1f,\"elapsed_s\":%.3f,\"world_size\":%d,\"device\":\"%s\"}\n",
+            epoch, step, train_loss, train_acc, test_acc, img_per_s, elapsed_s, world_size, m->device);
+    fflush(m->file);
+}
+
+void cd_metrics_final(cd_metrics *m, int64_t step, double test_acc, double elapsed_s)
+{
+    if (!m->file) return;
+    fprintf(m->file, "{\"type\":\"final\",\"step\":%" PRId64 ",\"test_acc\":%.6f,\"elapsed_s\":%.3f}\n", step, test_acc,
+            elapsed_s);
+    fflush(m->file);
+}
+
+void cd_metrics_close(cd_metrics *m)
+{
+    if (m->file) fclose(m->file);
+    m->file = NULL;
+}

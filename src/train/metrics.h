@@ -1,0 +1,21 @@
+#ifndef CNN_DDP_SRC_METRICS_H
+#define CNN_DDP_SRC_METRICS_H
+#include <stdint.h>
+#include <stdio.h>
+#include "cnn_ddp/error.h"
+
+/* The JSON-lines metrics file (rank 0): a "config" object first, then "step" and "epoch" objects, and a
+ * "final" one. A resumed run appends to the same file. */
+typedef struct cd_metrics {
+    FILE *file;
+    char device[16];
+} cd_metrics;
+
+cd_status cd_metrics_open(cd_metrics *m, const char *path, int append, const char *config_lines, int world_size,
+                          cd_error *err);
+void cd_metrics_step(cd_metrics *m, int64_t step, double loss, double lr);
+void cd_metrics_epoch(cd_metrics *m, int64_t epoch, int64_t step, double train_loss, double train_acc,
+                      double test_acc, double img_per_s, double elapsed_s, int world_size);
+void cd_metrics_final(cd_metrics *m, int64_t step, double test_acc, double elapsed_s);
+void cd_metrics_close(cd_metrics *m);
+#endif

@@ -1,0 +1,56 @@
+/* Progress watchdog: see watchdog.h. */
+#include "train/watchdog.h"
+
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *watch(void *arg)
+{
+    cd_watchdog *w = arg;
+    while (!atomic_load(&w->quit)) {
+        struct timespec nap = {0, 200 * 1000000L};
+        nanosleep(&nap, NULL);
+        long long idle = now_ms() - atomic_load(&w->last_beat_ms);
+        if (idle > (long long)(w->timeout_s * 1000.0)) {
+            fprintf(stderr,
+                    "cnn_ddp: error: rank %d: no progress for %.0f s (another rank is stuck or dead, or the "
+                    "network hangs); ending the job (--timeout to change the limit)\n",
+                    w->rank, (double)idle / 1000.0);
+            fflush(stderr);
+            _exit(1);
+        }
+    }
+    return NULL;
+}
+
+cd_status cd_watchdog_start(cd_watchdog *w, double timeout_s, int rank, cd_error *err)
+{
+    w->timeout_s = timeout_s;
+    w->rank = rank;
+    w->running = 0;
+    atomic_store(&w->quit, 0);
+    atomic_store(&w->last_beat_ms, now_ms());
+    if (timeout_s <= 0) return CD_OK;
+    if (pthread_create(&w->thread, NULL, watch, w) != 0)
+        return CD_FAIL(err, CD_E_INTERNAL, "could not start the watchdog thread");
+    w->running = 1;
+    return CD_OK;
+}
+
+void cd_watchdog_beat(cd_watchdog *w) { atomic_store(&w->last_beat_ms, now_ms()); }
+
+void cd_watchdog_stop(cd_watchdog *w)
+{
+    if (!w->running) return;
+    atomic_store(&w->quit, 1);
+    pthread_join(w->thread, NULL);
+    w->running = 0;
+}

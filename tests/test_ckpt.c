@@ -1,0 +1,678 @@
+/* Checkpoints: a written file reads back bit for bit; every kind of damage (truncation, a flipped byte
+ * in data or metadata, another model's file, a missing tensor, garbage) is refused with a message
+ * naming the file and the problem; a writer killed at any moment never leaves a half-written file
+ * under the final name; listing and pruning touch only checkpoint names. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <hdf5.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cnn_ddp/ckpt.h"
+#include "test_support.h"
+
+/* ---- a small model: conv1 [10,1,5,5]+[10], fc1 [10,40]+[10] ---- */
+
+enum { ARENA = 250 + 10 + 400 + 10, N_TENSORS = 4 };
+
+static const cd_ckpt_tensor k_model[N_TENSORS] = {
+    {"conv1", "weight", 0, 250, 4, {10, 1, 5, 5}},
+    {"conv1", "bias", 250, 10, 1, {10}},
+    {"fc1", "weight", 260, 400, 2, {10, 40}},
+    {"fc1", "bias", 660, 10, 1, {10}},
+};
+
+#define MODEL_TAG "conv(10,5)-fc(10)#UNIQUEMODELTAG"
+static const int64_t k_step = 987654321987LL; /* distinctive bytes, to find it in the file */
+
+typedef struct fixture {
+    char *dir;
+    char path[4096];
+    float params[ARENA], momentum[ARENA];
+    cd_ckpt_meta meta;
+} fixture;
+
+static void make_meta(cd_ckpt_meta *m, int64_t step)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->version, sizeof m->version, "0.1.0-test");
+    snprintf(m->model, sizeof m->model, "%s", MODEL_TAG);
+    m->step = step;
+    m->epoch = 3;
+    m->step_in_epoch = 17;
+    m->seed = 0xfedcba9876543210ull; /* above INT64_MAX: must survive as unsigned */
+    m->shards = 8;
+    m->batch = 64;
+    m->lr = 0.01;
+    m->momentum = 0.9;
+    m->epoch_loss_fx = -1234567890123LL;
+    m->epoch_correct = 4321;
+    m->epoch_samples = 5000;
+    m->epoch_seconds = 1.0 / 3.0;
+    /* Long, multi-line, with '=' and quotes: the config is free text. */
+    size_t used = 0;
+    for (int i = 0; used + 40 < sizeof m->config - 1; i++)
+        used += (size_t)snprintf(m->config + used, sizeof m->config - used, "key%d = \"value %d\"\n", i, i * 7);
+}
+
+static void fill_arenas(float *params, float *momentum, uint64_t seed)
+{
+    ts_fill_uniform(params, ARENA, seed, -1.0f, 1.0f);
+    ts_fill_uniform(momentum, ARENA, seed + 1, -0.1f, 0.1f);
+    /* Values whose bits a careless conversion would change. */
+    params[1] = -0.0f;
+    params[2] = 1e-42f; /* subnormal */
+    params[3] = 3.4028235e38f;
+    uint32_t nan_bits = 0x7fc01234u;
+    memcpy(&momentum[5], &nan_bits, sizeof nan_bits);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->dir = ts_make_temp_dir("ckpt");
+    if (f->dir == NULL) return -1;
+    snprintf(f->path, sizeof f->path, "%s/step-%lld.h5", f->dir, (long long)k_step);
+    fill_arenas(f->params, f->momentum, 42);
+    make_meta(&f->meta, k_step);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    ts_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+static void write_good(fixture *f)
+{
+    cd_error err = {0};
+    cd_status st = cd_ckpt_write(f->path, &f->meta, k_model, N_TENSORS, f->params, f->momentum, ARENA, &err);
+    if (st != CD_OK) fail_msg("write failed: %s", err.msg);
+}
+
+static void assert_meta_equal(const cd_ckpt_meta *a, const cd_ckpt_meta *b)
+{
+    assert_string_equal(a->version, b->version);
+    assert_string_equal(a->model, b->model);
+    assert_int_equal(a->step, b->step);
+    assert_int_equal(a->epoch, b->epoch);
+    assert_int_equal(a->step_in_epoch, b->step_in_epoch);
+    assert_true(a->seed == b->seed);
+    assert_int_equal(a->shards, b->shards);
+    assert_int_equal(a->batch, b->batch);
+    assert_memory_equal(&a->lr, &b->lr, sizeof a->lr);
+    assert_memory_equal(&a->momentum, &b->momentum, sizeof a->momentum);
+    assert_int_equal(a->epoch_loss_fx, b->epoch_loss_fx);
+    assert_int_equal(a->epoch_correct, b->epoch_correct);
+    assert_int_equal(a->epoch_samples, b->epoch_samples);
+    assert_memory_equal(&a->epoch_seconds, &b->epoch_seconds, sizeof a->epoch_seconds);
+    assert_string_equal(a->config, b->config);
+}
+
+/* ---- file surgery ---- */
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    long len = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)len + 1);
+    assert_int_equal(fread(buf, 1, (size_t)len, fp), (size_t)len);
+    fclose(fp);
+    *n = (size_t)len;
+    return buf;
+}
+
+/* Offset of the only occurrence of needle in hay; fails the test if absent or repeated. */
+static size_t find_once(const unsigned char *hay, size_t n, const void *needle, size_t m)
+{
+    size_t at = (size_t)-1;
+    int hits = 0;
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(hay + i, needle, m) == 0) {
+            at = i;
+            hits++;
+        }
+    if (hits != 1) fail_msg("expected one occurrence of the pattern, found %d", hits);
+    return at;
+}
+
+/* Flips one byte at `at` and rewrites the file in place. */
+static void flip_byte(const char *path, size_t at)
+{
+    size_t n;
+    unsigned char *buf = slurp(path, &n);
+    assert_true(at < n);
+    buf[at] ^= 0x5a;
+    assert_int_equal(ts_write_file(path, buf, n), 0);
+    free(buf);
+}
+
+/* Reads with the fixture's model into sentinel-filled buffers: on failure they must be untouched. */
+static cd_status read_expect_untouched(const fixture *f, cd_error *err)
+{
+    static float p[ARENA], mo[ARENA];
+    for (int i = 0; i < ARENA; i++) p[i] = mo[i] = 7.0f;
+    cd_ckpt_meta m;
+    memset(&m, 0xab, sizeof m);
+    cd_status st = cd_ckpt_read(f->path, k_model, N_TENSORS, &m, p, mo, ARENA, err);
+    if (st != CD_OK) {
+        for (int i = 0; i < ARENA; i++) assert_true(p[i] == 7.0f && mo[i] == 7.0f);
+        assert_int_equal(((unsigned char *)&m)[0], 0xab);
+    }
+    return st;
+}
+
+static void assert_refused(const fixture *f, const char *want)
+{
+    cd_error err = {0};
+    cd_status st = read_expect_untouched(f, &err);
+    assert_int_equal(st, CD_E_INPUT);
+    assert_non_null(strstr(err.msg, f->path));
+    if (want && !strstr(err.msg, want)) fail_msg("read: message \"%s\" lacks \"%s\"", err.msg, want);
+    cd_error verr = {0};
+    cd_ckpt_meta m;
+    assert_int_equal(cd_ckpt_verify(f->path, &m, &verr), CD_E_INPUT);
+    assert_non_null(strstr(verr.msg, f->path));
+    if (want && !strstr(verr.msg, want)) fail_msg("verify: message \"%s\" lacks \"%s\"", verr.msg, want);
+}
+
+/* Number of entries in dir whose name contains `part`. */
+static int count_names(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strstr(e->d_name, part)) n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- tests ---- */
+
+static void test_round_trip_is_bit_identical(void **state)
+{
+    fixture *f = *state;
+    write_good(f);
+    assert_int_equal(count_names(f->dir, ".tmp-"), 0);
+
+    float p[ARENA], mo[ARENA];
+    cd_ckpt_meta m;
+    cd_error err = {0};
+    cd_status st = cd_ckpt_read(f->path, k_model, N_TENSORS, &m, p, mo, ARENA, &err);
+    if (st != CD_OK) fail_msg("%s", err.msg);
+    assert_memory_equal(p, f->params, sizeof p);
+    assert_memory_equal(mo, f->momentum, sizeof mo);
+    assert_meta_equal(&m, &f->meta);
+
+    cd_ckpt_meta vm;
+    assert_int_equal(cd_ckpt_verify(f->path, &vm, &err), CD_OK);
+    assert_meta_equal(&vm, &f->meta);
+
+    /* Overwriting replaces the file as a whole; an empty version is filled with the library's. */
+    fill_arenas(f->params, f->momentum, 99);
+    f->meta.step = k_step + 1;
+    f->meta.version[0] = '\0';
+    f->meta.config[0] = '\0';
+    write_good(f);
+    assert_int_equal(cd_ckpt_read(f->path, k_model, N_TENSORS, &m, p, mo, ARENA, &err), CD_OK);
+    assert_memory_equal(p, f->params, sizeof p);
+    assert_memory_equal(mo, f->momentum, sizeof mo);
+    assert_int_equal(m.step, k_step + 1);
+    assert_string_equal(m.version, CNN_DDP_VERSION);
+    assert_string_equal(m.config, "");
+    assert_int_equal(count_names(f->dir, ".tmp-"), 0);
+}
+
+static void test_truncated_file_is_refused(void **state)
+{
+    fixture *f = *state;
+    write_good(f);
+    size_t n;
+    unsigned char *whole = slurp(f->path, &n);
+    size_t cuts[] = {n - 1, n - 8, n * 3 / 4, n / 2, n / 4, 2048, 512, 100, 8, 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        assert_int_equal(ts_write_file(f->path, whole, cuts[i]), 0);
+        assert_refused(f, "truncated or not an HDF5 file");
+    }
+    /* A torn write that kept the length: the second half zeroed. Damage of any kind, no crash. */
+    memset(whole + n / 2, 0, n - n / 2);
+    assert_int_equal(ts_write_file(f->path, whole, n), 0);
+    assert_refused(f, NULL);
+    free(whole);
+}
+
+static void test_flipped_data_byte_is_refused(void **state)
+{
+    fixture *f = *state;
+    write_good(f);
+    size_t n;
+    unsigned char *buf = slurp(f->path, &n);
+    /* conv1/weight starts at params[0]; flip a byte in the middle of its 250 floats. */
+    size_t at = find_once(buf, n, &f->params[4], 16 * sizeof(float));
+    free(buf);
+    flip_byte(f->path, at + 100 * sizeof(float) + 1);
+    assert_refused(f, "/params/conv1/weight: checksum mismatch (file is damaged)");
+
+    write_good(f);
+    buf = slurp(f->path, &n);
+    at = find_once(buf, n, &f->momentum[660], 10 * sizeof(float)); /* all of /optim/fc1/bias */
+    free(buf);
+    flip_byte(f->path, at + 9 * sizeof(float) + 3);
+    assert_refused(f, "/optim/fc1/bias: checksum mismatch");
+}
+
+static void test_flipped_attribute_byte_is_refused(void **state)
+{
+    fixture *f = *state;
+    write_good(f);
+    size_t n;
+    unsigned char *buf = slurp(f->path, &n);
+    size_t at = find_once(buf, n, "UNIQUEMODELTAG", 14);
+    free(buf);
+    flip_byte(f->path, at + 3);
+    assert_refused(f, "metadata checksum mismatch (file is damaged)");
+
+    write_good(f);
+    buf = slurp(f->path, &n);
+    at = find_once(buf, n, &k_step, sizeof k_step); /* little-endian int64, as stored */
+    free(buf);
+    flip_byte(f->path, at);
+    assert_refused(f, "metadata checksum mismatch");
+
+    write_good(f);
+    buf = slurp(f->path, &n);
+    at = find_once(buf, n, "key17 = \"value 119\"", 19);
+    free(buf);
+    flip_byte(f->path, at + 10);
+    assert_refused(f, "metadata checksum mismatch");
+
+    /* The format tag itself: no longer ours. */
+    write_good(f);
+    buf = slurp(f->path, &n);
+    at = find_once(buf, n, CD_CKPT_FORMAT, strlen(CD_CKPT_FORMAT));
+    free(buf);
+    flip_byte(f->path, at);
+    assert_refused(f, "not a cnn_ddp checkpoint");
+}
+
+static void test_other_model_is_refused_naming_both_shapes(void **state)
+{
+    fixture *f = *state;
+    write_good(f);
+    /* Same names, different first conv. */
+    enum { OTHER = 144 + 16 + 400 + 10 };
+    cd_ckpt_tensor other[N_TENSORS] = {
+        {"conv1", "weight", 0, 144, 4, {16, 1, 3, 3}},
+        {"conv1", "bias", 144, 16, 1, {16}},
+        {"fc1", "weight", 160, 400, 2, {10, 40}},
+        {"fc1", "bias", 560, 10, 1, {10}},
+    };
+    float p[OTHER], mo[OTHER];
+    cd_ckpt_meta m;
+    cd_error err = {0};
+    assert_int_equal(cd_ckpt_read(f->path, other, N_TENSORS, &m, p, mo, OTHER, &err), CD_E_INPUT);
+    char want[4200];
+    snprintf(want, sizeof want, "%s: /params/conv1/weight has shape [10,1,5,5], this model needs [16,1,3,3]", f->path);
+    assert_string_equal(err.msg, want);
+
+    /* A model with one more layer: the file lacks it. */
+    enum { BIGGER = ARENA + 20 };
+    cd_ckpt_tensor bigger[N_TENSORS + 1];
+    memcpy(bigger, k_model, sizeof k_model);
+    bigger[N_TENSORS] = (cd_ckpt_tensor){"fc2", "weight", ARENA, 20, 2, {2, 10}};
+    float pb[BIGGER], mb[BIGGER];
+    assert_int_equal(cd_ckpt_read(f->path, bigger, N_TENSORS + 1, &m, pb, mb, BIGGER, &err), CD_E_INPUT);
+    snprintf(want, sizeof want, "%s: missing /params/fc2/weight", f->path);
+    assert_string_equal(err.msg, want);
+
+    /* A model with one layer fewer: the file has a tensor the model would silently drop. */
+    assert_int_equal(cd_ckpt_read(f->path, k_model, 2, &m, p, mo, ARENA, &err), CD_E_INPUT);
+    assert_non_null(strstr(err.msg, "/params/fc1/bias is not a tensor of this model"));
+}
+
+static void test_missing_tensor_is_refused(void **state)
+{
+    fixture *f = *state;
+    write_good(f);
+    hid_t file = H5Fopen(f->path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(file >= 0);
+    assert_true(H5Ldelete(file, "/optim/fc1/bias", H5P_DEFAULT) >= 0);
+    H5Fclose(file);
+    assert_refused(f, "missing /optim/fc1/bias");
+
+    /* A whole section gone. */
+    write_good(f);
+    file = H5Fopen(f->path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Ldelete(file, "/params", H5P_DEFAULT) >= 0);
+    H5Fclose(file);
+    assert_refused(f, "/params");
+
+    /* A tensor whose checksum attribute is gone. */
+    write_good(f);
+    file = H5Fopen(f->path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Adelete_by_name(file, "/params/fc1/weight", "checksum", H5P_DEFAULT) >= 0);
+    H5Fclose(file);
+    assert_refused(f, "/params/fc1/weight: no checksum attribute");
+}
+
+static void test_garbage_files_are_refused(void **state)
+{
+    fixture *f = *state;
+    unsigned char junk[8192];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (unsigned char)((i * 2654435761u) >> 13);
+    assert_int_equal(ts_write_file(f->path, junk, sizeof junk), 0);
+    assert_refused(f, "truncated or not an HDF5 file");
+
+    assert_int_equal(ts_write_file(f->path, "", 0), 0);
+    assert_refused(f, "truncated or not an HDF5 file");
+
+    /* An HDF5 file, but someone else's. */
+    hid_t file = H5Fcreate(f->path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(file >= 0);
+    hsize_t dims[1] = {4};
+    hid_t space = H5Screate_simple(1, dims, NULL);
+    hid_t ds = H5Dcreate2(file, "data", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Sclose(space);
+    H5Fclose(file);
+    assert_refused(f, "not a cnn_ddp checkpoint");
+
+    assert_int_equal(unlink(f->path), 0);
+    cd_error err = {0};
+    assert_int_equal(read_expect_untouched(f, &err), CD_E_INPUT);
+    assert_non_null(strstr(err.msg, "no such checkpoint file"));
+
+    assert_int_equal(mkdir(f->path, 0755), 0);
+    assert_int_equal(read_expect_untouched(f, &err), CD_E_INPUT);
+    assert_non_null(strstr(err.msg, "is a directory"));
+}
+
+/* ---- crash safety ---- */
+
+enum { BIG = 8 * 1024 * 1024 }; /* floats per arena: 64 MiB written per checkpoint */
+
+static void big_model(cd_ckpt_tensor *t)
+{
+    *t = (cd_ckpt_tensor){"big", "weight", 0, BIG, 2, {BIG / 1024, 1024}};
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Child: write the big checkpoint to `path`; exit 0 on success. */
+static pid_t spawn_big_writer(const char *path, const float *big)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        cd_ckpt_tensor t;
+        big_model(&t);
+        cd_ckpt_meta m;
+        make_meta(&m, 2);
+        cd_error err = {0};
+        _exit(cd_ckpt_write(path, &m, &t, 1, big, big, BIG, &err) == CD_OK ? 0 : 1);
+    }
+    return pid;
+}
+
+static void assert_final_is_whole(const fixture *f, int64_t *step_out)
+{
+    cd_ckpt_meta m;
+    cd_error err = {0};
+    cd_status st = cd_ckpt_verify(f->path, &m, &err);
+    if (st != CD_OK) fail_msg("after a killed write: %s", err.msg);
+    assert_true(m.step == k_step || m.step == 2);
+    *step_out = m.step;
+}
+
+static void test_killed_writer_never_leaves_a_partial_file(void **state)
+{
+    fixture *f = *state;
+    write_good(f);
+    float *big = calloc(BIG, sizeof *big);
+    assert_non_null(big);
+    big[12345] = 1.5f;
+
+    /* How long one uninterrupted write takes, so the kills can be spread across it. */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s/probe.h5", f->dir);
+    double t0 = now_s();
+    pid_t pid = spawn_big_writer(probe, big);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    double full = now_s() - t0;
+    assert_int_equal(unlink(probe), 0);
+    print_message("one %d MiB checkpoint write took %.3f s\n", (int)(2 * (size_t)BIG * 4 >> 20), full);
+
+    const double fractions[] = {0.0, 0.1, 0.3, 0.5, 0.7, 0.9};
+    int killed_midway = 0;
+    for (size_t i = 0; i < sizeof fractions / sizeof fractions[0]; i++) {
+        pid = spawn_big_writer(f->path, big);
+        struct timespec d = {0, (long)(fractions[i] * full * 1e9)};
+        while (d.tv_nsec >= 1000000000L) {
+            d.tv_sec++;
+            d.tv_nsec -= 1000000000L;
+        }
+        nanosleep(&d, NULL);
+        char tmp[4200];
+        snprintf(tmp, sizeof tmp, "%s/.step-%lld.h5.tmp-%ld", f->dir, (long long)k_step, (long)pid);
+        kill(pid, SIGKILL);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        int64_t step;
+        assert_final_is_whole(f, &step);
+        if (WIFSIGNALED(status) && access(tmp, F_OK) == 0) {
+            killed_midway++;
+            assert_int_equal(step, k_step); /* the new file never got its name */
+        }
+    }
+    print_message("%d of 6 kills landed while the temporary existed\n", killed_midway);
+    assert_true(killed_midway >= 1);
+
+    /* The stale temporaries are not checkpoints. */
+    char paths[4][4096];
+    assert_int_equal(cd_ckpt_list(f->dir, paths, 4), 1);
+    assert_string_equal(paths[0], f->path);
+
+    /* Left alone, a writer replaces the file with the complete new one. */
+    pid = spawn_big_writer(f->path, big);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int64_t step;
+    assert_final_is_whole(f, &step);
+    assert_int_equal(step, 2);
+    free(big);
+}
+
+static void test_failed_write_removes_temporary_and_keeps_old_file(void **state)
+{
+    fixture *f = *state;
+    write_good(f);
+    float *big = calloc(BIG / 8, sizeof *big);
+    assert_non_null(big);
+
+    /* A full disk, as root can meet it: a file size limit makes write(2) fail with EFBIG. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit rl = {1 << 20, 1 << 20};
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
+        cd_ckpt_tensor t = {"big", "weight", 0, BIG / 8, 1, {BIG / 8}};
+        cd_ckpt_meta m;
+        make_meta(&m, 2);
+        cd_error err = {0};
+        cd_status st = cd_ckpt_write(f->path, &m, &t, 1, big, big, BIG / 8, &err);
+        _exit(st == CD_E_IO && strstr(err.msg, f->path) && strstr(err.msg, "File too large") ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    free(big);
+    int64_t step;
+    assert_final_is_whole(f, &step);
+    assert_int_equal(step, k_step);
+    assert_int_equal(count_names(f->dir, ".tmp-"), 0);
+
+    /* The final name is taken by a directory: rename fails, the temporary goes. */
+    char blocked[4200];
+    snprintf(blocked, sizeof blocked, "%s/final.h5", f->dir);
+    char inner[4300];
+    snprintf(inner, sizeof inner, "%s/keep", blocked);
+    assert_int_equal(mkdir(blocked, 0755), 0);
+    assert_int_equal(ts_write_file(inner, "x", 1), 0);
+    cd_error err = {0};
+    assert_int_equal(cd_ckpt_write(blocked, &f->meta, k_model, N_TENSORS, f->params, f->momentum, ARENA, &err),
+                     CD_E_IO);
+    assert_non_null(strstr(err.msg, "cannot move"));
+    assert_int_equal(count_names(f->dir, ".tmp-"), 0);
+
+    /* No such directory. */
+    char nodir[4200];
+    snprintf(nodir, sizeof nodir, "%s/absent/step-1.h5", f->dir);
+    assert_int_equal(cd_ckpt_write(nodir, &f->meta, k_model, N_TENSORS, f->params, f->momentum, ARENA, &err),
+                     CD_E_IO);
+    assert_non_null(strstr(err.msg, "No such file or directory"));
+
+    /* A tensor that does not fit the arena is a bug, refused before anything is written. */
+    cd_ckpt_tensor bad = k_model[2];
+    bad.offset = ARENA - 5;
+    assert_int_equal(cd_ckpt_write(f->path, &f->meta, &bad, 1, f->params, f->momentum, ARENA, &err), CD_E_INTERNAL);
+    assert_final_is_whole(f, &step);
+    assert_int_equal(step, k_step);
+}
+
+/* ---- the directory ---- */
+
+static void touch(const char *dir, const char *name)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    assert_int_equal(ts_write_file(p, "x", 1), 0);
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void test_list_orders_newest_first_and_prune_keeps_newest(void **state)
+{
+    fixture *f = *state;
+    const char *names[] = {"step-5.h5",   "step-100.h5",        "step-20.h5", "final.h5",    ".step-7.h5.tmp-123",
+                           "step-abc.h5", "step-.h5",           "notes.txt",  "step-3.h5.x", "step--4.h5",
+                           "step-9.h5",   "step-1000.h5.tmp-9", "xstep-50.h5"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) touch(f->dir, names[i]);
+
+    char paths[8][4096];
+    char want[4200];
+    const char *order[] = {"final.h5", "step-100.h5", "step-20.h5", "step-9.h5", "step-5.h5"};
+    assert_int_equal(cd_ckpt_list(f->dir, paths, 8), 5);
+    for (int i = 0; i < 5; i++) {
+        snprintf(want, sizeof want, "%s/%s", f->dir, order[i]);
+        assert_string_equal(paths[i], want);
+    }
+    assert_int_equal(cd_ckpt_list(f->dir, paths, 2), 2);
+    snprintf(want, sizeof want, "%s/step-100.h5", f->dir);
+    assert_string_equal(paths[1], want);
+
+    char absent[4200];
+    snprintf(absent, sizeof absent, "%s/nothing-here", f->dir);
+    assert_int_equal(cd_ckpt_list(absent, paths, 8), 0);
+
+    cd_error err = {0};
+    assert_int_equal(cd_ckpt_prune(f->dir, 2, &err), CD_OK);
+    assert_true(exists_in(f->dir, "step-100.h5") && exists_in(f->dir, "step-20.h5"));
+    assert_false(exists_in(f->dir, "step-9.h5") || exists_in(f->dir, "step-5.h5"));
+    for (size_t i = 3; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(names[i], "step-9.h5") != 0) assert_true(exists_in(f->dir, names[i]));
+
+    assert_int_equal(cd_ckpt_prune(f->dir, 0, &err), CD_OK);
+    assert_int_equal(cd_ckpt_list(f->dir, paths, 8), 1);
+    assert_true(exists_in(f->dir, "final.h5") && exists_in(f->dir, "notes.txt") &&
+                exists_in(f->dir, ".step-7.h5.tmp-123"));
+
+    assert_int_equal(cd_ckpt_prune(f->dir, -1, &err), CD_E_USAGE);
+    assert_int_equal(cd_ckpt_prune(absent, 1, &err), CD_E_IO);
+    assert_non_null(strstr(err.msg, absent));
+}
+
+static void test_make_dir_creates_parents_and_explains_failures(void **state)
+{
+    fixture *f = *state;
+    char p[4200];
+    cd_error err = {0};
+    snprintf(p, sizeof p, "%s/a/b//c/", f->dir);
+    assert_int_equal(cd_ckpt_make_dir(p, &err), CD_OK);
+    snprintf(p, sizeof p, "%s/a/b/c", f->dir);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(cd_ckpt_make_dir(p, &err), CD_OK); /* already there: fine */
+
+    touch(f->dir, "plain");
+    snprintf(p, sizeof p, "%s/plain", f->dir);
+    assert_int_equal(cd_ckpt_make_dir(p, &err), CD_E_IO);
+    assert_non_null(strstr(err.msg, "exists and is not a directory"));
+    snprintf(p, sizeof p, "%s/plain/sub", f->dir);
+    assert_int_equal(cd_ckpt_make_dir(p, &err), CD_E_IO);
+    assert_non_null(strstr(err.msg, "not a directory"));
+
+    assert_int_equal(cd_ckpt_make_dir("", &err), CD_E_USAGE);
+
+    /* Permission checks do not apply to root; test them only where they can fail. */
+    if (geteuid() != 0) {
+        snprintf(p, sizeof p, "%s/locked", f->dir);
+        assert_int_equal(mkdir(p, 0500), 0);
+        snprintf(p, sizeof p, "%s/locked/sub", f->dir);
+        assert_int_equal(cd_ckpt_make_dir(p, &err), CD_E_IO);
+        assert_non_null(strstr(err.msg, "Permission denied"));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip_is_bit_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_file_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_data_byte_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_attribute_byte_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_model_is_refused_naming_both_shapes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_tensor_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_files_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_writer_never_leaves_a_partial_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_write_removes_temporary_and_keeps_old_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_orders_newest_first_and_prune_keeps_newest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_make_dir_creates_parents_and_explains_failures, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

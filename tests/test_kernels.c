@@ -1,0 +1,520 @@
+/* The kernel sets: the scalar reference against hand-computed numbers, every SIMD set against the
+ * scalar reference on random shapes, the determinism contract (one image alone gives the same bits
+ * as inside a batch), the pool tie rule, SGD bit-identity across sets, and the dispatcher. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnn_ddp/kernels.h"
+#include "cnn_ddp/rng.h"
+#include "test_support.h"
+
+#define TOL 1e-4 /* relative, with an absolute floor of 1 (ts_max_rel_err) */
+
+static const cd_kernel_kind simd_kinds[] = {CD_KERNELS_AVX2, CD_KERNELS_AVX512};
+static const cd_kernel_kind all_kinds[] = {CD_KERNELS_SCALAR, CD_KERNELS_AVX2, CD_KERNELS_AVX512};
+
+static int imax_(int a, int b) { return a > b ? a : b; }
+
+static const cd_kernels *get_set(cd_kernel_kind kind)
+{
+    const cd_kernels *k = NULL;
+    cd_error err;
+    if (!cd_kernels_supported(kind)) return NULL;
+    assert_int_equal(cd_kernels_select(kind, &k, &err), CD_OK);
+    assert_non_null(k);
+    return k;
+}
+
+/* Exact-size heap buffer filled with NaN, so an output a kernel forgets to write shows up. */
+static float *nan_buf(size_t n)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+    return p;
+}
+
+static float *rand_buf(size_t n, uint64_t seed)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    assert_non_null(p);
+    ts_fill_uniform(p, n, seed, -1.0f, 1.0f);
+    return p;
+}
+
+static float *work_for(const cd_kernels *k, const cd_conv_shape *s)
+{
+    size_t n = k->conv_workspace(s);
+    return n ? cd_alloc_zeroed(sizeof(float) * n) : NULL;
+}
+
+static cd_conv_shape conv_shape(int n, int c_in, int h, int w, int c_out, int k, int stride, int pad)
+{
+    cd_conv_shape s = {.n = n, .c_in = c_in, .h_in = h, .w_in = w, .c_out = c_out, .k_h = k, .k_w = k,
+                       .stride = stride, .pad = pad};
+    s.h_out = (h + 2 * pad - k) / stride + 1;
+    s.w_out = (w + 2 * pad - k) / stride + 1;
+    return s;
+}
+
+static size_t conv_x_len(const cd_conv_shape *s) { return (size_t)s->n * s->c_in * s->h_in * s->w_in; }
+static size_t conv_y_len(const cd_conv_shape *s) { return (size_t)s->n * s->c_out * s->h_out * s->w_out; }
+static size_t conv_w_len(const cd_conv_shape *s) { return (size_t)s->c_out * s->c_in * s->k_h * s->k_w; }
+
+/* ------------------------------------------------------------- the reference, by hand */
+
+static void test_scalar_conv_known_numbers(void **state)
+{
+    (void)state;
+    for (size_t ki = 0; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(all_kinds[ki]);
+        if (!k) continue;
+        const float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+        const float w[4] = {1, 2, 3, 4};
+        const float b[1] = {0.5f};
+        cd_conv_shape s = conv_shape(1, 1, 3, 3, 1, 2, 1, 0);
+        float y[4], dx[9], dw[4], db[1];
+        float *work = work_for(k, &s);
+        k->conv_forward(&s, x, w, b, y, work);
+        const float want_y[4] = {37.5f, 47.5f, 67.5f, 77.5f};
+        assert_memory_equal(y, want_y, sizeof y);
+
+        const float dy[4] = {1, 1, 1, 1};
+        k->conv_backward_data(&s, dy, w, dx, work);
+        const float want_dx[9] = {1, 3, 2, 4, 10, 6, 3, 7, 4};
+        assert_memory_equal(dx, want_dx, sizeof dx);
+        k->conv_backward_weights(&s, x, dy, dw, db, work);
+        const float want_dw[4] = {12, 16, 24, 28};
+        assert_memory_equal(dw, want_dw, sizeof dw);
+        assert_true(db[0] == 4.0f);
+        cd_free(work);
+
+        /* padding 1, stride 2: windows hang over the top-left edge */
+        cd_conv_shape p = conv_shape(1, 1, 3, 3, 1, 2, 2, 1);
+        assert_int_equal(p.h_out, 2);
+        work = work_for(k, &p);
+        k->conv_forward(&p, x, w, b, y, work);
+        const float want_p[4] = {4.5f, 18.5f, 36.5f, 77.5f};
+        assert_memory_equal(y, want_p, sizeof y);
+        cd_free(work);
+    }
+}
+
+static void test_scalar_linear_and_pool_known_numbers(void **state)
+{
+    (void)state;
+    for (size_t ki = 0; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(all_kinds[ki]);
+        if (!k) continue;
+        const float x[3] = {1, 2, 3};
+        const float w[6] = {1, 0, -1, 2, 1, 0};
+        const float b[2] = {0.5f, -1.0f};
+        cd_linear_shape s = {.n = 1, .in = 3, .out = 2};
+        float y[2], dx[3], dw[6], db[2];
+        k->linear_forward(&s, x, w, b, y);
+        assert_true(y[0] == -1.5f && y[1] == 3.0f);
+        const float dy[2] = {1, -2};
+        k->linear_backward_data(&s, dy, w, dx);
+        const float want_dx[3] = {-3, -2, -1};
+        assert_memory_equal(dx, want_dx, sizeof dx);
+        k->linear_backward_weights(&s, x, dy, dw, db);
+        const float want_dw[6] = {1, 2, 3, -2, -4, -6};
+        assert_memory_equal(dw, want_dw, sizeof dw);
+        assert_true(db[0] == 1.0f && db[1] == -2.0f);
+
+        /* 2x2 stride 2 on 4x4: ties go to the first in row-major window order */
+        const float px[16] = {1, 5, 2, 2, /**/ 5, 3, 2, 2, /**/ 0, 0, 7, 1, /**/ 0, 0, 1, 7};
+        cd_pool_shape ps = {.n = 1, .c = 1, .h_in = 4, .w_in = 4, .h_out = 2, .w_out = 2, .k = 2, .stride = 2};
+        float py[4], pdx[16];
+        int32_t am[4];
+        k->pool_forward(&ps, px, py, am);
+        const float want_py[4] = {5, 2, 0, 7};
+        const int32_t want_am[4] = {1, 2, 8, 10};
+        assert_memory_equal(py, want_py, sizeof py);
+        assert_memory_equal(am, want_am, sizeof am);
+        const float pdy[4] = {1, 2, 3, 4};
+        k->pool_backward(&ps, pdy, am, pdx);
+        const float want_pdx[16] = {0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0};
+        assert_memory_equal(pdx, want_pdx, sizeof pdx);
+    }
+}
+
+/* --------------------------------------------------------------- SIMD against the scalar set */
+
+/* Compares one conv shape's three ops between the scalar set and `k`. */
+static void check_conv_shape(const cd_kernels *ref, const cd_kernels *k, const cd_conv_shape *s, uint64_t seed)
+{
+    const size_t nx = conv_x_len(s), ny = conv_y_len(s), nw = conv_w_len(s);
+    float *x = rand_buf(nx, seed), *w = rand_buf(nw, seed + 1), *b = rand_buf((size_t)s->c_out, seed + 2);
+    float *dy = rand_buf(ny, seed + 3);
+    float *y0 = nan_buf(ny), *y1 = nan_buf(ny), *dx0 = nan_buf(nx), *dx1 = nan_buf(nx);
+    float *dw0 = nan_buf(nw), *dw1 = nan_buf(nw), *db0 = nan_buf((size_t)s->c_out), *db1 = nan_buf((size_t)s->c_out);
+    float *w0 = work_for(ref, s), *w1 = work_for(k, s);
+    char what[256];
+    snprintf(what, sizeof what, "%s n=%d c_in=%d %dx%d c_out=%d k=%d s=%d p=%d", k->name, s->n, s->c_in, s->h_in,
+             s->w_in, s->c_out, s->k_h, s->stride, s->pad);
+
+    ref->conv_forward(s, x, w, b, y0, w0);
+    k->conv_forward(s, x, w, b, y1, w1);
+    double e = ts_max_rel_err(y1, y0, ny);
+    if (e > TOL) fail_msg("conv forward %s: rel err %g", what, e);
+
+    ref->conv_backward_data(s, dy, w, dx0, w0);
+    k->conv_backward_data(s, dy, w, dx1, w1);
+    e = ts_max_rel_err(dx1, dx0, nx);
+    if (e > TOL) fail_msg("conv backward_data %s: rel err %g", what, e);
+
+    ref->conv_backward_weights(s, x, dy, dw0, db0, w0);
+    k->conv_backward_weights(s, x, dy, dw1, db1, w1);
+    e = ts_max_rel_err(dw1, dw0, nw);
+    if (e > TOL) fail_msg("conv backward_weights dw %s: rel err %g", what, e);
+    e = ts_max_rel_err(db1, db0, (size_t)s->c_out);
+    if (e > TOL) fail_msg("conv backward_weights db %s: rel err %g", what, e);
+
+    free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dx0), free(dx1);
+    free(dw0), free(dw1), free(db0), free(db1);
+    cd_free(w0), cd_free(w1);
+}
+
+static void test_simd_conv_matches_scalar(void **state)
+{
+    (void)state;
+    const cd_kernels *ref = cd_kernels_scalar();
+    int ran = 0;
+    for (size_t ki = 0; ki < sizeof simd_kinds / sizeof simd_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(simd_kinds[ki]);
+        if (!k) continue;
+        ran++;
+        /* the hot shapes of the seed and exercise nets */
+        const cd_conv_shape hot[] = {
+            conv_shape(8, 1, 28, 28, 10, 5, 1, 0),  conv_shape(8, 10, 12, 12, 20, 5, 1, 0),
+            conv_shape(3, 1, 28, 28, 16, 3, 1, 1),  conv_shape(3, 16, 14, 14, 32, 3, 1, 1),
+            conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   conv_shape(2, 5, 6, 6, 7, 1, 1, 0),
+        };
+        for (size_t i = 0; i < sizeof hot / sizeof hot[0]; i++) check_conv_shape(ref, k, &hot[i], 100 + i);
+
+        static const int ksizes[] = {1, 3, 5, 7};
+        for (uint64_t t = 0; t < 60; t++) {
+            uint64_t sd = 1000 + t;
+            int kk = ksizes[cd_rng_below(sd, 1, 0, 4)];
+            int stride = 1 + (int)cd_rng_below(sd, 1, 1, 3);
+            int pad = (int)cd_rng_below(sd, 1, 2, 4);
+            int n = 1 + (int)cd_rng_below(sd, 1, 3, 9);
+            int c_in = 1 + (int)cd_rng_below(sd, 1, 4, 33);
+            int c_out = 1 + (int)cd_rng_below(sd, 1, 5, 33);
+            int h = imax_(1, kk - 2 * pad) + (int)cd_rng_below(sd, 1, 6, 14);
+            int w = imax_(1, kk - 2 * pad) + (int)cd_rng_below(sd, 1, 7, 14);
+            /* keep the scalar reference quick */
+            while ((double)n * c_in * c_out * kk * kk * h * w > 3e6 && (c_in > 1 || c_out > 1 || n > 1)) {
+                if (c_in > 1) c_in = (c_in + 1) / 2;
+                if (c_out > 1) c_out = (c_out + 1) / 2;
+                if (n > 1) n--;
+            }
+            cd_conv_shape s = conv_shape(n, c_in, h, w, c_out, kk, stride, pad);
+            if (s.h_out < 1 || s.w_out < 1) continue;
+            check_conv_shape(ref, k, &s, sd * 7);
+        }
+    }
+    if (!ran) skip();
+}
+
+static void test_simd_linear_matches_scalar(void **state)
+{
+    (void)state;
+    const cd_kernels *ref = cd_kernels_scalar();
+    int ran = 0;
+    for (size_t ki = 0; ki < sizeof simd_kinds / sizeof simd_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(simd_kinds[ki]);
+        if (!k) continue;
+        ran++;
+        const cd_linear_shape hot[] = {{8, 320, 10}, {64, 320, 10}, {8, 576, 128}, {8, 128, 64}, {8, 64, 10}};
+        for (uint64_t t = 0; t < 45; t++) {
+            cd_linear_shape s;
+            if (t < 5) {
+                s = hot[t];
+            } else {
+                s.n = 1 + (int)cd_rng_below(t, 2, 0, 9);
+                s.in = 1 + (int)cd_rng_below(t, 2, 1, 150);
+                s.out = 1 + (int)cd_rng_below(t, 2, 2, 40);
+            }
+            const size_t nx = (size_t)s.n * s.in, ny = (size_t)s.n * s.out, nw = (size_t)s.in * s.out;
+            float *x = rand_buf(nx, 3 * t), *w = rand_buf(nw, 3 * t + 1), *b = rand_buf((size_t)s.out, 3 * t + 2);
+            float *dy = rand_buf(ny, 5 * t + 7);
+            float *y0 = nan_buf(ny), *y1 = nan_buf(ny), *dx0 = nan_buf(nx), *dx1 = nan_buf(nx);
+            float *dw0 = nan_buf(nw), *dw1 = nan_buf(nw), *db0 = nan_buf((size_t)s.out), *db1 = nan_buf((size_t)s.out);
+            ref->linear_forward(&s, x, w, b, y0);
+            k->linear_forward(&s, x, w, b, y1);
+            ref->linear_backward_data(&s, dy, w, dx0);
+            k->linear_backward_data(&s, dy, w, dx1);
+            ref->linear_backward_weights(&s, x, dy, dw0, db0);
+            k->linear_backward_weights(&s, x, dy, dw1, db1);
+            double e[4] = {ts_max_rel_err(y1, y0, ny), ts_max_rel_err(dx1, dx0, nx), ts_max_rel_err(dw1, dw0, nw),
+                           ts_max_rel_err(db1, db0, (size_t)s.out)};
+            for (int i = 0; i < 4; i++)
+                if (e[i] > TOL)
+                    fail_msg("linear %s op %d n=%d in=%d out=%d: rel err %g", k->name, i, s.n, s.in, s.out, e[i]);
+            free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dx0), free(dx1);
+            free(dw0), free(dw1), free(db0), free(db1);
+        }
+    }
+    if (!ran) skip();
+}
+
+/* Pooling and ReLU pick values rather than compute them, so every set must agree bit for bit. */
+static void test_simd_pool_relu_match_scalar_exactly(void **state)
+{
+    (void)state;
+    const cd_kernels *ref = cd_kernels_scalar();
+    int ran = 0;
+    for (size_t ki = 0; ki < sizeof simd_kinds / sizeof simd_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(simd_kinds[ki]);
+        if (!k) continue;
+        ran++;
+        for (uint64_t t = 0; t < 40; t++) {
+            cd_pool_shape s;
+            s.n = 1 + (int)cd_rng_below(t, 3, 0, 9);
+            s.c = 1 + (int)cd_rng_below(t, 3, 1, 33);
+            s.k = 2 + (int)cd_rng_below(t, 3, 2, 2);
+            s.stride = 1 + (int)cd_rng_below(t, 3, 3, 3);
+            s.h_in = s.k + (int)cd_rng_below(t, 3, 4, 25);
+            s.w_in = s.k + (int)cd_rng_below(t, 3, 5, 25);
+            if (t == 0) s = (cd_pool_shape){.n = 8, .c = 10, .h_in = 24, .w_in = 24, .k = 2, .stride = 2};
+            if (t == 1) s = (cd_pool_shape){.n = 8, .c = 20, .h_in = 8, .w_in = 8, .k = 2, .stride = 2};
+            s.h_out = (s.h_in - s.k) / s.stride + 1;
+            s.w_out = (s.w_in - s.k) / s.stride + 1;
+            const size_t nx = (size_t)s.n * s.c * s.h_in * s.w_in, ny = (size_t)s.n * s.c * s.h_out * s.w_out;
+            float *x = rand_buf(nx, 11 * t);
+            /* few distinct values: ties are common */
+            for (size_t i = 0; i < nx; i++) x[i] = floorf(x[i] * 2.0f);
+            float *dy = rand_buf(ny, 11 * t + 1);
+            float *y0 = nan_buf(ny), *y1 = nan_buf(ny), *dx0 = nan_buf(nx), *dx1 = nan_buf(nx);
+            int32_t *a0 = malloc(sizeof(int32_t) * ny), *a1 = malloc(sizeof(int32_t) * ny);
+            assert_non_null(a0);
+            assert_non_null(a1);
+            ref->pool_forward(&s, x, y0, a0);
+            k->pool_forward(&s, x, y1, a1);
+            assert_memory_equal(y0, y1, sizeof(float) * ny);
+            assert_memory_equal(a0, a1, sizeof(int32_t) * ny);
+            ref->pool_backward(&s, dy, a0, dx0);
+            k->pool_backward(&s, dy, a1, dx1);
+            assert_memory_equal(dx0, dx1, sizeof(float) * nx);
+
+            /* relu on the same data, with a NaN and signed zeros thrown in, in place too */
+            x[0] = NAN;
+            if (nx > 2) x[1] = -0.0f, x[2] = 0.0f;
+            float *r0 = nan_buf(nx), *r1 = nan_buf(nx);
+            ref->relu_forward(nx, x, r0);
+            k->relu_forward(nx, x, r1);
+            assert_memory_equal(r0, r1, sizeof(float) * nx);
+            assert_true(isnan(r1[0]));
+            memcpy(r1, x, sizeof(float) * nx);
+            k->relu_forward(nx, r1, r1);
+            assert_memory_equal(r0, r1, sizeof(float) * nx);
+            float *g = rand_buf(nx, 11 * t + 2), *g0 = nan_buf(nx), *g1 = nan_buf(nx);
+            ref->relu_backward(nx, r0, g, g0);
+            k->relu_backward(nx, r0, g, g1);
+            assert_memory_equal(g0, g1, sizeof(float) * nx);
+            k->relu_backward(nx, r0, g, g);
+            assert_memory_equal(g0, g, sizeof(float) * nx);
+            free(x), free(dy), free(y0), free(y1), free(dx0), free(dx1), free(a0), free(a1);
+            free(r0), free(r1), free(g), free(g0), free(g1);
+        }
+    }
+    if (!ran) skip();
+}
+
+static void test_pool_overlapping_windows_accumulate(void **state)
+{
+    (void)state;
+    for (size_t ki = 0; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(all_kinds[ki]);
+        if (!k) continue;
+        /* 3x3 windows, stride 1, on a 4x4 with one big centre value: it wins all four windows */
+        float x[16] = {0};
+        x[5] = 9.0f;
+        cd_pool_shape s = {.n = 1, .c = 1, .h_in = 4, .w_in = 4, .h_out = 2, .w_out = 2, .k = 3, .stride = 1};
+        float y[4], dx[16];
+        int32_t am[4];
+        k->pool_forward(&s, x, y, am);
+        for (int i = 0; i < 4; i++) assert_int_equal(am[i], 5);
+        const float dy[4] = {1, 2, 3, 4};
+        k->pool_backward(&s, dy, am, dx);
+        assert_true(dx[5] == 10.0f);
+        for (int i = 0; i < 16; i++)
+            if (i != 5) assert_true(dx[i] == 0.0f);
+    }
+}
+
+/* SGD is elementwise with the same expression everywhere: bit-identical across sets and tails. */
+static void test_sgd_bit_identical_across_sets(void **state)
+{
+    (void)state;
+    for (size_t n = 1; n < 80; n += 7) {
+        float *w0 = rand_buf(n, n), *v0 = rand_buf(n, n + 1), *g = rand_buf(n, n + 2);
+        for (size_t i = 0; i < n; i++) g[i] *= 1e-3f;
+        float *w1 = malloc(sizeof(float) * n), *v1 = malloc(sizeof(float) * n);
+        assert_non_null(w1);
+        assert_non_null(v1);
+        memcpy(w1, w0, sizeof(float) * n);
+        memcpy(v1, v0, sizeof(float) * n);
+        /* the plain formula, by hand, for the first element */
+        const float lr = 0.01f, mu = 0.9f;
+        float want_v = mu * v0[0] + g[0], want_w = w0[0] - lr * want_v;
+        cd_kernels_scalar()->sgd_momentum(n, w0, v0, g, lr, mu);
+        assert_true(v0[0] == want_v && w0[0] == want_w);
+        for (size_t ki = 1; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+            const cd_kernels *k = get_set(all_kinds[ki]);
+            if (!k) continue;
+            float *w2 = malloc(sizeof(float) * n), *v2 = malloc(sizeof(float) * n);
+            assert_non_null(w2);
+            assert_non_null(v2);
+            memcpy(w2, w1, sizeof(float) * n);
+            memcpy(v2, v1, sizeof(float) * n);
+            k->sgd_momentum(n, w2, v2, g, lr, mu);
+            assert_memory_equal(w2, w0, sizeof(float) * n);
+            assert_memory_equal(v2, v0, sizeof(float) * n);
+            free(w2), free(v2);
+        }
+        free(w0), free(v0), free(g), free(w1), free(v1);
+    }
+}
+
+/* ---------------------------------------------------------------------- determinism contract */
+
+static void check_conv_batch_invariance(const cd_kernels *k, cd_conv_shape s, uint64_t seed)
+{
+    s.n = 7;
+    const size_t xs = conv_x_len(&s) / 7, ys = conv_y_len(&s) / 7, nw = conv_w_len(&s);
+    float *x = rand_buf(xs * 7, seed), *w = rand_buf(nw, seed + 1), *b = rand_buf((size_t)s.c_out, seed + 2);
+    float *dy = rand_buf(ys * 7, seed + 3);
+    float *y = nan_buf(ys * 7), *dx = nan_buf(xs * 7), *y1 = nan_buf(ys), *dx1 = nan_buf(xs);
+    float *work = work_for(k, &s);
+    k->conv_forward(&s, x, w, b, y, work);
+    k->conv_backward_data(&s, dy, w, dx, work);
+    cd_conv_shape one = s;
+    one.n = 1;
+    float *work1 = work_for(k, &one);
+    for (int i = 0; i < 7; i++) {
+        k->conv_forward(&one, x + i * xs, w, b, y1, work1);
+        if (memcmp(y1, y + i * ys, sizeof(float) * ys) != 0)
+            fail_msg("%s conv forward c_in=%d c_out=%d %dx%d k=%d: sample %d alone differs from in batch", k->name,
+                     s.c_in, s.c_out, s.h_in, s.w_in, s.k_h, i);
+        k->conv_backward_data(&one, dy + i * ys, w, dx1, work1);
+        if (memcmp(dx1, dx + i * xs, sizeof(float) * xs) != 0)
+            fail_msg("%s conv backward_data c_in=%d c_out=%d k=%d: sample %d alone differs from in batch", k->name,
+                     s.c_in, s.c_out, s.k_h, i);
+    }
+    /* backward_weights: same inputs and shape, same bits */
+    float *dwa = nan_buf(nw), *dwb = nan_buf(nw), *dba = nan_buf((size_t)s.c_out), *dbb = nan_buf((size_t)s.c_out);
+    k->conv_backward_weights(&s, x, dy, dwa, dba, work);
+    k->conv_backward_weights(&s, x, dy, dwb, dbb, work);
+    assert_memory_equal(dwa, dwb, sizeof(float) * nw);
+    assert_memory_equal(dba, dbb, sizeof(float) * (size_t)s.c_out);
+    free(x), free(w), free(b), free(dy), free(y), free(dx), free(y1), free(dx1);
+    free(dwa), free(dwb), free(dba), free(dbb);
+    cd_free(work), cd_free(work1);
+}
+
+static void test_one_image_equals_image_in_batch(void **state)
+{
+    (void)state;
+    for (size_t ki = 0; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(all_kinds[ki]);
+        if (!k) continue;
+        check_conv_batch_invariance(k, conv_shape(7, 1, 28, 28, 10, 5, 1, 0), 1);
+        check_conv_batch_invariance(k, conv_shape(7, 10, 12, 12, 20, 5, 1, 0), 2);
+        check_conv_batch_invariance(k, conv_shape(7, 16, 14, 14, 32, 3, 1, 1), 3);
+        check_conv_batch_invariance(k, conv_shape(7, 32, 7, 7, 64, 3, 1, 1), 4);
+        check_conv_batch_invariance(k, conv_shape(7, 3, 11, 9, 5, 3, 2, 2), 5);
+        check_conv_batch_invariance(k, conv_shape(7, 4, 5, 5, 3, 1, 1, 0), 6);
+
+        const cd_linear_shape shapes[] = {{7, 320, 10}, {7, 576, 128}, {7, 37, 13}};
+        for (size_t si = 0; si < 3; si++) {
+            cd_linear_shape s = shapes[si], one = s;
+            one.n = 1;
+            float *x = rand_buf((size_t)s.n * s.in, si), *w = rand_buf((size_t)s.in * s.out, si + 9);
+            float *b = rand_buf((size_t)s.out, si + 19), *dy = rand_buf((size_t)s.n * s.out, si + 29);
+            float *y = nan_buf((size_t)s.n * s.out), *y1 = nan_buf((size_t)s.out);
+            float *dx = nan_buf((size_t)s.n * s.in), *dx1 = nan_buf((size_t)s.in);
+            k->linear_forward(&s, x, w, b, y);
+            k->linear_backward_data(&s, dy, w, dx);
+            for (int i = 0; i < s.n; i++) {
+                k->linear_forward(&one, x + (size_t)i * s.in, w, b, y1);
+                if (memcmp(y1, y + (size_t)i * s.out, sizeof(float) * (size_t)s.out) != 0)
+                    fail_msg("%s linear forward %dx%d: sample %d alone differs from in batch", k->name, s.in, s.out, i);
+                k->linear_backward_data(&one, dy + (size_t)i * s.out, w, dx1);
+                if (memcmp(dx1, dx + (size_t)i * s.in, sizeof(float) * (size_t)s.in) != 0)
+                    fail_msg("%s linear backward_data %dx%d: sample %d differs", k->name, s.in, s.out, i);
+            }
+            free(x), free(w), free(b), free(dy), free(y), free(y1), free(dx), free(dx1);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------- dispatch */
+
+static void test_dispatch(void **state)
+{
+    (void)state;
+    cd_error err;
+    cd_kernel_kind kind;
+    assert_int_equal(cd_kernel_kind_parse("auto", &kind, &err), CD_OK);
+    assert_int_equal(kind, CD_KERNELS_AUTO);
+    assert_int_equal(cd_kernel_kind_parse("scalar", &kind, &err), CD_OK);
+    assert_int_equal(kind, CD_KERNELS_SCALAR);
+    assert_int_equal(cd_kernel_kind_parse("avx2", &kind, &err), CD_OK);
+    assert_int_equal(kind, CD_KERNELS_AVX2);
+    assert_int_equal(cd_kernel_kind_parse("avx512", &kind, &err), CD_OK);
+    assert_int_equal(kind, CD_KERNELS_AVX512);
+    assert_int_equal(cd_kernel_kind_parse("sse9", &kind, &err), CD_E_USAGE);
+    assert_non_null(strstr(err.msg, "sse9"));
+    assert_int_equal(cd_kernel_kind_parse("AVX2", &kind, &err), CD_E_USAGE);
+
+    const cd_kernels *k = NULL;
+    assert_true(cd_kernels_supported(CD_KERNELS_SCALAR));
+    assert_int_equal(cd_kernels_select(CD_KERNELS_SCALAR, &k, &err), CD_OK);
+    assert_string_equal(k->name, "scalar");
+    assert_int_equal(cd_kernels_select(CD_KERNELS_AUTO, &k, &err), CD_OK);
+    const char *best = cd_kernels_supported(CD_KERNELS_AVX512) ? "avx512"
+                       : cd_kernels_supported(CD_KERNELS_AVX2) ? "avx2"
+                                                               : "scalar";
+    assert_string_equal(k->name, best);
+    /* AVX-512 implies AVX2 on every CPU that has it */
+    if (cd_kernels_supported(CD_KERNELS_AVX512)) assert_true(cd_kernels_supported(CD_KERNELS_AVX2));
+    const cd_kernel_kind simd[] = {CD_KERNELS_AVX2, CD_KERNELS_AVX512};
+    const char *names[] = {"avx2", "avx512"};
+    for (int i = 0; i < 2; i++) {
+        cd_status st = cd_kernels_select(simd[i], &k, &err);
+        if (cd_kernels_supported(simd[i])) {
+            assert_int_equal(st, CD_OK);
+            assert_string_equal(k->name, names[i]);
+        } else {
+            assert_int_equal(st, CD_E_USAGE);
+            assert_non_null(strstr(err.msg, names[i]));
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scalar_conv_known_numbers),
+        cmocka_unit_test(test_scalar_linear_and_pool_known_numbers),
+        cmocka_unit_test(test_simd_conv_matches_scalar),
+        cmocka_unit_test(test_simd_linear_matches_scalar),
+        cmocka_unit_test(test_simd_pool_relu_match_scalar_exactly),
+        cmocka_unit_test(test_pool_overlapping_windows_accumulate),
+        cmocka_unit_test(test_sgd_bit_identical_across_sets),
+        cmocka_unit_test(test_one_image_equals_image_in_batch),
+        cmocka_unit_test(test_dispatch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,167 @@
+/* The model builder and initialisation: shapes, parameter counts, errors, seeded init, and the
+ * property the rank-count guarantee needs from the whole network: one sample's logits do not depend on
+ * the batch it is evaluated in. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnn_ddp/model.h"
+#include "test_support.h"
+
+static void build(const char *text, cd_shape in, int batch, const cd_kernels *k, cd_model *m)
+{
+    cd_model_spec spec;
+    cd_error err = {0};
+    assert_int_equal(cd_spec_parse(text, &spec, &err), CD_OK);
+    if (cd_model_build(&spec, in, 10, batch, k, m, &err) != CD_OK) fail_msg("%s: %s", text, err.msg);
+}
+
+static void test_seed_shapes_and_count(void **state)
+{
+    (void)state;
+    cd_model m;
+    build("seed", (cd_shape){1, 28, 28}, 8, cd_kernels_scalar(), &m);
+    assert_int_equal(m.n_layers, 7);
+    assert_int_equal(m.layers[0].out.c, 10);
+    assert_int_equal(m.layers[0].out.h, 24);
+    assert_int_equal(m.layers[1].out.h, 12);
+    assert_int_equal(m.layers[3].out.h, 8);
+    assert_int_equal(m.layers[4].out.h, 4);
+    assert_int_equal(cd_shape_size(m.layers[6].in), 320);
+    /* PyTorch's count for the same net: 260 + 5020 + 3210. */
+    assert_int_equal(cd_model_param_count(&m), 8490);
+    assert_string_equal(m.layers[0].name, "conv1");
+    assert_string_equal(m.layers[3].name, "conv2");
+    assert_string_equal(m.layers[6].name, "fc1");
+    cd_model_free(&m);
+}
+
+static void test_exercise_count(void **state)
+{
+    (void)state;
+    cd_model m;
+    build("exercise", (cd_shape){1, 28, 28}, 4, cd_kernels_scalar(), &m);
+    /* 160 + 4640 + 18496 + 73856 + 8256 + 650, as torch counts it */
+    assert_int_equal(cd_model_param_count(&m), 106058);
+    cd_model_free(&m);
+}
+
+static void test_shape_errors(void **state)
+{
+    (void)state;
+    cd_model_spec spec;
+    cd_error err = {0};
+    cd_model m;
+    assert_int_equal(cd_spec_parse("conv(10,k=5) pool(2) conv(20,k=5) pool(2) conv(40,k=5) fc(10)", &spec, &err), CD_OK);
+    assert_int_equal(cd_model_build(&spec, (cd_shape){1, 28, 28}, 10, 4, cd_kernels_scalar(), &m, &err), CD_E_INPUT);
+    assert_non_null(strstr(err.msg, "layer 5"));
+    assert_non_null(strstr(err.msg, "smaller than"));
+    /* The seed net cannot take 12x12 images. */
+    assert_int_equal(cd_spec_parse("seed", &spec, &err), CD_OK);
+    assert_int_equal(cd_model_build(&spec, (cd_shape){1, 12, 12}, 10, 4, cd_kernels_scalar(), &m, &err), CD_E_INPUT);
+    assert_non_null(strstr(err.msg, "conv"));
+    /* Wrong number of outputs for 10 classes. */
+    assert_int_equal(cd_spec_parse("conv(4,k=3) fc(7)", &spec, &err), CD_OK);
+    assert_int_equal(cd_model_build(&spec, (cd_shape){1, 28, 28}, 10, 4, cd_kernels_scalar(), &m, &err), CD_E_INPUT);
+    assert_non_null(strstr(err.msg, "fc(10)"));
+}
+
+static void test_init_is_seeded_and_bounded(void **state)
+{
+    (void)state;
+    cd_model a, b;
+    build("seed", (cd_shape){1, 28, 28}, 2, cd_kernels_scalar(), &a);
+    build("seed", (cd_shape){1, 28, 28}, 5, cd_kernels_scalar(), &b);
+    cd_model_init_params(&a, 42);
+    cd_model_init_params(&b, 42);
+    assert_memory_equal(a.arena.params, b.arena.params, sizeof(float) * a.arena.count);
+    cd_model_init_params(&b, 43);
+    assert_memory_not_equal(a.arena.params, b.arena.params, sizeof(float) * a.arena.count);
+    /* conv1: fan_in 25 -> bound 0.2; fc: fan_in 320 -> bound 0.0559 */
+    float lo = 1, hi = -1;
+    for (size_t i = 0; i < 250; i++) {
+        lo = fminf(lo, a.arena.params[i]);
+        hi = fmaxf(hi, a.arena.params[i]);
+    }
+    assert_true(lo >= -0.2f && hi <= 0.2f && lo < -0.15f && hi > 0.15f);
+    const cd_layer *fc = &a.layers[6];
+    for (size_t i = 0; i < fc->weight_count; i++) assert_true(fabsf(a.arena.params[fc->weight_offset + i]) <= 0.0559017f);
+    for (size_t i = 0; i < a.arena.count; i++) assert_true(a.arena.momentum[i] == 0.0f);
+    cd_model_free(&a);
+    cd_model_free(&b);
+}
+
+/* One image's logits are the same bits alone or at any position in a batch, for every kernel set. */
+static void test_logits_independent_of_batch(void **state)
+{
+    (void)state;
+    const cd_kernels *sets[3] = {cd_kernels_scalar(), cd_kernels_supported(CD_KERNELS_AVX2) ? cd_kernels_avx2() : NULL,
+                                 cd_kernels_supported(CD_KERNELS_AVX512) ? cd_kernels_avx512() : NULL};
+    const char *specs[2] = {"seed", "exercise"};
+    for (int si = 0; si < 2; si++)
+        for (int k = 0; k < 3; k++) {
+            if (!sets[k]) continue;
+            cd_model m;
+            build(specs[si], (cd_shape){1, 28, 28}, 13, sets[k], &m);
+            cd_model_init_params(&m, 9);
+            float *x = malloc(sizeof(float) * 784 * 13);
+            ts_fill_uniform(x, 784 * 13, 21, -0.5f, 2.5f);
+            cd_model_forward(&m, x, 13);
+            float batch_logits[130];
+            memcpy(batch_logits, cd_model_logits(&m), sizeof batch_logits);
+            for (int i = 0; i < 13; i += 4) {
+                cd_model_forward(&m, x + 784 * i, 1);
+                assert_memory_equal(cd_model_logits(&m), batch_logits + 10 * i, sizeof(float) * 10);
+            }
+            free(x);
+            cd_model_free(&m);
+        }
+}
+
+static void test_predict_count_and_confusion(void **state)
+{
+    (void)state;
+    cd_model m;
+    build("seed", (cd_shape){1, 28, 28}, 4, cd_kernels_scalar(), &m);
+    cd_model_init_params(&m, 1);
+    float *x = malloc(sizeof(float) * 784 * 10);
+    ts_fill_uniform(x, 784 * 10, 3, -0.4f, 2.8f);
+    uint8_t labels[10], pred[10];
+    for (int i = 0; i < 10; i++) {
+        cd_model_forward(&m, x + 784 * i, 1);
+        const float *z = cd_model_logits(&m);
+        int best = 0;
+        for (int c = 1; c < 10; c++)
+            if (z[c] > z[best]) best = c;
+        pred[i] = (uint8_t)best;
+        labels[i] = (uint8_t)(i % 2 ? best : (best + 1) % 10); /* half right by construction */
+    }
+    int64_t confusion[100] = {0};
+    int hits = cd_model_predict_count(&m, x, labels, 10, confusion); /* 10 > max_batch 4: batches of 4,4,2 */
+    assert_int_equal(hits, 5);
+    int64_t total = 0;
+    for (int i = 0; i < 100; i++) total += confusion[i];
+    assert_int_equal(total, 10);
+    for (int i = 0; i < 10; i++) assert_true(confusion[labels[i] * 10 + pred[i]] >= 1);
+    free(x);
+    cd_model_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seed_shapes_and_count),
+        cmocka_unit_test(test_exercise_count),
+        cmocka_unit_test(test_shape_errors),
+        cmocka_unit_test(test_init_is_seeded_and_bounded),
+        cmocka_unit_test(test_logits_independent_of_batch),
+        cmocka_unit_test(test_predict_count_and_confusion),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
