@@ -198,6 +198,8 @@ static void test_simd_conv_matches_scalar(void **state)
             conv_shape(8, 1, 28, 28, 10, 5, 1, 0),  conv_shape(8, 10, 12, 12, 20, 5, 1, 0),
             conv_shape(3, 1, 28, 28, 16, 3, 1, 1),  conv_shape(3, 16, 14, 14, 32, 3, 1, 1),
             conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   conv_shape(2, 5, 6, 6, 7, 1, 1, 0),
+            /* a 60x60 output: more im2col segments than the precomputed plan holds */
+            conv_shape(1, 1, 64, 64, 2, 5, 1, 0),
         };
         for (size_t i = 0; i < sizeof hot / sizeof hot[0]; i++) check_conv_shape(ref, k, &hot[i], 100 + i);
 

@@ -12,8 +12,8 @@ typedef enum cd_status {
     CD_E_INPUT,    /* bad data file, model spec, checkpoint or image -> exit 2 */
     CD_E_IO,       /* the OS refused a read/write/rename/fsync       -> exit 1 */
     CD_E_NOMEM,    /* allocation failed                              -> exit 1 */
-    CD_E_NUMERIC,  /* NaN/Inf in loss or gradients, or overflow      -> exit 1 */
-    CD_E_COMM,     /* MPI/NCCL failure, ranks diverged               -> exit 1 */
+    CD_E_NUMERIC,  /* NaN/Inf in loss or gradients, overflow, ranks' weights diverged -> exit 1 */
+    CD_E_COMM,     /* MPI/NCCL failure                               -> exit 1 (MPI_Abort) */
     CD_E_INTERNAL, /* a broken invariant: a bug                      -> exit 1 */
     CD_E_STOPPED,  /* stopped by SIGINT/SIGTERM after checkpointing  -> exit 130/143 */
 } cd_status;

@@ -36,6 +36,11 @@ cd_status ck_meta_write(hid_t file, const char *path, const cd_ckpt_meta *meta, 
 /* Checks format and format_version, reads every attribute and checks meta_checksum. */
 cd_status ck_meta_read(hid_t file, const char *path, cd_ckpt_meta *meta, cd_error *err);
 
+/* Checks tensor descriptors against the arena (names usable as HDF5 links, dims matching count,
+ * inside the arena, no duplicates). They come from the model, so a bad one is CD_E_INTERNAL. */
+cd_status ck_check_descriptors(const char *path, const cd_ckpt_tensor *tensors, int n, size_t arena_count,
+                               cd_error *err);
+
 /* 1 if /<section>/<layer>/<name> exists, 0 if not, -1 on error. */
 int ck_tensor_exists(hid_t file, const char *section, const char *layer, const char *name);
 

@@ -66,11 +66,7 @@ static cd_status read_all(hid_t file, const char *path, off_t file_size, const c
 cd_status cd_ckpt_read(const char *path, const cd_ckpt_tensor *tensors, int n_tensors, cd_ckpt_meta *meta,
                        float *params, float *momentum, size_t arena_count, cd_error *err)
 {
-    for (int i = 0; i < n_tensors; i++)
-        if (tensors[i].ndims < 1 || tensors[i].ndims > 4 || tensors[i].offset > arena_count ||
-            tensors[i].count > arena_count - tensors[i].offset)
-            return CD_FAIL(err, CD_E_INTERNAL, "%s: tensor %s/%s does not fit an arena of %zu floats", path,
-                           tensors[i].layer, tensors[i].name, arena_count);
+    CD_TRY(ck_check_descriptors(path, tensors, n_tensors, arena_count, err));
 
     cd_ckpt_meta *m = NULL;
     float *p = NULL, *mo = NULL;

@@ -1,6 +1,7 @@
-/* Writing a checkpoint crash-safely: the whole file goes to a hidden temporary next to the target,
- * is flushed to disk, and only then renamed over the target; the directory entry is flushed last. A
- * crash at any point leaves either the old file or the complete new one under the final name. */
+/* Writing a checkpoint crash-safely: the HDF5 file is assembled in memory, written to a hidden
+ * temporary next to the target, flushed to disk, and only then renamed over the target; the directory
+ * is flushed last. A crash at any point leaves either the old file or the complete new one under the
+ * final name (and at worst a stale temporary, which listings ignore). */
 #include "ckpt/ckpt_internal.h"
 
 #include <errno.h>
@@ -14,35 +15,6 @@
 #ifndef CNN_DDP_VERSION
 #define CNN_DDP_VERSION "unknown"
 #endif
-
-/* Tensor descriptors come from the model, not the user: a bad one is a bug. */
-static cd_status check_tensors(const char *path, const cd_ckpt_tensor *tensors, int n, size_t arena_count,
-                               cd_error *err)
-{
-    if (n < 0) return CD_FAIL(err, CD_E_INTERNAL, "%s: negative tensor count %d", path, n);
-    for (int i = 0; i < n; i++) {
-        const cd_ckpt_tensor *t = &tensors[i];
-        size_t llen = strnlen(t->layer, sizeof t->layer), nlen = strnlen(t->name, sizeof t->name);
-        if (llen == 0 || llen == sizeof t->layer || nlen == 0 || nlen == sizeof t->name || strchr(t->layer, '/') ||
-            strchr(t->name, '/') || strcmp(t->layer, ".") == 0 || strcmp(t->name, ".") == 0)
-            return CD_FAIL(err, CD_E_INTERNAL, "%s: tensor %d has an invalid layer or tensor name", path, i);
-        size_t product = 1;
-        int bad = t->ndims < 1 || t->ndims > 4;
-        for (int d = 0; !bad && d < t->ndims; d++) {
-            bad = t->dims[d] < 1 || (size_t)t->dims[d] > arena_count;
-            if (!bad) product *= (size_t)t->dims[d];
-            bad = bad || product > arena_count;
-        }
-        if (bad || product != t->count || t->offset > arena_count || t->count > arena_count - t->offset)
-            return CD_FAIL(err, CD_E_INTERNAL,
-                           "%s: tensor %s/%s: shape, count %zu and offset %zu do not fit an arena of %zu floats",
-                           path, t->layer, t->name, t->count, t->offset, arena_count);
-        for (int j = 0; j < i; j++)
-            if (strcmp(tensors[j].layer, t->layer) == 0 && strcmp(tensors[j].name, t->name) == 0)
-                return CD_FAIL(err, CD_E_INTERNAL, "%s: tensor %s/%s is listed twice", path, t->layer, t->name);
-    }
-    return CD_OK;
-}
 
 /* Group `name` under `parent`, created on first use. */
 static hid_t open_or_create_group(hid_t parent, const char *name)
@@ -188,7 +160,7 @@ cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ckp
     if (path == NULL || path[0] == '\0') return CD_FAIL(err, CD_E_USAGE, "empty checkpoint path");
     size_t len = strlen(path);
     if (path[len - 1] == '/') return CD_FAIL(err, CD_E_USAGE, "%s: checkpoint path names a directory", path);
-    CD_TRY(check_tensors(path, tensors, n_tensors, arena_count, err));
+    CD_TRY(ck_check_descriptors(path, tensors, n_tensors, arena_count, err));
     if (n_tensors > 0 && (params == NULL || momentum == NULL))
         return CD_FAIL(err, CD_E_INTERNAL, "%s: no parameter or momentum buffer given", path);
 

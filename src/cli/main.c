@@ -2,7 +2,9 @@
  * prints, and a failure that may leave other ranks waiting ends the whole job with MPI_Abort. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "cli/subcommands.h"
 #include "cnn_ddp/cli.h"
 #include "cnn_ddp/comm.h"
 #include "cnn_ddp/train.h"
@@ -26,6 +28,16 @@ int main(int argc, char **argv)
     if (!cfg) {
         fprintf(stderr, "cnn_ddp: error: out of memory\n");
         return 1;
+    }
+    if (argc >= 2 && !strcmp(argv[1], "info")) {
+        free(cfg);
+        if (argc != 3) {
+            fprintf(stderr, "cnn_ddp: error: usage: cnn_ddp info FILE\n");
+            return 2;
+        }
+        cd_status st = cd_cli_info(argv[2], stdout, &err);
+        if (st != CD_OK) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+        return cd_status_exit_code(st);
     }
     cd_status st = cd_cli_parse(argc - 1, argv + 1, cfg, &action, &err);
     int quiet_rank = launcher_rank() != 0;

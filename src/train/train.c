@@ -365,7 +365,7 @@ static cd_status check_weights(run *r, cd_error *err)
     for (int k = 1; k < r->comm->size; k++)
         if (all[k] != all[0] && used + 16 < sizeof list) used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", used ? "," : "", k);
     if (used)
-        return CD_FAIL(err, CD_E_COMM, "weights diverged at step %" PRId64 ": rank(s) %s differ from rank 0 "
+        return CD_FAIL(err, CD_E_NUMERIC, "weights diverged at step %" PRId64 ": rank(s) %s differ from rank 0 "
                        "(mixed CPUs or kernel sets across nodes? use the same --kernels everywhere)", r->step, list);
     return CD_OK;
 }

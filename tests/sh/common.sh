@@ -11,7 +11,8 @@ if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_RO
 export OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cnn_ddp-test-XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+# On any exit, end the jobs a test left in the background, then remove its files.
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $*"; }

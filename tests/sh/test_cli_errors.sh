@@ -1,0 +1,38 @@
+# Every bad option or input gets one error line naming it and exit status 2, never a crash or a hang.
+source "$(dirname "$0")/common.sh"
+ensure_data
+check() { # expected-pattern args...
+  local pattern=$1; shift
+  local out rc=0
+  out=$(timeout 60 "$CNN_DDP" --data "$DATA" --no-ckpt "$@" 2>&1) || rc=$?
+  [ "$rc" = 2 ] || fail "'$*': exit status $rc, expected 2: $out"
+  [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*': expected one line: $out"
+  printf '%s\n' "$out" | grep -q -- "$pattern" || fail "'$*': message lacks '$pattern': $out"
+  pass "$* -> $out"
+}
+check "--batch 0" --batch 0
+check "--epochs -1" --epochs -1
+check "--lr nan" --lr nan
+check "--lr 0" --lr 0
+check "--momentum 1" --momentum 1
+check "--batch 12x" --batch 12x
+check "unknown option '--bogus'" --bogus
+check "--epochs needs a value" --epochs
+check "--kernels avx9" --kernels avx9
+check "not a multiple of --shards" --batch 60
+check "missing.h5" --data "$WORK/missing.h5"
+check "model spec at" --model "conv(10,k=5) pol(2) fc(10)"
+check "smaller than" --model "conv(10,k=5) pool(2) conv(20,k=5) pool(2) conv(40,k=5) fc(10)"
+check "fc(10)" --model "conv(4,k=3) fc(7)"
+echo "junk" > "$WORK/junk.h5"
+check "junk.h5" --data "$WORK/junk.h5"
+check "unexpected argument" stray
+out=$(CNN_DDP_BATCH=0 "$CNN_DDP" --data "$DATA" 2>&1) && fail "CNN_DDP_BATCH=0 accepted"
+echo "$out" | grep -q "CNN_DDP_BATCH" || fail "environment error does not name the variable: $out"
+pass "CNN_DDP_BATCH=0 -> $out"
+# Too many ranks for the shards is refused on every rank, once.
+out=$(mpirun_np 3 --data "$DATA" --no-ckpt --shards 2 --batch 64 2>&1) && fail "3 ranks with 2 shards accepted"
+[ "$(echo "$out" | grep -c 'cnn_ddp: error')" = 1 ] || fail "expected one error line for 3 ranks / 2 shards: $out"
+pass "3 ranks, 2 shards -> $(echo "$out" | grep 'cnn_ddp: error')"
+"$CNN_DDP" --help | grep -q -- "--shards K" || fail "--help does not document --shards"
+pass "--help documents the options"

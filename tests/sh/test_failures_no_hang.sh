@@ -1,0 +1,86 @@
+# A dead, stuck or diverged rank, or a NaN, ends the whole job promptly and non-zero, with one clear
+# message, and leaves the last checkpoint valid.
+source "$(dirname "$0")/common.sh"
+ensure_data
+long=(--data "$DATA" --epochs 100 --quiet)
+
+# rank_pid TAG N: the pid of rank N of the job started with CD_TEST_JOB=TAG in its environment.
+rank_pid() {
+  local p env
+  for p in $(pgrep -x cnn_ddp); do
+    env=$(tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null) || continue
+    if echo "$env" | grep -qx "CD_TEST_JOB=$1" && echo "$env" | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
+  done
+}
+wait_for_file() { local i; for i in $(seq 1 600); do [ -e "$1" ] && return 0; sleep 0.1; done; fail "timed out waiting for $1"; }
+
+# 1. kill -9 of one rank: mpirun returns non-zero within 10 s; the last checkpoint verifies.
+CD_TEST_JOB=kill-$$ mpirun_np 4 "${long[@]}" --ckpt-dir "$WORK/kill" --ckpt-every 20 --keep 2 >"$WORK/kill.log" 2>&1 &
+job=$!
+wait_for_file "$WORK/kill/step-40.h5"
+victim=$(rank_pid "kill-$$" 2)
+[ -n "$victim" ] || fail "could not find rank 2's pid"
+kill -9 "$victim"
+t0=$(date +%s.%N)
+rc=0; wait "$job" || rc=$?
+dt=$(echo "$(date +%s.%N) - $t0" | bc)
+[ "$rc" != 0 ] || fail "mpirun exited 0 after a rank was killed"
+echo "$dt < 10" | bc | grep -q 1 || fail "mpirun took $dt s to exit after kill -9 of a rank"
+newest=$(ls -1 "$WORK"/kill/step-*.h5 | sort -t- -k2 -n | tail -1)
+"$CNN_DDP" info "$newest" >/dev/null || fail "the newest checkpoint $newest does not verify after the kill"
+pass "kill -9 of rank 2: job ended in $dt s with status $rc; $(basename "$newest") verifies"
+
+# 2. A stuck rank: the others' watchdogs end the job within the timeout (+ slack).
+t0=$(date +%s)
+rc=0; CNN_DDP_FAULT=stall:2:15 mpirun_np 3 "${long[@]}" --no-ckpt --timeout 3 >"$WORK/stall.log" 2>&1 || rc=$?
+dt=$(( $(date +%s) - t0 ))
+[ "$rc" != 0 ] || fail "a stuck rank did not fail the job"
+[ "$dt" -le 20 ] || fail "a stuck rank held the job for $dt s (timeout 3 s)"
+grep -q "no progress for" "$WORK/stall.log" || fail "no watchdog message: $(cat "$WORK/stall.log")"
+pass "stuck rank 2: job ended after $dt s with status $rc"
+
+# 3. NaN in one rank's gradient: every rank stops, the message names the rank and the step, exit 1,
+#    and the checkpoints written before it stay valid; no final checkpoint is written.
+rc=0; CNN_DDP_FAULT=nan:1:25 mpirun_np 2 "${long[@]}" --ckpt-dir "$WORK/nan" --ckpt-every 10 --keep 5 >"$WORK/nan.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "NaN: exit status $rc, expected 1: $(cat "$WORK/nan.log")"
+grep -q "rank 1: step 25 .*nan" "$WORK/nan.log" || fail "NaN message lacks rank/step: $(cat "$WORK/nan.log")"
+[ "$(grep -c error "$WORK/nan.log")" = 1 ] || fail "NaN reported more than once: $(cat "$WORK/nan.log")"
+[ ! -e "$WORK/nan/final.h5" ] && [ ! -e "$WORK/nan/step-30.h5" ] || fail "a checkpoint was written after the NaN"
+"$CNN_DDP" info "$WORK/nan/step-20.h5" >/dev/null || fail "step-20.h5 does not verify after the NaN"
+pass "NaN on rank 1 at step 25: $(grep error "$WORK/nan.log")"
+
+# 4. Silent divergence: a flipped weight bit on one rank is caught at the next checksum comparison.
+rc=0; CNN_DDP_FAULT=perturb:1:12 mpirun_np 3 "${long[@]}" --no-ckpt --check-every 5 >"$WORK/div.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] || fail "divergence went unnoticed"
+grep -q "weights diverged at step 15: rank(s) 1 differ" "$WORK/div.log" || fail "divergence message: $(cat "$WORK/div.log")"
+pass "diverged rank 1: $(grep error "$WORK/div.log")"
+
+# 5. SIGTERM to mpirun: every rank stops at the same step, rank 0 checkpoints, and resuming from that
+#    checkpoint gives exactly the bits of a run that never stopped.
+# (mpirun itself in the background, not a shell function, so that $! is mpirun's pid)
+mpirun --oversubscribe -np 2 "$CNN_DDP" "${long[@]}" --ckpt-dir "$WORK/term" --log-every 10 --metrics "$WORK/term.jsonl" >"$WORK/term.log" 2>&1 &
+job=$!
+for i in $(seq 1 600); do grep -q '"step":100,' "$WORK/term.jsonl" 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$job"
+rc=0; wait "$job" || rc=$?
+[ "$rc" != 0 ] || fail "SIGTERM: mpirun exited 0"
+grep -q "stopped by signal at step" "$WORK/term.log" || fail "no stop message: $(cat "$WORK/term.log")"
+stopped=$(ls -1 "$WORK"/term/step-*.h5 | head -1)
+[ -n "$stopped" ] || fail "no checkpoint written on SIGTERM"
+"$CNN_DDP" info "$stopped" >/dev/null || fail "$stopped does not verify"
+s=$(basename "$stopped" .h5); s=${s#step-}
+target=$((s + 30))
+"$CNN_DDP" --data "$DATA" --epochs 100 --quiet --max-steps "$target" --ckpt-dir "$WORK/term" --resume >/dev/null
+"$CNN_DDP" --data "$DATA" --epochs 100 --quiet --max-steps "$target" --ckpt-dir "$WORK/ref" >/dev/null
+[ "$(digest "$WORK/term/final.h5")" = "$(digest "$WORK/ref/final.h5")" ] || fail "resume after SIGTERM differs from the uninterrupted run"
+pass "SIGTERM: stopped at step $s with a checkpoint (status $rc); resumed to $target == uninterrupted"
+
+# 6. SIGINT to a plain single-process run behaves the same way.
+"$CNN_DDP" "${long[@]}" --ckpt-dir "$WORK/int" --log-every 10 --metrics "$WORK/int.jsonl" >"$WORK/int.log" 2>&1 &
+job=$!
+for i in $(seq 1 600); do grep -q '"step":50,' "$WORK/int.jsonl" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$job"
+rc=0; wait "$job" || rc=$?
+[ "$rc" = 130 ] || fail "SIGINT: exit status $rc, expected 130"
+ls "$WORK"/int/step-*.h5 >/dev/null 2>&1 || fail "no checkpoint written on SIGINT"
+pass "SIGINT of a single process: status 130, checkpoint $(ls "$WORK"/int/)"
