@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite from a fresh checkout: installs what is missing, builds with warnings
+# as errors, prepares the MNIST data, and runs every test with ctest (unit tests, multi-rank runs under
+# mpirun, failure and resume tests). Extra ctest arguments are passed on (e.g. -R resume, -L unit).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+build=${CNN_DDP_TEST_BUILD:-$repo/build}
+CMAKE_ARGS="-DCNN_DDP_WERROR=ON ${CMAKE_ARGS:-}" bash "$repo/launch/setup.sh" "$build"
+MNIST2H5="$build/mnist2h5" bash "$repo/datasets/prepare_mnist.sh" "$repo/datasets/mnist.h5"
+cd "$build"
+ctest --output-on-failure --timeout 900 "$@"
