@@ -5,7 +5,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${CNN_DDP_TEST_BUILD:-$repo/build}
-CMAKE_ARGS="-DCNN_DDP_WERROR=ON ${CMAKE_ARGS:-}" bash "$repo/launch/setup.sh" "$build"
+CNN_DDP_EXTRA_PACKAGES="gnuplot-nox ${CNN_DDP_EXTRA_PACKAGES:-}" CMAKE_ARGS="-DCNN_DDP_WERROR=ON ${CMAKE_ARGS:-}" bash "$repo/launch/setup.sh" "$build"
 MNIST2H5="$build/mnist2h5" bash "$repo/datasets/prepare_mnist.sh" "$repo/datasets/mnist.h5"
 cd "$build"
 ctest --output-on-failure --timeout 900 "$@"

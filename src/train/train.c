@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/data.h"
@@ -78,6 +79,8 @@ typedef struct run {
     double epoch_seconds;
     double run_start;
     char last_ckpt[CD_PATH_MAX];
+    int progress_bar;       /* rank 0 on a terminal: a live one-line bar per epoch */
+    double last_bar;
 } run;
 
 static double now_s(void)
@@ -370,9 +373,30 @@ static cd_status check_weights(run *r, cd_error *err)
     return CD_OK;
 }
 
+/* "\r" + the bar, redrawn at most every 0.2 s; the epoch summary line replaces it. */
+static void draw_progress(run *r)
+{
+    double now = now_s();
+    if (!r->progress_bar || now - r->last_bar < 0.2) return;
+    r->last_bar = now;
+    const int64_t spe = r->sampler.steps_per_epoch, done = r->step % spe ? r->step % spe : spe;
+    const int width = 30;
+    int filled = (int)(width * done / spe);
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
+    bar[width] = '\0';
+    double ips = r->epoch_seconds > 0 ? (double)r->epoch_samples / r->epoch_seconds : 0.0;
+    double loss = r->epoch_samples ? cd_fixed_to_double(r->epoch_loss_fx) * r->cfg->batch / (double)r->epoch_samples : 0.0;
+    double eta = ips > 0 ? (double)(spe - done) * r->cfg->batch / ips : 0.0;
+    printf("\repoch %" PRId64 "/%" PRId64 " [%s] %" PRId64 "/%" PRId64 "  %.0f img/s  loss %.4f  ETA %.0f s \033[K",
+           r->step / spe + (r->step % spe ? 1 : 0), r->cfg->epochs, bar, done, spe, ips, loss, eta);
+    fflush(stdout);
+}
+
 static void end_of_epoch_report(run *r, int64_t epoch, double test_acc)
 {
     if (!is_root(r)) return;
+    if (r->progress_bar) printf("\r\033[K");
     /* epoch_loss_fx sums each step's mean loss */
     double loss = r->epoch_samples ? cd_fixed_to_double(r->epoch_loss_fx) * r->cfg->batch / (double)r->epoch_samples : 0.0;
     double train_acc = r->epoch_samples ? (double)r->epoch_correct / (double)r->epoch_samples : 0.0;
@@ -424,6 +448,7 @@ static cd_status train_loop(run *r, cd_error *err)
         r->step++;
         r->epoch_seconds += now_s() - t0;
         cd_watchdog_beat(&r->watchdog);
+        if (is_root(r)) draw_progress(r);
         if (cfg->log_every > 0 && r->step % cfg->log_every == 0 && is_root(r))
             cd_metrics_step(&r->metrics, r->step, cd_fixed_to_double(slots[SLOT_LOSS]), cfg->lr);
 
@@ -477,6 +502,11 @@ static cd_status run_all(run *r, cd_error *err)
         if (st == CD_OK && !cfg->quiet) {
             printf("cnn_ddp %s: model %s (%zu parameters), %d rank%s, kernels %s\n", CNN_DDP_VERSION, r->spec_text,
                    r->n_params, r->comm->size, r->comm->size == 1 ? "" : "s", r->model.kernels->name);
+            char compact[CD_CKPT_CONFIG_MAX];
+            size_t k = 0;
+            for (const char *c = config; *c && k + 1 < sizeof compact; c++) compact[k++] = *c == '\n' ? ' ' : *c;
+            compact[k] = '\0';
+            printf("config: %s\n", compact);
             printf("data %s: %" PRId64 " training rows in %d shards, %" PRId64 " steps per epoch of %d images "
                    "(%" PRId64 " skipped per epoch), %" PRId64 " test rows\n",
                    cfg->data, r->sampler.rows, r->sampler.shards, r->sampler.steps_per_epoch, cfg->batch,
@@ -508,6 +538,7 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, cd_error *err)
     r->cfg = cfg;
     r->comm = comm;
     r->fault = fault_from_env();
+    r->progress_bar = comm->rank == 0 && !cfg->quiet && isatty(STDOUT_FILENO);
     cd_status st = run_all(r, err);
     cd_metrics_close(&r->metrics);
     if (r->model_built) cd_model_free(&r->model);
