@@ -11,8 +11,8 @@
 #   cores would stack them on the same cores), and Open MPI then yields when idle instead of spinning.
 #   Measured on the shared 2-core dev VM (load ~5 from other jobs), seed net, 2 ranks, 1 epoch, 5
 #   alternating runs each: core 2493 img/s median, none 2567 — no difference within the noise there.
-#   Binding is the usual win on an idle dedicated node (not measurable here); on a busy shared box a bound rank cannot dodge a loaded core,
-#   so try CNN_DDP_BIND=none there;
+#   Binding is the usual win on an idle dedicated node (not measurable here); on a busy shared box
+#   a bound rank cannot dodge a loaded core, so try CNN_DDP_BIND=none there;
 # - as root (containers, CI): sets OMPI_ALLOW_RUN_AS_ROOT{,_CONFIRM}=1, which mpirun otherwise refuses;
 # - NP=1 still goes through mpirun, so one rank behaves exactly like N ranks.
 # Environment: CNN_DDP_BIN (binary), CNN_DDP_BIND (core|none|socket: override the binding),

@@ -39,16 +39,15 @@ import struct
 import sys
 import time
 
-import numpy as np
-
 try:
+    import numpy as np
     import torch
     import torch.distributed as dist
     import torch.multiprocessing as mp
     import torch.nn as nn
     import torch.nn.functional as F
 except ImportError as exc:  # a clear message beats a traceback from a pyenv python
-    sys.exit(f"{sys.argv[0]}: cannot import torch ({exc}); run it with /usr/bin/python3 (python3-torch)")
+    sys.exit(f"{sys.argv[0]}: cannot import numpy/torch ({exc}); run it with /usr/bin/python3 (python3-torch)")
 
 MEAN, STD = 0.1307, 0.3081
 DEFAULT_DATA = os.environ.get("CNN_DDP_MNIST_DIR", "/work/shared/datasets/mnist")

@@ -134,23 +134,24 @@ static void test_refusals(void **state)
     g[9] = -INFINITY;
     expect_numeric(g, 10, "gradient element 9 (of 10) is -inf");
     g[9] = 0.0f;
-    g[0] = 5.0e6f;
-    expect_numeric(g, 10, "gradient element 0 (of 10) is 5000000, beyond the fixed-point limit 4e+06");
+    g[0] = 5000.0f;
+    expect_numeric(g, 10, "gradient element 0 (of 10) is 5000, beyond the fixed-point limit 1024");
     g[0] = nextafterf((float)CD_FIXED_LIMIT, INFINITY);
-    expect_numeric(g, 10, "gradient element 0 (of 10) is 4000000.25, beyond the fixed-point limit 4e+06");
+    expect_numeric(g, 10, "gradient element 0 (of 10) is 1024.00012, beyond the fixed-point limit 1024");
 
     /* The limit itself is accepted, on both sides. */
     int64_t acc[2] = {0};
     float edge[2] = {(float)CD_FIXED_LIMIT, -(float)CD_FIXED_LIMIT};
     cd_error err = {0};
     assert_int_equal(cd_fixed_accumulate(acc, edge, 2, &err), CD_OK);
-    assert_int_equal(acc[0], (int64_t)4000000 << 40);
-    assert_int_equal(acc[1], -((int64_t)4000000 << 40));
+    assert_int_equal(acc[0], (int64_t)1024 << 40);
+    assert_int_equal(acc[1], -((int64_t)1024 << 40));
 
-    /* Two chunks at the limit fit; the third would wrap int64 and is refused instead. */
-    assert_int_equal(cd_fixed_accumulate(acc, edge, 2, &err), CD_OK);
+    /* 4096 chunks at the limit (the most --shards allows) fit with room to spare; only the 8192nd
+     * would wrap int64, and it is refused instead. */
+    for (int k = 1; k < 8191; k++) assert_int_equal(cd_fixed_accumulate(acc, edge, 2, &err), CD_OK);
     assert_int_equal(cd_fixed_accumulate(acc, edge, 2, &err), CD_E_NUMERIC);
-    assert_string_equal(err.msg, "gradient element 0 (of 2): fixed-point sum overflows adding 4000000");
+    assert_string_equal(err.msg, "gradient element 0 (of 2): fixed-point sum overflows adding 1024");
 }
 
 static void test_exact_values(void **state)

@@ -127,8 +127,8 @@ cd_status cd_ckpt_make_dir(const char *dir, cd_error *err)
             struct stat st;
             if (stat(p, &st) == 0) {
                 if (!S_ISDIR(st.st_mode))
-                    return CD_FAIL(err, CD_E_IO, "%s: cannot create checkpoint directory: %s exists and is not a directory",
-                                   dir, p);
+                    return CD_FAIL(err, CD_E_IO,
+                                   "%s: cannot create checkpoint directory: %s exists and is not a directory", dir, p);
             } else {
                 return CD_FAIL(err, CD_E_IO, "%s: cannot create checkpoint directory %s: %s", dir, p, strerror(e));
             }

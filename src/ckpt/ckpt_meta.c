@@ -105,7 +105,8 @@ static herr_t put_string(hid_t file, const char *name, const char *value)
 cd_status ck_meta_write(hid_t file, const char *path, const cd_ckpt_meta *meta, cd_error *err)
 {
     for (size_t i = 0; i < N_FIELDS; i++)
-        if (k_fields[i].kind == F_STR && strnlen((const char *)meta + k_fields[i].offset, k_fields[i].cap) == k_fields[i].cap)
+        if (k_fields[i].kind == F_STR &&
+            strnlen((const char *)meta + k_fields[i].offset, k_fields[i].cap) == k_fields[i].cap)
             return CD_FAIL(err, CD_E_INTERNAL, "%s: checkpoint metadata field %s is not NUL-terminated", path,
                            k_fields[i].name);
 

@@ -55,7 +55,8 @@ static cd_status read_all(hid_t file, const char *path, off_t file_size, const c
     static const char *const sections[2] = {"params", "optim"};
     float *const arenas[2] = {params, momentum};
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < n; i++) CD_TRY(load_expected(file, path, file_size, sections[s], &tensors[i], arenas[s], err));
+        for (int i = 0; i < n; i++)
+            CD_TRY(load_expected(file, path, file_size, sections[s], &tensors[i], arenas[s], err));
     for (int s = 0; s < 2; s++) {
         expect_ctx c = {path, sections[s], tensors, n};
         CD_TRY(ck_walk(file, path, sections[s], expect_known, &c, err));
@@ -93,9 +94,11 @@ cd_status cd_ckpt_read(const char *path, const cd_ckpt_tensor *tensors, int n_te
 
     if (st == CD_OK) {
         *meta = *m;
-        if (arena_count > 0) {
-            memcpy(params, p, arena_count * sizeof *p);
-            memcpy(momentum, mo, arena_count * sizeof *mo);
+        /* Only the tensors' ranges: any part of the arena no tensor covers is not ours to change. */
+        for (int i = 0; i < n_tensors; i++) {
+            size_t at = tensors[i].offset, bytes = tensors[i].count * sizeof(float);
+            memcpy(params + at, p + at, bytes);
+            memcpy(momentum + at, mo + at, bytes);
         }
     }
     cd_free(m);

@@ -143,7 +143,8 @@ cd_status ck_walk(hid_t file, const char *path, const char *section, ck_walk_fn 
     if (top < 0) return CD_FAIL(err, CD_E_INPUT, "%s: missing group /%s (file is damaged)", path, section);
     cd_status st = CD_OK;
     H5G_info_t info;
-    if (H5Gget_info(top, &info) < 0) st = CD_FAIL(err, CD_E_INPUT, "%s: cannot list /%s (file is damaged)", path, section);
+    if (H5Gget_info(top, &info) < 0)
+        st = CD_FAIL(err, CD_E_INPUT, "%s: cannot list /%s (file is damaged)", path, section);
     for (hsize_t i = 0; st == CD_OK && i < info.nlinks; i++) {
         char layer[CK_NAME_MAX];
         hid_t lg = H5I_INVALID_HID;

@@ -67,7 +67,8 @@ static cd_status fill_file(hid_t file, const char *path, const cd_ckpt_meta *met
     for (int s = 0; s < 2; s++) {
         char reason[CK_NAME_MAX] = "";
         hid_t g = H5Gcreate2(file, sections[s], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        if (!h5_ok(g, reason)) return CD_FAIL(err, CD_E_IO, "%s: cannot create group /%s (%s)", path, sections[s], reason);
+        if (!h5_ok(g, reason))
+            return CD_FAIL(err, CD_E_IO, "%s: cannot create group /%s (%s)", path, sections[s], reason);
         for (int i = 0; i < n; i++) {
             if (write_tensor(g, &tensors[i], arenas[s] + tensors[i].offset, reason) < 0) {
                 H5Gclose(g);
@@ -143,7 +144,8 @@ static cd_status write_durably(int fd, const unsigned char *buf, size_t n, const
 static cd_status fsync_dir(const char *path, const char *dir, cd_error *err)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot open directory %s to flush it: %s", path, dir, strerror(errno));
+    if (fd < 0)
+        return CD_FAIL(err, CD_E_IO, "%s: cannot open directory %s to flush it: %s", path, dir, strerror(errno));
     /* Some file systems cannot fsync a directory (EINVAL); there is nothing more to do there. */
     if (fsync(fd) != 0 && errno != EINVAL) {
         int e = errno;
@@ -191,7 +193,8 @@ cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ckp
     ck_quiet_end(&q);
     if (st == CD_OK) st = write_durably(fd, image, size, path, tmp, err);
     cd_free(image);
-    if (close(fd) != 0 && st == CD_OK) st = CD_FAIL(err, CD_E_IO, "%s: cannot close %s: %s", path, tmp, strerror(errno));
+    if (close(fd) != 0 && st == CD_OK)
+        st = CD_FAIL(err, CD_E_IO, "%s: cannot close %s: %s", path, tmp, strerror(errno));
     if (st == CD_OK && rename(tmp, path) != 0)
         st = CD_FAIL(err, CD_E_IO, "%s: cannot move %s into place: %s", path, tmp, strerror(errno));
     if (st != CD_OK) {

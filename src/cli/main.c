@@ -29,6 +29,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "cnn_ddp: error: out of memory\n");
         return 1;
     }
+    if (argc >= 2 && (!strcmp(argv[1], "eval") || !strcmp(argv[1], "predict"))) {
+        free(cfg);
+        return !strcmp(argv[1], "eval") ? cd_cli_eval_main(argc - 1, argv + 1) : cd_cli_predict_main(argc - 1, argv + 1);
+    }
     if (argc >= 2 && !strcmp(argv[1], "info")) {
         free(cfg);
         if (argc != 3) {

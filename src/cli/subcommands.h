@@ -1,7 +1,36 @@
 #ifndef CNN_DDP_SRC_SUBCOMMANDS_H
 #define CNN_DDP_SRC_SUBCOMMANDS_H
 #include <stdio.h>
+#include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/error.h"
+#include "cnn_ddp/kernels.h"
+#include "cnn_ddp/model.h"
 /* cnn_ddp info FILE */
 cd_status cd_cli_info(const char *path, FILE *out, cd_error *err);
+
+/* `cnn_ddp eval ...` and `cnn_ddp predict ...`: argv[0] is the subcommand's name. They print their
+ * own results and errors and return the process exit code (eval starts MPI itself under mpirun). */
+int cd_cli_eval_main(int argc, char **argv);
+int cd_cli_predict_main(int argc, char **argv);
+/* Usage of the subcommands (info, eval, predict), for appending to --help. */
+const char *cd_cli_subcommand_usage(void);
+
+/* A checkpoint's model, rebuilt from the spec in its metadata for height x width inputs and batches
+ * of up to max_batch, with the checkpoint's weights loaded. CD_E_INPUT when the checkpoint is missing
+ * or damaged, or when the model cannot take images of that size. On success the caller frees `model`
+ * with cd_model_free; meta is filled. */
+cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_batch, cd_kernel_kind kernels,
+                            cd_model *model, cd_ckpt_meta *meta, cd_error *err);
+/* The training data path recorded in a checkpoint's configuration ("data=..."); "" if none. */
+void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size);
+
+/* Subcommand arguments: splits argv[*i] = "--name[=value]" into name (without the dashes) and value.
+ * A flag listed in `valued` (NULL-terminated) without "=value" takes the next argument (*i advances);
+ * CD_E_USAGE when that is missing, or when a flag not listed is given a value. A positional argument
+ * gives name "" and value = the argument. */
+cd_status cd_cli_next_arg(int argc, char **argv, int *i, const char *const *valued, char *name, size_t cap,
+                          const char **value, cd_error *err);
+/* A whole decimal number in [lo, hi]; CD_E_USAGE naming the flag otherwise. */
+cd_status cd_cli_parse_int(const char *flag, const char *text, long long lo, long long hi, long long *out,
+                           cd_error *err);
 #endif

@@ -12,7 +12,14 @@ export OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_t
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cnn_ddp-test-XXXXXX")
 # On any exit, end the jobs a test left in the background, then remove its files.
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+cleanup() {
+  local rc=$?
+  local pids; pids=$(jobs -p)
+  [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+  rm -rf "$WORK"
+  exit "$rc"
+}
+trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "PASS: $*"; }

@@ -559,6 +559,25 @@ static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, 
         const float *xp = x + pl * in_plane;
         float *yp = y + pl * out_plane;
         int32_t *ap = argmax + pl * out_plane;
+        if (s->k == 2 && s->stride == 2) {
+            /* the common 2x2/2 window in registers; same compare order as the general loop */
+            for (int oh = 0; oh < s->h_out; oh++) {
+                const int i0 = 2 * oh * s->w_in;
+                for (int ow = 0; ow < s->w_out; ow++) {
+                    int bi = i0 + 2 * ow, i;
+                    float best = xp[bi];
+                    i = bi + 1;
+                    if (xp[i] > best) best = xp[i], bi = i;
+                    i = i0 + s->w_in + 2 * ow;
+                    if (xp[i] > best) best = xp[i], bi = i;
+                    i++;
+                    if (xp[i] > best) best = xp[i], bi = i;
+                    yp[oh * s->w_out + ow] = best;
+                    ap[oh * s->w_out + ow] = (int32_t)(pl * in_plane) + bi;
+                }
+            }
+            continue;
+        }
         for (int oh = 0; oh < s->h_out; oh++) {
             float *yr = yp + oh * s->w_out;
             int32_t *ar = ap + oh * s->w_out;

@@ -1,0 +1,186 @@
+/* `cnn_ddp eval --ckpt FILE [--data FILE.h5] [--kernels K] [--batch N]`: a checkpoint's accuracy on the
+ * /test split, per class and as a confusion matrix. Under mpirun each rank evaluates a contiguous share
+ * of the test rows and the counts are summed exactly, so the result is the same for any rank count
+ * (and equals the trainer's test accuracy for the same checkpoint and kernel set). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/subcommands.h"
+#include "cnn_ddp/comm.h"
+#include "cnn_ddp/data.h"
+#include "cnn_ddp/train.h"
+
+typedef struct eval_options {
+    const char *ckpt;
+    const char *data; /* NULL: the data the checkpoint was trained on, else datasets/mnist.h5 */
+    cd_kernel_kind kernels;
+    int batch;
+    int help;
+} eval_options;
+
+static cd_status parse(int argc, char **argv, eval_options *o, cd_error *err)
+{
+    static const char *const valued[] = {"ckpt", "data", "kernels", "batch", NULL};
+    memset(o, 0, sizeof *o);
+    o->batch = 256;
+    for (int i = 1; i < argc; i++) {
+        char name[32];
+        const char *v;
+        CD_TRY(cd_cli_next_arg(argc, argv, &i, valued, name, sizeof name, &v, err));
+        if (!name[0]) return CD_FAIL(err, CD_E_USAGE, "eval: unexpected argument '%s'", v);
+        if (!strcmp(name, "ckpt")) {
+            o->ckpt = v;
+        } else if (!strcmp(name, "data")) {
+            o->data = v;
+        } else if (!strcmp(name, "kernels")) {
+            CD_TRY(cd_kernel_kind_parse(v, &o->kernels, err));
+        } else if (!strcmp(name, "batch")) {
+            long long b;
+            CD_TRY(cd_cli_parse_int("--batch", v, 1, 65536, &b, err));
+            o->batch = (int)b;
+        } else if (!strcmp(name, "help")) {
+            o->help = 1;
+        } else {
+            return CD_FAIL(err, CD_E_USAGE, "eval: unknown option --%s (see cnn_ddp --help)", name);
+        }
+    }
+    if (!o->help && !o->ckpt) return CD_FAIL(err, CD_E_USAGE, "eval: --ckpt FILE is required");
+    return CD_OK;
+}
+
+typedef struct eval_state {
+    cd_model model;
+    int model_built;
+    cd_ckpt_meta meta;
+    char data[CD_PATH_MAX];
+    cd_data_info info;
+    cd_dataset test;
+    uint8_t *labels;
+    int64_t confusion[CD_CLASSES * CD_CLASSES];
+} eval_state;
+
+/* This rank's part: open everything, then count its share of the test rows. */
+static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s, cd_error *err)
+{
+    if (o->data) {
+        snprintf(s->data, sizeof s->data, "%s", o->data);
+    } else {
+        /* The checkpoint's own training data, when it is still there. */
+        CD_TRY(cd_ckpt_verify(o->ckpt, &s->meta, err));
+        cd_cli_ckpt_data_path(&s->meta, s->data, sizeof s->data);
+        cd_data_info probe;
+        cd_error ignored = {0};
+        if (!s->data[0] || cd_data_inspect(s->data, "test", &probe, &ignored) != CD_OK)
+            snprintf(s->data, sizeof s->data, "datasets/mnist.h5");
+    }
+    CD_TRY(cd_data_inspect(s->data, "test", &s->info, err));
+    cd_status st = cd_cli_load_model(o->ckpt, s->info.height, s->info.width, o->batch, o->kernels, &s->model,
+                                     &s->meta, err);
+    if (st != CD_OK) {
+        if (st == CD_E_INPUT && strstr(err->msg, "images ("))
+            cd_error_prefix(err, "%s: /test images are %dx%d: ", s->data, s->info.height, s->info.width);
+        return st;
+    }
+    s->model_built = 1;
+    const int64_t n = s->info.count, size = comm->size, rank = comm->rank;
+    const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
+    CD_TRY(cd_data_load(s->data, "test", first, count, &s->test, err));
+    CD_ALLOC(err, s->labels, o->batch);
+    cd_model *m = &s->model;
+    for (int64_t start = 0; start < s->test.count; start += m->max_batch) {
+        int b = (int)(s->test.count - start < m->max_batch ? s->test.count - start : m->max_batch);
+        cd_data_gather_range(&s->test, start, b, m->act[0], s->labels);
+        cd_model_predict_count(m, m->act[0], s->labels, b, s->confusion);
+    }
+    return CD_OK;
+}
+
+static void report(const eval_options *o, const cd_comm *comm, const eval_state *s, FILE *out)
+{
+    const int64_t *cm = s->confusion;
+    int64_t total = 0, correct = 0;
+    for (int t = 0; t < CD_CLASSES; t++)
+        for (int p = 0; p < CD_CLASSES; p++) {
+            total += cm[t * CD_CLASSES + p];
+            if (t == p) correct += cm[t * CD_CLASSES + p];
+        }
+    const double acc = total ? (double)correct / (double)total : 0.0;
+    fprintf(out, "checkpoint %s: model %s, step %" PRId64 "\n", o->ckpt, s->meta.model, s->meta.step);
+    fprintf(out, "data %s: %" PRId64 " test images of %dx%d, %d rank%s, kernels %s\n", s->data, s->info.count,
+            s->info.height, s->info.width, comm->size, comm->size == 1 ? "" : "s", s->model.kernels->name);
+    fprintf(out, "test accuracy %.2f%% (%" PRId64 " of %" PRId64 "), error rate %.2f%%\n\n", 100.0 * acc, correct,
+            total, 100.0 * (1.0 - acc));
+    fprintf(out, "digit  images  correct  accuracy\n");
+    for (int t = 0; t < CD_CLASSES; t++) {
+        int64_t row = 0;
+        for (int p = 0; p < CD_CLASSES; p++) row += cm[t * CD_CLASSES + p];
+        const int64_t hit = cm[t * CD_CLASSES + t];
+        if (row)
+            fprintf(out, "%5d  %6" PRId64 "  %7" PRId64 "  %7.2f%%\n", t, row, hit, 100.0 * (double)hit / (double)row);
+        else
+            fprintf(out, "%5d  %6" PRId64 "  %7" PRId64 "  %8s\n", t, row, hit, "-");
+    }
+    fprintf(out, "\nconfusion matrix (rows: true digit, columns: predicted digit)\n");
+    fprintf(out, "true\\pred");
+    for (int p = 0; p < CD_CLASSES; p++) fprintf(out, " %6d", p);
+    fprintf(out, "\n");
+    for (int t = 0; t < CD_CLASSES; t++) {
+        fprintf(out, "%9d", t);
+        for (int p = 0; p < CD_CLASSES; p++) fprintf(out, " %6" PRId64, cm[t * CD_CLASSES + p]);
+        fprintf(out, "\n");
+    }
+}
+
+/* Collective: every rank loads and counts, all agree on the first failure, then one exact sum. */
+static cd_status run_eval(const eval_options *o, cd_comm *comm, eval_state *s, cd_error *err)
+{
+    cd_status st = load(o, comm, s, err);
+    int failed = -1;
+    st = cd_comm_agree(comm, st, err, &failed);
+    if (st != CD_OK && comm->size > 1 && failed > 0 && st != CD_E_COMM) cd_error_prefix(err, "rank %d: ", failed);
+    CD_TRY(st);
+    CD_TRY(comm->allreduce_sum_i64(comm, s->confusion, CD_CLASSES * CD_CLASSES, err));
+    if (comm->rank == 0) report(o, comm, s, stdout);
+    return CD_OK;
+}
+
+int cd_cli_eval_main(int argc, char **argv)
+{
+    cd_error err = {0};
+    cd_comm comm;
+    if (cd_comm_under_launcher()) {
+        if (cd_comm_mpi(&argc, &argv, &comm, &err) != CD_OK) {
+            fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+            return 1;
+        }
+    } else {
+        cd_comm_self(&comm);
+    }
+    eval_options o;
+    cd_status st = parse(argc, argv, &o, &err);
+    if (st == CD_OK && o.help) {
+        if (comm.rank == 0) fputs(cd_cli_subcommand_usage(), stdout);
+        comm.finalize(&comm);
+        return 0;
+    }
+    eval_state *s = NULL;
+    if (st == CD_OK) {
+        s = cd_alloc_zeroed(sizeof *s);
+        if (!s) st = CD_FAIL(&err, CD_E_NOMEM, "out of memory");
+    }
+    if (st == CD_OK) st = run_eval(&o, &comm, s, &err);
+    const int code = cd_status_exit_code(st);
+    if (st != CD_OK && comm.rank == 0) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+    if (s) {
+        if (s->model_built) cd_model_free(&s->model);
+        cd_data_free(&s->test);
+        cd_free(s->labels);
+        cd_free(s);
+    }
+    fflush(stdout);
+    fflush(stderr);
+    if (st == CD_E_COMM || st == CD_E_INTERNAL || st == CD_E_NOMEM) comm.abort(&comm, code);
+    comm.finalize(&comm);
+    return code;
+}

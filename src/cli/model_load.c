@@ -1,0 +1,91 @@
+/* Rebuilding a trained model from a checkpoint, shared by `eval` and `predict`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/subcommands.h"
+#include "cnn_ddp/data.h"
+#include "cnn_ddp/spec.h"
+
+/* The checkpoint's view of the arenas: one tensor per weight and bias, named as the trainer names them. */
+static int model_tensors(const cd_model *m, cd_ckpt_tensor *tensors)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const cd_layer *l = &m->layers[i];
+        if (!l->weight_count) continue;
+        cd_ckpt_tensor *w = &tensors[n++], *b = &tensors[n++];
+        memset(w, 0, sizeof *w);
+        memset(b, 0, sizeof *b);
+        snprintf(w->layer, sizeof w->layer, "%s", l->name);
+        snprintf(b->layer, sizeof b->layer, "%s", l->name);
+        snprintf(w->name, sizeof w->name, "weight");
+        snprintf(b->name, sizeof b->name, "bias");
+        w->offset = l->weight_offset;
+        w->count = l->weight_count;
+        w->ndims = l->weight_ndims;
+        memcpy(w->dims, l->weight_dims, sizeof w->dims);
+        b->offset = l->bias_offset;
+        b->count = l->bias_count;
+        b->ndims = 1;
+        b->dims[0] = (int64_t)l->bias_count;
+    }
+    return n;
+}
+
+cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_batch, cd_kernel_kind kind,
+                            cd_model *model, cd_ckpt_meta *meta, cd_error *err)
+{
+    memset(model, 0, sizeof *model);
+    /* Verify first, so that a later failure to read can only mean the shapes do not fit. */
+    CD_TRY(cd_ckpt_verify(ckpt, meta, err));
+    cd_model_spec spec;
+    cd_status st = cd_spec_parse(meta->model, &spec, err);
+    if (st != CD_OK) {
+        cd_error_prefix(err, "%s: model in the checkpoint: ", ckpt);
+        return st;
+    }
+    const cd_kernels *kernels;
+    CD_TRY(cd_kernels_select(kind, &kernels, err));
+    cd_shape input = {1, height, width};
+    cd_error build_err = {0};
+    st = cd_model_build(&spec, input, CD_CLASSES, max_batch, kernels, model, &build_err);
+    if (st != CD_OK) {
+        if (st != CD_E_INPUT) {
+            *err = build_err;
+            return st;
+        }
+        return CD_FAIL(err, CD_E_INPUT, "%s: its model cannot take %dx%d images (%s)", ckpt, height, width,
+                       build_err.msg);
+    }
+    cd_ckpt_tensor tensors[2 * CD_MAX_LAYERS];
+    int n = model_tensors(model, tensors);
+    cd_error read_err = {0};
+    st = cd_ckpt_read(ckpt, tensors, n, meta, model->arena.params, model->arena.momentum, model->arena.count,
+                      &read_err);
+    if (st != CD_OK) {
+        cd_model_free(model);
+        memset(model, 0, sizeof *model);
+        /* The file verified and the model came from it: only the input size can make them disagree. */
+        if (st != CD_E_INPUT) {
+            *err = read_err;
+            return st;
+        }
+        return CD_FAIL(err, CD_E_INPUT, "%s: its model was not trained on %dx%d images (%s)", ckpt, height, width,
+                       read_err.msg);
+    }
+    return CD_OK;
+}
+
+void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (const char *line = meta->config; *line;) {
+        const char *nl = strchr(line, '\n');
+        int len = nl ? (int)(nl - line) : (int)strlen(line);
+        if (len > 5 && !strncmp(line, "data=", 5)) {
+            snprintf(buf, size, "%.*s", len - 5, line + 5);
+            return;
+        }
+        line += len + (nl ? 1 : 0);
+    }
+}

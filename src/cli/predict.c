@@ -1,0 +1,242 @@
+/* `cnn_ddp predict --ckpt FILE IMAGE...` or `--h5 FILE.h5 --index I [--split test|train]`: the digit a
+ * checkpoint's model sees in each image, with the ten softmax probabilities. Images go through the
+ * same normalisation as the training data, so an image written from the data set predicts the same. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/subcommands.h"
+#include "cnn_ddp/data.h"
+#include "cnn_ddp/image.h"
+#include "cnn_ddp/train.h"
+
+enum { MAX_IMAGES = 4096 };
+
+typedef struct predict_options {
+    const char *ckpt;
+    const char *h5;
+    const char *split;
+    long long index;
+    int have_index;
+    int invert;
+    const char *save_pgm;
+    cd_kernel_kind kernels;
+    int help;
+    int n_images;
+    const char *images[MAX_IMAGES];
+} predict_options;
+
+static cd_status parse(int argc, char **argv, predict_options *o, cd_error *err)
+{
+    static const char *const valued[] = {"ckpt", "h5", "index", "split", "kernels", "save-pgm", NULL};
+    memset(o, 0, sizeof *o);
+    o->split = "test";
+    for (int i = 1; i < argc; i++) {
+        char name[32];
+        const char *v;
+        CD_TRY(cd_cli_next_arg(argc, argv, &i, valued, name, sizeof name, &v, err));
+        if (!name[0]) {
+            if (o->n_images == MAX_IMAGES) return CD_FAIL(err, CD_E_USAGE, "predict: more than %d images", MAX_IMAGES);
+            o->images[o->n_images++] = v;
+        } else if (!strcmp(name, "ckpt")) {
+            o->ckpt = v;
+        } else if (!strcmp(name, "h5")) {
+            o->h5 = v;
+        } else if (!strcmp(name, "index")) {
+            CD_TRY(cd_cli_parse_int("--index", v, 0, INT64_MAX, &o->index, err));
+            o->have_index = 1;
+        } else if (!strcmp(name, "split")) {
+            if (strcmp(v, "test") != 0 && strcmp(v, "train") != 0)
+                return CD_FAIL(err, CD_E_USAGE, "--split: '%s' is not test or train", v);
+            o->split = v;
+        } else if (!strcmp(name, "kernels")) {
+            CD_TRY(cd_kernel_kind_parse(v, &o->kernels, err));
+        } else if (!strcmp(name, "save-pgm")) {
+            o->save_pgm = v;
+        } else if (!strcmp(name, "invert")) {
+            o->invert = 1;
+        } else if (!strcmp(name, "help")) {
+            o->help = 1;
+        } else {
+            return CD_FAIL(err, CD_E_USAGE, "predict: unknown option --%s (see cnn_ddp --help)", name);
+        }
+    }
+    if (o->help) return CD_OK;
+    if (!o->ckpt) return CD_FAIL(err, CD_E_USAGE, "predict: --ckpt FILE is required");
+    if (o->h5 && o->n_images) return CD_FAIL(err, CD_E_USAGE, "predict: give image files or --h5 FILE --index I, not both");
+    if (o->h5 && !o->have_index) return CD_FAIL(err, CD_E_USAGE, "predict: --h5 needs --index I");
+    if (!o->h5 && o->have_index) return CD_FAIL(err, CD_E_USAGE, "predict: --index needs --h5 FILE");
+    if (!o->h5 && !o->n_images) return CD_FAIL(err, CD_E_USAGE, "predict: no image given (IMAGE... or --h5 FILE --index I)");
+    if (o->save_pgm && o->n_images > 1) return CD_FAIL(err, CD_E_USAGE, "--save-pgm: only with a single image");
+    return CD_OK;
+}
+
+typedef struct predict_state {
+    cd_model model;
+    int model_built;
+    cd_ckpt_meta meta;
+    int n;
+    cd_image images[MAX_IMAGES];
+    uint8_t label; /* --h5 only */
+} predict_state;
+
+/* The first image size at which the checkpoint's weights load: its training data's, MNIST's 28x28,
+ * then the first image's own. Every image must then have that size. */
+static cd_status load_model(const predict_options *o, predict_state *s, cd_error *err)
+{
+    CD_TRY(cd_ckpt_verify(o->ckpt, &s->meta, err));
+    char trained[CD_PATH_MAX];
+    cd_data_info info;
+    cd_error ignored = {0};
+    int sizes[3][2], n_sizes = 0;
+    cd_cli_ckpt_data_path(&s->meta, trained, sizeof trained);
+    if (trained[0] && cd_data_inspect(trained, "train", &info, &ignored) == CD_OK) {
+        sizes[n_sizes][0] = info.height;
+        sizes[n_sizes++][1] = info.width;
+    }
+    sizes[n_sizes][0] = 28;
+    sizes[n_sizes++][1] = 28;
+    sizes[n_sizes][0] = s->images[0].height;
+    sizes[n_sizes++][1] = s->images[0].width;
+    cd_status st = CD_E_INPUT;
+    for (int k = 0; k < n_sizes && st == CD_E_INPUT; k++) {
+        st = cd_cli_load_model(o->ckpt, sizes[k][0], sizes[k][1], 1, o->kernels, &s->model, &s->meta, err);
+        s->model_built = st == CD_OK;
+    }
+    if (st == CD_E_INPUT && strstr(err->msg, "images ("))
+        return CD_FAIL(err, CD_E_INPUT, "%s: the model takes neither 28x28 images nor %dx%d ones like %s, and its "
+                       "training data (%s) is not at hand to tell its image size", o->ckpt, s->images[0].height,
+                       s->images[0].width, o->n_images ? o->images[0] : o->h5, trained[0] ? trained : "unrecorded");
+    CD_TRY(st);
+    const cd_shape in = s->model.input;
+    for (int i = 0; i < s->n; i++)
+        if (s->images[i].height != in.h || s->images[i].width != in.w)
+            return CD_FAIL(err, CD_E_INPUT, "%s: image is %dx%d, but the model in %s takes %dx%d images",
+                           o->n_images ? o->images[i] : o->h5, s->images[i].height, s->images[i].width, o->ckpt, in.h,
+                           in.w);
+    return CD_OK;
+}
+
+/* One row of the data set as an image. */
+static cd_status load_h5(const predict_options *o, predict_state *s, cd_error *err)
+{
+    cd_data_info info;
+    CD_TRY(cd_data_inspect(o->h5, o->split, &info, err));
+    if (o->index >= info.count)
+        return CD_FAIL(err, CD_E_INPUT, "--index %lld is out of range: %s /%s has %" PRId64 " images (0..%" PRId64 ")",
+                       o->index, o->h5, o->split, info.count, info.count - 1);
+    cd_dataset row = {0};
+    CD_TRY(cd_data_load(o->h5, o->split, (int64_t)o->index, 1, &row, err));
+    cd_image *img = &s->images[0];
+    img->height = row.height;
+    img->width = row.width;
+    img->pixels = cd_alloc_zeroed((size_t)row.height * (size_t)row.width);
+    if (img->pixels) memcpy(img->pixels, row.images, (size_t)row.height * (size_t)row.width);
+    s->label = row.labels[0];
+    cd_data_free(&row);
+    if (!img->pixels) return CD_FAIL(err, CD_E_NOMEM, "out of memory for one image");
+    s->n = 1;
+    return CD_OK;
+}
+
+static double mean_pixel(const cd_image *img)
+{
+    const size_t n = (size_t)img->width * (size_t)img->height;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) sum += img->pixels[i];
+    return sum / (double)n;
+}
+
+/* Logits -> probabilities, in double so the ten values add up to 1 to printing precision. */
+static int softmax(const float *z, int classes, double *p)
+{
+    int best = 0;
+    for (int c = 1; c < classes; c++)
+        if (z[c] > z[best]) best = c;
+    double sum = 0;
+    for (int c = 0; c < classes; c++) sum += (p[c] = exp((double)z[c] - (double)z[best]));
+    for (int c = 0; c < classes; c++) p[c] /= sum;
+    return best;
+}
+
+static cd_status run_predict(const predict_options *o, predict_state *s, cd_error *err)
+{
+    if (o->h5) {
+        CD_TRY(load_h5(o, s, err));
+    } else {
+        for (int i = 0; i < o->n_images; i++, s->n++) CD_TRY(cd_image_read(o->images[i], &s->images[i], err));
+    }
+    for (int i = 0; i < s->n; i++) {
+        cd_image *img = &s->images[i];
+        const size_t n = (size_t)img->width * (size_t)img->height;
+        if (o->invert)
+            for (size_t k = 0; k < n; k++) img->pixels[k] = (uint8_t)(255 - img->pixels[k]);
+        const double mean = mean_pixel(img);
+        /* Not inverted behind the user's back: an inverted image predicts poorly, so say so. */
+        if (mean > 127.0)
+            fprintf(stderr, "cnn_ddp: warning: %s: mean pixel %.0f > 127 looks like dark ink on a light background; "
+                    "MNIST digits are white (255) on black (0)%s\n", o->n_images ? o->images[i] : o->h5, mean,
+                    o->invert ? " (after --invert)" : ": pass --invert if so");
+    }
+    CD_TRY(load_model(o, s, err));
+    if (o->save_pgm) CD_TRY(cd_image_write_pgm(o->save_pgm, &s->images[0], err));
+    cd_model *m = &s->model;
+    for (int i = 0; i < s->n; i++) {
+        /* The data set's own conversion, so a saved image and its data set row give the same bits. */
+        cd_dataset one = {0, 1, s->images[i].height, s->images[i].width, s->images[i].pixels, &s->label};
+        cd_data_gather_range(&one, 0, 1, m->act[0], NULL);
+        cd_model_forward(m, m->act[0], 1);
+        double p[CD_CLASSES];
+        const int digit = softmax(cd_model_logits(m), CD_CLASSES, p);
+        if (o->h5)
+            printf("%s /%s[%lld] (label %d): digit %d  p", o->h5, o->split, o->index, s->label, digit);
+        else
+            printf("%s: digit %d  p", o->images[i], digit);
+        for (int c = 0; c < CD_CLASSES; c++) printf(" %d:%.4f", c, p[c]);
+        printf("\n");
+    }
+    return CD_OK;
+}
+
+int cd_cli_predict_main(int argc, char **argv)
+{
+    cd_error err = {0};
+    predict_options *o = cd_alloc_zeroed(sizeof *o);
+    predict_state *s = cd_alloc_zeroed(sizeof *s);
+    cd_status st = o && s ? CD_OK : CD_FAIL(&err, CD_E_NOMEM, "out of memory");
+    if (st == CD_OK) st = parse(argc, argv, o, &err);
+    if (st == CD_OK && o->help) {
+        fputs(cd_cli_subcommand_usage(), stdout);
+    } else if (st == CD_OK) {
+        st = run_predict(o, s, &err);
+    }
+    fflush(stdout);
+    if (st != CD_OK) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+    if (s) {
+        if (s->model_built) cd_model_free(&s->model);
+        for (int i = 0; i < MAX_IMAGES; i++) cd_image_free(&s->images[i]);
+    }
+    cd_free(o);
+    cd_free(s);
+    return cd_status_exit_code(st);
+}
+
+const char *cd_cli_subcommand_usage(void)
+{
+    return "subcommands:\n"
+           "  cnn_ddp info FILE\n"
+           "      what a checkpoint or data file holds, and whether every checksum verifies\n"
+           "  cnn_ddp eval --ckpt FILE [--data FILE.h5] [--kernels K] [--batch N]\n"
+           "      accuracy of a checkpoint on the /test split: overall, per digit, and the confusion matrix\n"
+           "      (rows: true digit, columns: predicted). --data defaults to the checkpoint's training data,\n"
+           "      else datasets/mnist.h5; --batch is the evaluation batch (default 256, any value gives the\n"
+           "      same result). Under mpirun -np N the test rows are split over the ranks; same result.\n"
+           "  cnn_ddp predict --ckpt FILE [--invert] [--kernels K] IMAGE...\n"
+           "  cnn_ddp predict --ckpt FILE --h5 FILE.h5 --index I [--split test|train] [--save-pgm OUT.pgm]\n"
+           "      the predicted digit and the ten softmax probabilities of each image. IMAGE: 8-bit PGM (P2/P5)\n"
+           "      or non-interlaced 8-bit PNG (grey, grey+alpha, RGB, RGBA; colour becomes grey, alpha is laid\n"
+           "      over black), of the size the model was trained on (28x28 for MNIST). MNIST digits are white\n"
+           "      ink (255) on black (0): a dark-on-light image is reported (mean pixel > 127), not changed;\n"
+           "      --invert turns it round. --save-pgm writes the image the model saw.\n";
+}
