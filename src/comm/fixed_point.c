@@ -15,13 +15,15 @@
 #include "cnn_ddp/reduce.h"
 
 #include <math.h>
+#include <stdint.h>
 
 #define FIXED_SCALE 0x1p40  /* 2^CD_FIXED_SHIFT */
 #define FIXED_UNSCALE 0x1p-40
 #define FIXED_UNSCALE_F 0x1p-40f
 _Static_assert(CD_FIXED_SHIFT == 40, "FIXED_SCALE and FIXED_UNSCALE spell out 2^CD_FIXED_SHIFT");
 
-cd_status cd_fixed_accumulate(int64_t *acc, const float *g, size_t n, cd_error *err)
+/* The careful loop: finds the first bad element and says what is wrong with it. */
+static cd_status accumulate_checked(int64_t *acc, const float *g, size_t n, cd_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         float v = g[i];
@@ -45,6 +47,45 @@ cd_status cd_fixed_accumulate(int64_t *acc, const float *g, size_t n, cd_error *
     return CD_OK;
 }
 
+/* The hot loop, branch-free so the compiler vectorises it (a clone per instruction set, chosen at load
+ * time). (int64_t)rint(x) is llrint(x): rint rounds to nearest-even in the default rounding mode and
+ * the conversion of the integer-valued double is exact. Bad values are replaced by 0 before converting
+ * (no undefined conversions) and reported through the return value; the caller then redoes the work
+ * with the careful loop to name the element. */
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+static int accumulate_fast(int64_t *restrict acc, const float *restrict g, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = (double)g[i];
+        int ok = fabs(x) <= CD_FIXED_LIMIT; /* false for NaN too */
+        int64_t q = (int64_t)rint((ok ? x : 0.0) * FIXED_SCALE);
+        uint64_t sum = (uint64_t)acc[i] + (uint64_t)q;
+        /* signed overflow: both operands share a sign the sum does not have */
+        bad |= (ok ^ 1) | (int)((((uint64_t)acc[i] ^ sum) & ((uint64_t)q ^ sum)) >> 63);
+        acc[i] = (int64_t)sum;
+    }
+    return bad;
+}
+
+/* Exactly undoes accumulate_fast (wrapping integer addition is invertible). */
+static void undo_fast(int64_t *acc, const float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double x = (double)g[i];
+        int64_t q = (int64_t)rint((fabs(x) <= CD_FIXED_LIMIT ? x : 0.0) * FIXED_SCALE);
+        acc[i] = (int64_t)((uint64_t)acc[i] - (uint64_t)q);
+    }
+}
+
+cd_status cd_fixed_accumulate(int64_t *acc, const float *g, size_t n, cd_error *err)
+{
+    if (!accumulate_fast(acc, g, n)) return CD_OK;
+    /* Rare path: restore acc and let the careful loop find and name the first bad element. */
+    undo_fast(acc, g, n);
+    return accumulate_checked(acc, g, n, err);
+}
+
 int64_t cd_fixed_from_double(double v)
 {
     /* llrint is unspecified outside int64; make NaN and overflow deterministic instead. Callers check
@@ -58,6 +99,8 @@ int64_t cd_fixed_from_double(double v)
 
 double cd_fixed_to_double(int64_t v) { return (double)v * FIXED_UNSCALE; }
 
+/* Vectorised per instruction set like accumulate_fast; each element is the same single conversion. */
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 void cd_fixed_to_float(const int64_t *acc, float *g, size_t n)
 {
     for (size_t i = 0; i < n; i++) g[i] = (float)acc[i] * FIXED_UNSCALE_F;
