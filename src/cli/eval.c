@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/subcommands.h"
 #include "cnn_ddp/comm.h"
@@ -58,9 +59,10 @@ typedef struct eval_state {
     cd_dataset test;
     uint8_t *labels;
     int64_t confusion[CD_CLASSES * CD_CLASSES];
+    double seconds;
 } eval_state;
 
-/* This rank's part: open everything, then count its share of the test rows. */
+/* This rank's part: the model and its share of the test rows. */
 static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s, cd_error *err)
 {
     if (o->data) {
@@ -87,13 +89,24 @@ static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s,
     const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
     CD_TRY(cd_data_load(s->data, "test", first, count, &s->test, err));
     CD_ALLOC(err, s->labels, o->batch);
+    return CD_OK;
+}
+
+static void count(eval_state *s)
+{
     cd_model *m = &s->model;
     for (int64_t start = 0; start < s->test.count; start += m->max_batch) {
         int b = (int)(s->test.count - start < m->max_batch ? s->test.count - start : m->max_batch);
         cd_data_gather_range(&s->test, start, b, m->act[0], s->labels);
         cd_model_predict_count(m, m->act[0], s->labels, b, s->confusion);
     }
-    return CD_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static void report(const eval_options *o, const cd_comm *comm, const eval_state *s, FILE *out)
@@ -130,6 +143,8 @@ static void report(const eval_options *o, const cd_comm *comm, const eval_state 
         for (int p = 0; p < CD_CLASSES; p++) fprintf(out, " %6" PRId64, cm[t * CD_CLASSES + p]);
         fprintf(out, "\n");
     }
+    fprintf(out, "\ninference %.3f s, %.0f img/s (batch %d)\n", s->seconds,
+            s->seconds > 0 ? (double)total / s->seconds : 0.0, o->batch);
 }
 
 /* Collective: every rank loads and counts, all agree on the first failure, then one exact sum. */
@@ -140,7 +155,11 @@ static cd_status run_eval(const eval_options *o, cd_comm *comm, eval_state *s, c
     st = cd_comm_agree(comm, st, err, &failed);
     if (st != CD_OK && comm->size > 1 && failed > 0 && st != CD_E_COMM) cd_error_prefix(err, "rank %d: ", failed);
     CD_TRY(st);
+    /* Timed from here: the forward passes and the sum, not the loading. */
+    const double t0 = now_s();
+    count(s);
     CD_TRY(comm->allreduce_sum_i64(comm, s->confusion, CD_CLASSES * CD_CLASSES, err));
+    s->seconds = now_s() - t0;
     if (comm->rank == 0) report(o, comm, s, stdout);
     return CD_OK;
 }
