@@ -51,7 +51,8 @@ int main(int argc, char **argv)
         return cd_status_exit_code(st);
     }
     if (action != CD_CLI_TRAIN) {
-        if (!quiet_rank) fputs(action == CD_CLI_HELP ? cd_cli_usage() : "cnn_ddp " CNN_DDP_VERSION "\n", stdout);
+        if (!quiet_rank && action == CD_CLI_HELP) printf("%s\n%s", cd_cli_usage(), cd_cli_subcommand_usage());
+        if (!quiet_rank && action == CD_CLI_VERSION) puts("cnn_ddp " CNN_DDP_VERSION);
         free(cfg);
         return 0;
     }

@@ -24,12 +24,13 @@ static const option_def options[] = {
     {"ckpt-dir", ARG_REQUIRED},  {"ckpt-every", ARG_REQUIRED}, {"keep", ARG_REQUIRED},
     {"no-ckpt", ARG_NONE},       {"resume", ARG_OPTIONAL},     {"check-every", ARG_REQUIRED},
     {"timeout", ARG_REQUIRED},   {"log-every", ARG_REQUIRED},  {"help", ARG_NONE},
-    {"version", ARG_NONE},
+    {"version", ARG_NONE},       {"device", ARG_REQUIRED},     {"comm", ARG_REQUIRED},
 };
 
 const char *cd_cli_usage(void)
 {
-    return "usage: cnn_ddp [options]            (under MPI: mpirun -np N cnn_ddp [options])\n"
+    return "usage: cnn_ddp [train] [options]    (under MPI: mpirun -np N cnn_ddp [options])\n"
+           "       cnn_ddp eval|predict|info ...  (see below)\n"
            "\n"
            "Trains a CNN on MNIST-style HDF5 data, data-parallel over MPI ranks. The result is bit-identical\n"
            "for any number of ranks and across stop/resume, given the same data, model, seed, shards, batch,\n"
@@ -54,6 +55,11 @@ const char *cd_cli_usage(void)
            "                      but N must not exceed K. At the end of an epoch the samples left in each\n"
            "                      shard (fewer than batch/K) are skipped; the next epoch reshuffles.\n"
            "  --kernels K         scalar | avx2 | avx512 | auto (default auto: the best this CPU supports)\n"
+           "  --device D          cpu | cuda | auto (default cpu; auto: cuda when built with CUDA and a GPU\n"
+           "                      is visible). Each rank uses the GPU of its node-local rank; a CUDA run gives\n"
+           "                      the scalar CPU kernels' weights\n"
+           "  --comm C            mpi | nccl | auto: how GPU ranks sum gradients (default auto: nccl with\n"
+           "                      --device cuda); the sum is exact either way, so the result is the same\n"
            "checkpoints:\n"
            "  --ckpt-dir DIR      where rank 0 writes checkpoints (default checkpoints)\n"
            "  --ckpt-every S      write step-<S>.h5 every S steps (default 0: at the end of each epoch);\n"
@@ -151,6 +157,20 @@ static cd_status apply(const char *name, const char *value, cd_train_config *cfg
     if (!strcmp(name, "kernels")) {
         cd_status st = cd_kernel_kind_parse(value, &cfg->kernels, err);
         if (st != CD_OK) return CD_FAIL(err, CD_E_USAGE, "--kernels %s: expected scalar, avx2, avx512 or auto", value);
+        return CD_OK;
+    }
+    if (!strcmp(name, "device")) {
+        if (!strcmp(value, "cpu")) cfg->device = CD_DEVICE_CPU;
+        else if (!strcmp(value, "cuda")) cfg->device = CD_DEVICE_CUDA;
+        else if (!strcmp(value, "auto")) cfg->device = CD_DEVICE_AUTO;
+        else return CD_FAIL(err, CD_E_USAGE, "--device %s: expected cpu, cuda or auto", value);
+        return CD_OK;
+    }
+    if (!strcmp(name, "comm")) {
+        if (!strcmp(value, "mpi")) cfg->comm = CD_COMM_MPI;
+        else if (!strcmp(value, "nccl")) cfg->comm = CD_COMM_NCCL;
+        else if (!strcmp(value, "auto")) cfg->comm = CD_COMM_AUTO;
+        else return CD_FAIL(err, CD_E_USAGE, "--comm %s: expected mpi, nccl or auto", value);
         return CD_OK;
     }
     if (!strcmp(name, "quiet")) return cfg->quiet = 1, CD_OK;
