@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-#include <cmocka.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+#include <cmocka.h>
 #include "cnn_ddp/kernels.h"
 #include "cnn_ddp/reduce.h"
 #include "test_support.h"

@@ -119,7 +119,7 @@ static void test_update_matches_cpu_bits_and_repeats(void **state)
         cpu_step(f, scale);
         gpu_step(f, scale, CHUNKS, -1);
         int64_t slots[CD_CUDA_SLOTS];
-        assert_int_equal(cd_cuda_replica_allreduce(f->rep, &self, 0, slots, &err), CD_OK);
+        assert_int_equal(cd_cuda_replica_allreduce(f->rep, &self, 0, 0, slots, &err), CD_OK);
         assert_int_equal(slots[CD_CUDA_SLOT_CORRECT], f->cpu_acc[f->n + CD_CUDA_SLOT_CORRECT]);
         assert_int_equal(cd_cuda_replica_sgd(f->rep, 0.01f, 0.5f, &err), CD_OK);
         cd_fixed_to_float(f->cpu_acc, f->model.arena.grads, f->n);
@@ -141,13 +141,13 @@ static void test_nccl_sum_equals_host_sum(void **state)
     int64_t a[CD_CUDA_SLOTS], b[CD_CUDA_SLOTS];
     int64_t *host_path = calloc(f->n + CD_CUDA_SLOTS, sizeof(int64_t));
     gpu_step(f, 1.0f / 64.0f, 2, -1);
-    assert_int_equal(cd_cuda_replica_allreduce(f->rep, &self, 1, a, &err), CD_OK);
+    assert_int_equal(cd_cuda_replica_allreduce(f->rep, &self, 1, 0, a, &err), CD_OK);
     assert_int_equal(cd_cuda_replica_sum(f->rep, host_path, &err), CD_OK);
     assert_int_equal(a[CD_CUDA_SLOT_STOP], 1);
     cd_status st = cd_cuda_replica_use_nccl(f->rep, &self, &err);
     if (st != CD_OK) fail_msg("%s", err.msg);
     gpu_step(f, 1.0f / 64.0f, 2, -1);
-    assert_int_equal(cd_cuda_replica_allreduce(f->rep, &self, 0, b, &err), CD_OK);
+    assert_int_equal(cd_cuda_replica_allreduce(f->rep, &self, 0, 0, b, &err), CD_OK);
     assert_int_equal(cd_cuda_replica_sum(f->rep, f->gpu_acc, &err), CD_OK);
     assert_int_equal(b[CD_CUDA_SLOT_STOP], 0);
     assert_memory_equal(host_path, f->gpu_acc, sizeof(int64_t) * f->n);
@@ -162,7 +162,7 @@ static void test_nan_gradient_is_reported_like_cpu(void **state)
     cd_comm_self(&self);
     gpu_step(f, 1.0f / 64.0f, 2, (int64_t)(f->n / 2));
     int64_t slots[CD_CUDA_SLOTS];
-    assert_int_equal(cd_cuda_replica_allreduce(f->rep, &self, 0, slots, &err), CD_OK);
+    assert_int_equal(cd_cuda_replica_allreduce(f->rep, &self, 0, 0, slots, &err), CD_OK);
     assert_int_equal(slots[CD_CUDA_SLOT_ERROR], 1);
     int chunk = -2;
     assert_int_equal(cd_cuda_replica_step_failure(f->rep, &chunk, &err), CD_E_NUMERIC);

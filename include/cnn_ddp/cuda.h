@@ -67,9 +67,10 @@ cd_status cd_cuda_replica_chunks(cd_cuda_replica *r, int first_chunk, int n_chun
                                  cd_error *err);
 /* Sums the int64 buffer across the ranks of `comm`: with NCCL when cd_cuda_replica_use_nccl
  * succeeded, otherwise through host memory and comm->allreduce_sum_i64. `stop` goes into the stop
- * slot first. Waits for and returns the reduced slots. */
-cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm, int stop, int64_t slots[CD_CUDA_SLOTS],
-                                    cd_error *err);
+ * slot first, and `local_error` (a failure on the host side of this rank's step) sets the error slot.
+ * Waits for and returns the reduced slots. */
+cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm, int stop, int local_error,
+                                    int64_t slots[CD_CUDA_SLOTS], cd_error *err);
 /* After a reduction whose error slot is set: this rank's own failure, if it had one, as the CPU path
  * words it ("gradient element 12 (of 8490) is nan", "loss is inf: training diverged") with *chunk the
  * failing chunk of the step; CD_OK when the failure was another rank's. */

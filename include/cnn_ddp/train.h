@@ -12,6 +12,10 @@
 
 #define CD_PATH_MAX 4096
 
+/* Where the model runs, and how a GPU run sums its gradients across ranks (see cnn_ddp/cuda.h). */
+typedef enum cd_device_kind { CD_DEVICE_CPU = 0, CD_DEVICE_CUDA, CD_DEVICE_AUTO } cd_device_kind;
+typedef enum cd_comm_kind { CD_COMM_AUTO = 0, CD_COMM_MPI, CD_COMM_NCCL } cd_comm_kind;
+
 typedef struct cd_train_config {
     char data[CD_PATH_MAX];
     char model[CD_SPEC_TEXT_MAX];
@@ -33,6 +37,8 @@ typedef struct cd_train_config {
     int64_t check_every;    /* steps between cross-rank weight checksum comparisons (0: never) */
     double timeout_s;       /* a step (or eval/checkpoint) taking longer than this aborts the job */
     int64_t log_every;      /* steps between per-step metrics lines (0: none) */
+    cd_device_kind device;  /* --device: cpu (default), cuda, auto (cuda when built with it and a GPU is visible) */
+    cd_comm_kind comm;      /* --comm: auto (nccl on cuda, else mpi), mpi, nccl (cuda only) */
 } cd_train_config;
 
 void cd_train_config_defaults(cd_train_config *cfg);

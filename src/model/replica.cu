@@ -316,8 +316,8 @@ extern "C" cd_status cd_cuda_replica_use_nccl(cd_cuda_replica *r, cd_comm *comm,
     return cd_nccl_create(comm, &r->nccl, err);
 }
 
-extern "C" cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm, int stop, int64_t slots[CD_CUDA_SLOTS],
-                                               cd_error *err)
+extern "C" cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm, int stop, int local_error,
+                                               int64_t slots[CD_CUDA_SLOTS], cd_error *err)
 {
     const size_t n = r->n_params, total = n + CD_CUDA_SLOTS;
     int64_t *h_slots = r->h_acc + n;
@@ -325,8 +325,12 @@ extern "C" cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm
     if (r->nccl) {
         /* The stop flag joins the device buffer, one NCCL sum, and only the 4 slots come back. */
         h_slots[CD_CUDA_SLOT_STOP] = stop ? 1 : 0;
+        h_slots[CD_CUDA_SLOT_ERROR] = 1;
         CK(cudaMemcpyAsync(r->acc + n + CD_CUDA_SLOT_STOP, &h_slots[CD_CUDA_SLOT_STOP], sizeof(int64_t),
                            cudaMemcpyHostToDevice, r->stream));
+        if (local_error) /* else the device's own flag stands */
+            CK(cudaMemcpyAsync(r->acc + n + CD_CUDA_SLOT_ERROR, &h_slots[CD_CUDA_SLOT_ERROR], sizeof(int64_t),
+                               cudaMemcpyHostToDevice, r->stream));
         CD_TRY(cd_nccl_allreduce_i64(r->nccl, r->acc, total, r->stream, err));
         CK(cudaMemcpyAsync(h_slots, r->acc + n, sizeof(int64_t) * CD_CUDA_SLOTS, cudaMemcpyDeviceToHost, r->stream));
         CK(cudaStreamSynchronize(r->stream));
@@ -334,6 +338,7 @@ extern "C" cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm
         CK(cudaMemcpyAsync(r->h_acc, r->acc, sizeof(int64_t) * total, cudaMemcpyDeviceToHost, r->stream));
         CK(cudaStreamSynchronize(r->stream));
         h_slots[CD_CUDA_SLOT_STOP] = stop ? 1 : 0;
+        if (local_error) h_slots[CD_CUDA_SLOT_ERROR] = 1;
         CD_TRY(comm->allreduce_sum_i64(comm, r->h_acc, total, err));
         CK(cudaMemcpyAsync(r->acc, r->h_acc, sizeof(int64_t) * total, cudaMemcpyHostToDevice, r->stream));
         /* h_acc must not change before this copy is done: the next writer is this function, after the

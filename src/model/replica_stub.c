@@ -43,10 +43,10 @@ cd_status cd_cuda_replica_chunks(cd_cuda_replica *r, int first_chunk, int n_chun
     return NO_CUDA(err);
 }
 
-cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm, int stop, int64_t slots[CD_CUDA_SLOTS],
-                                    cd_error *err)
+cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm, int stop, int local_error,
+                                    int64_t slots[CD_CUDA_SLOTS], cd_error *err)
 {
-    (void)r, (void)comm, (void)stop, (void)slots;
+    (void)r, (void)comm, (void)stop, (void)local_error, (void)slots;
     return NO_CUDA(err);
 }
 

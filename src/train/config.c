@@ -38,8 +38,10 @@ void cd_train_config_format(const cd_train_config *c, char *buf, size_t size)
     snprintf(buf, size,
              "data=%s\nmodel=%s\nepochs=%" PRId64 "\nmax_steps=%" PRId64 "\nbatch=%d\nlr=%.17g\nmomentum=%.17g\n"
              "seed=%" PRIu64 "\nkernels=%s\nshards=%d\nckpt_dir=%s\nckpt_every=%" PRId64 "\nkeep=%d\n"
-             "check_every=%" PRId64 "\ntimeout=%g\n",
+             "check_every=%" PRId64 "\ntimeout=%g\ndevice=%s\ncomm=%s\n",
              c->data, c->model, c->epochs, c->max_steps, c->batch, c->lr, c->momentum, c->seed,
              kernel_name(c->kernels), c->shards, c->no_ckpt ? "(disabled)" : c->ckpt_dir, c->ckpt_every,
-             c->keep, c->check_every, c->timeout_s);
+             c->keep, c->check_every, c->timeout_s,
+             c->device == CD_DEVICE_CUDA ? "cuda" : c->device == CD_DEVICE_AUTO ? "auto" : "cpu",
+             c->comm == CD_COMM_MPI ? "mpi" : c->comm == CD_COMM_NCCL ? "nccl" : "auto");
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cnn_ddp/ckpt.h"
+#include "cnn_ddp/cuda.h"
 #include "cnn_ddp/data.h"
 #include "cnn_ddp/model.h"
 #include "cnn_ddp/reduce.h"
@@ -80,6 +81,8 @@ typedef struct run {
     double run_start;
     char last_ckpt[CD_PATH_MAX];
     int progress_bar;       /* rank 0 on a terminal: a live one-line bar per epoch */
+    cd_cuda_replica *replica; /* --device cuda: the model lives there; model.arena is synced on demand */
+    int cuda_group;           /* chunks per replica launch */
     double last_bar;
 } run;
 
@@ -287,6 +290,7 @@ static cd_status write_checkpoint(run *r, int final, cd_error *err)
         snprintf(path, sizeof path, "%s/final.h5", r->cfg->ckpt_dir);
     else
         snprintf(path, sizeof path, "%s/step-%" PRId64 ".h5", r->cfg->ckpt_dir, r->step);
+    if (r->replica) CD_TRY(cd_cuda_replica_download(r->replica, r->model.arena.params, r->model.arena.momentum, err));
     cd_ckpt_meta *meta = NULL;
     CD_ALLOC(err, meta, 1);
     fill_meta(r, meta);
@@ -300,11 +304,14 @@ static cd_status write_checkpoint(run *r, int final, cd_error *err)
 
 /* ---- evaluation ----------------------------------------------------------------------------------- */
 
+static cd_status evaluate_cuda(run *r, int64_t *hits, cd_error *err);
+
 static cd_status evaluate(run *r, double *accuracy, cd_error *err)
 {
     cd_model *m = &r->model;
     int64_t counts[2] = {0, r->test.count};
-    for (int64_t start = 0; start < r->test.count; start += m->max_batch) {
+    if (r->replica) CD_TRY(evaluate_cuda(r, &counts[0], err));
+    else for (int64_t start = 0; start < r->test.count; start += m->max_batch) {
         int n = (int)(r->test.count - start < m->max_batch ? r->test.count - start : m->max_batch);
         cd_data_gather_range(&r->test, start, n, m->act[0], r->labels);
         counts[0] += cd_model_predict_count(m, m->act[0], r->labels, n, NULL);
@@ -358,6 +365,7 @@ static cd_status local_step(run *r, cd_error *err)
 
 static cd_status check_weights(run *r, cd_error *err)
 {
+    if (r->replica) CD_TRY(cd_cuda_replica_download(r->replica, r->model.arena.params, r->model.arena.momentum, err));
     uint64_t mine = cd_checksum_floats(r->model.arena.params, r->n_params);
     mine ^= cd_checksum_floats(r->model.arena.momentum, r->n_params) * 31;
     uint64_t all[4096];
@@ -411,6 +419,8 @@ static void end_of_epoch_report(run *r, int64_t epoch, double test_acc)
 
 /* ---- the run -------------------------------------------------------------------------------------- */
 
+static cd_status step_cuda(run *r, cd_status pending, const cd_error *pending_err, cd_error *err);
+
 static cd_status train_loop(run *r, cd_error *err)
 {
     const cd_train_config *cfg = r->cfg;
@@ -420,6 +430,10 @@ static cd_status train_loop(run *r, cd_error *err)
     cd_error pending_err = {0};
     while (r->step < r->total_steps) {
         double t0 = now_s();
+        if (r->replica) {
+            CD_TRY(step_cuda(r, pending, &pending_err, err));
+            pending = CD_OK;
+        } else {
         cd_status local = pending != CD_OK ? pending : local_step(r, err);
         if (pending != CD_OK) *err = pending_err;
         if (local != CD_OK) {
@@ -441,6 +455,7 @@ static cd_status train_loop(run *r, cd_error *err)
             memcpy(&bits, r->model.arena.params, sizeof bits);
             bits ^= 1u;
             memcpy(r->model.arena.params, &bits, sizeof bits);
+        }
         }
         r->epoch_loss_fx += slots[SLOT_LOSS];
         r->epoch_correct += slots[SLOT_CORRECT];
@@ -480,6 +495,8 @@ static cd_status train_loop(run *r, cd_error *err)
     return agree(r, pending, err);
 }
 
+static cd_status open_cuda(run *r, cd_error *err);
+
 static cd_status run_all(run *r, cd_error *err)
 {
     const cd_train_config *cfg = r->cfg;
@@ -492,6 +509,7 @@ static cd_status run_all(run *r, cd_error *err)
     cd_model_init_params(&r->model, cfg->seed);
     int resumed = 0;
     if (cfg->resume) CD_TRY(resume(r, &resumed, err));
+    CD_TRY(open_cuda(r, err));
 
     int64_t limit = cfg->epochs * r->sampler.steps_per_epoch;
     r->total_steps = cfg->max_steps > 0 && cfg->max_steps < limit ? cfg->max_steps : limit;
@@ -507,6 +525,9 @@ static cd_status run_all(run *r, cd_error *err)
             for (const char *c = config; *c && k + 1 < sizeof compact; c++) compact[k++] = *c == '\n' ? ' ' : *c;
             compact[k] = '\0';
             printf("config: %s\n", compact);
+            if (r->replica)
+                printf("device: %s on every rank's node-local GPU, gradients summed with %s\n",
+                       cd_cuda_replica_name(r->replica), cfg->comm == CD_COMM_MPI ? "MPI" : "NCCL");
             printf("data %s: %" PRId64 " training rows in %d shards, %" PRId64 " steps per epoch of %d images "
                    "(%" PRId64 " skipped per epoch), %" PRId64 " test rows\n",
                    cfg->data, r->sampler.rows, r->sampler.shards, r->sampler.steps_per_epoch, cfg->batch,
@@ -541,6 +562,7 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, cd_error *err)
     r->progress_bar = comm->rank == 0 && !cfg->quiet && isatty(STDOUT_FILENO);
     cd_status st = run_all(r, err);
     cd_metrics_close(&r->metrics);
+    cd_cuda_replica_free(r->replica);
     if (r->model_built) cd_model_free(&r->model);
     for (int k = 0; k < CD_MAX_LOCAL_SHARDS; k++) cd_free(r->perm[k]);
     cd_free(r->acc);
@@ -550,4 +572,132 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, cd_error *err)
     cd_data_free(&r->test);
     cd_free(r);
     return st;
+}
+
+/* ---- CUDA device (--device cuda|auto) -------------------------------------------------------------
+ * The replica holds the parameters and momentum; the host arena is refreshed from it only for
+ * checkpoints and weight checks. A step: this rank's chunks in groups of up to max_chunks (one launch
+ * per layer each), one int64 allreduce (NCCL on the device, or MPI through the host), SGD on the
+ * device. The four slots come back every step, as on the CPU path. */
+
+/* Collective. Decides cpu or cuda for every rank alike, builds the replica on the GPU of this rank's
+ * node-local rank, uploads the (initial or resumed) weights and joins NCCL when asked. */
+static cd_status open_cuda(run *r, cd_error *err)
+{
+    const cd_train_config *cfg = r->cfg;
+    cd_comm *c = r->comm;
+    if (cfg->device == CD_DEVICE_CPU) {
+        if (cfg->comm == CD_COMM_NCCL) return agree(r, CD_FAIL(err, CD_E_USAGE, "--comm nccl needs --device cuda"), err);
+        return CD_OK;
+    }
+    int devices = cd_cuda_device_count();
+    if (cfg->device == CD_DEVICE_AUTO) {
+        /* cuda only if every rank has its GPU, so all ranks run the same kernels */
+        int64_t ready = cd_cuda_built() && c->local_rank < devices;
+        CD_TRY(c->allreduce_sum_i64(c, &ready, 1, err));
+        if (ready < c->size) {
+            if (cfg->comm == CD_COMM_NCCL)
+                return agree(r, CD_FAIL(err, CD_E_USAGE, "--comm nccl: --device auto found no GPU for every rank"), err);
+            return CD_OK;
+        }
+    }
+    cd_status st = CD_OK;
+    if (!cd_cuda_built())
+        st = CD_FAIL(err, CD_E_USAGE, "--device cuda: this cnn_ddp was built without CUDA (configure with -DCNN_DDP_CUDA=ON)");
+    else if (devices == 0)
+        st = CD_FAIL(err, CD_E_USAGE, "--device cuda: no CUDA device is visible on this node (check nvidia-smi and "
+                                      "CUDA_VISIBLE_DEVICES)");
+    else if (c->local_rank >= devices)
+        st = CD_FAIL(err, CD_E_USAGE, "--device cuda: this node runs %d ranks but has only %d GPU%s (local rank %d has "
+                                      "none); start at most %d rank%s per node", c->local_size, devices,
+                     devices == 1 ? "" : "s", c->local_rank, devices, devices == 1 ? "" : "s");
+    if (st == CD_OK) {
+        /* The chunk gradients take max_chunks * params floats: cap them at 256 MiB. */
+        size_t fit = ((size_t)256 << 20) / (sizeof(float) * (r->n_params ? r->n_params : 1));
+        int cap = fit < 1 ? 1 : fit > (size_t)r->shard_count ? r->shard_count : (int)fit;
+        r->cuda_group = cap;
+        st = cd_cuda_replica_create(&r->model, c->local_rank, c->rank, r->sampler.chunk, cap, &r->replica, err);
+    }
+    if (st == CD_OK) st = cd_cuda_replica_upload(r->replica, r->model.arena.params, r->model.arena.momentum, err);
+    CD_TRY(agree(r, st, err));
+    if (cfg->comm != CD_COMM_MPI) CD_TRY(agree(r, cd_cuda_replica_use_nccl(r->replica, c, err), err));
+    return CD_OK;
+}
+
+/* This rank's chunks of step r->step into the replica's int64 sum (asynchronous), as many chunks per
+ * launch as the replica holds. */
+static cd_status local_step_cuda(run *r, cd_error *err)
+{
+    const cd_sampler *s = &r->sampler;
+    int64_t epoch = r->step / s->steps_per_epoch, pos = r->step % s->steps_per_epoch;
+    if (epoch != r->perm_epoch) {
+        for (int k = 0; k < r->shard_count; k++) cd_sampler_epoch_order(s, epoch, r->shard_first + k, r->perm[k]);
+        r->perm_epoch = epoch;
+    }
+    CD_TRY(cd_cuda_replica_begin_step(r->replica, err));
+    const size_t per = cd_shape_size(r->model.input);
+    const int64_t poison = fault_hits(&r->fault, FAULT_NAN, r->comm->rank, r->step) ? (int64_t)(r->n_params / 2) : -1;
+    for (int first = 0; first < r->shard_count; first += r->cuda_group) {
+        int g = r->shard_count - first < r->cuda_group ? r->shard_count - first : r->cuda_group;
+        float *x = cd_cuda_replica_input(r->replica);
+        uint8_t *labels = cd_cuda_replica_labels(r->replica);
+        for (int j = 0; j < g; j++) {
+            int64_t begin, end;
+            cd_sampler_shard_rows(s, r->shard_first + first + j, &begin, &end);
+            for (int q = 0; q < s->chunk; q++)
+                r->rows[q] = (uint32_t)(begin - r->train.first_row) + r->perm[first + j][pos * s->chunk + q];
+            cd_data_gather(&r->train, r->rows, s->chunk, x + per * (size_t)j * s->chunk, labels + (size_t)j * s->chunk);
+        }
+        CD_TRY(cd_cuda_replica_chunks(r->replica, first, g, 1.0f / (float)s->batch, first == 0 ? poison : -1, err));
+    }
+    return CD_OK;
+}
+
+/* One whole step on the GPU: local chunks, the reduction (slots into r->acc's slots, as the CPU path
+ * leaves them), failure agreement, SGD. */
+static cd_status step_cuda(run *r, cd_status pending, const cd_error *pending_err, cd_error *err)
+{
+    cd_status local = pending;
+    if (local != CD_OK)
+        *err = *pending_err;
+    else
+        local = local_step_cuda(r, err);
+    while (fault_hits(&r->fault, FAULT_STALL, r->comm->rank, r->step)) {
+        struct timespec nap = {1, 0};
+        nanosleep(&nap, NULL);
+    }
+    int64_t *slots = r->acc + r->n_params;
+    CD_TRY(cd_cuda_replica_allreduce(r->replica, r->comm, cd_signals_pending(), local != CD_OK, slots, err));
+    if (slots[SLOT_ERROR]) {
+        if (local == CD_OK) {
+            int chunk = -1;
+            local = cd_cuda_replica_step_failure(r->replica, &chunk, err);
+            if (local != CD_OK) cd_error_prefix(err, "step %" PRId64 " (shard %d): ", r->step, r->shard_first + chunk);
+        }
+        return agree(r, local, err);
+    }
+    CD_TRY(cd_cuda_replica_sgd(r->replica, (float)r->cfg->lr, (float)r->cfg->momentum, err));
+    if (fault_hits(&r->fault, FAULT_PERTURB, r->comm->rank, r->step)) {
+        float *p = r->model.arena.params;
+        CD_TRY(cd_cuda_replica_download(r->replica, p, r->model.arena.momentum, err));
+        uint32_t bits;
+        memcpy(&bits, p, sizeof bits);
+        bits ^= 1u;
+        memcpy(p, &bits, sizeof bits);
+        CD_TRY(cd_cuda_replica_upload(r->replica, p, r->model.arena.momentum, err));
+    }
+    return CD_OK;
+}
+
+/* This rank's test rows through the GPU, in batches of up to max_batch; *hits gets the correct count. */
+static cd_status evaluate_cuda(run *r, int64_t *hits, cd_error *err)
+{
+    const int b = r->model.max_batch;
+    for (int64_t start = 0; start < r->test.count; start += b) {
+        int n = (int)(r->test.count - start < b ? r->test.count - start : b);
+        cd_data_gather_range(&r->test, start, n, cd_cuda_replica_input(r->replica), cd_cuda_replica_labels(r->replica));
+        CD_TRY(cd_cuda_replica_eval(r->replica, n, err));
+        cd_watchdog_beat(&r->watchdog);
+    }
+    return cd_cuda_replica_eval_hits(r->replica, hits, err);
 }

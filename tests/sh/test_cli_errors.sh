@@ -34,5 +34,9 @@ pass "CNN_DDP_BATCH=0 -> $out"
 out=$(mpirun_np 3 --data "$DATA" --no-ckpt --shards 2 --batch 64 2>&1) && fail "3 ranks with 2 shards accepted"
 [ "$(echo "$out" | grep -c 'cnn_ddp: error')" = 1 ] || fail "expected one error line for 3 ranks / 2 shards: $out"
 pass "3 ranks, 2 shards -> $(echo "$out" | grep 'cnn_ddp: error')"
-"$CNN_DDP" --help | grep -q -- "--shards K" || fail "--help does not document --shards"
+help=$("$CNN_DDP" --help)
+for opt in --data --model --epochs --max-steps --batch --lr --momentum --seed --kernels --shards --metrics --quiet \
+           --ckpt-dir --ckpt-every --keep --resume --timeout --check-every "cnn_ddp eval" "cnn_ddp predict" "cnn_ddp info"; do
+  grep -q -- "$opt" <<<"$help" || fail "--help does not document $opt"
+done
 pass "--help documents the options"
