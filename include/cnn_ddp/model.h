@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cnn_ddp/arena.h"
+#include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/error.h"
 #include "cnn_ddp/kernels.h"
 #include "cnn_ddp/spec.h"
@@ -65,6 +66,10 @@ double cd_model_loss_backward(cd_model *model, const uint8_t *labels, int n, flo
  * (classes x classes, row-major). */
 int cd_model_predict_count(cd_model *model, const float *x, const uint8_t *labels, int n,
                            int64_t *confusion);
+
+/* Fills views (room for 2 * CD_MAX_LAYERS) with the named weight and bias tensors the checkpoint
+ * stores ("conv1"/"weight" [10,1,5,5], ...); returns how many. */
+int cd_model_tensor_views(const cd_model *model, cd_ckpt_tensor *views);
 
 /* PyTorch-style parameter count. */
 size_t cd_model_param_count(const cd_model *model);

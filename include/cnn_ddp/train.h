@@ -37,6 +37,7 @@ typedef struct cd_train_config {
     int64_t check_every;    /* steps between cross-rank weight checksum comparisons (0: never) */
     double timeout_s;       /* a step (or eval/checkpoint) taking longer than this aborts the job */
     int64_t log_every;      /* steps between per-step metrics lines (0: none) */
+    double process_start;   /* CLOCK_MONOTONIC seconds when main() began (0: unknown), for the start-up time */
     cd_device_kind device;  /* --device: cpu (default), cuda, auto (cuda when built with it and a GPU is visible) */
     cd_comm_kind comm;      /* --comm: auto (nccl on cuda, else mpi), mpi, nccl (cuda only) */
 } cd_train_config;

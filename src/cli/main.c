@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/subcommands.h"
 #include "cnn_ddp/cli.h"
@@ -22,6 +23,8 @@ static int launcher_rank(void)
 
 int main(int argc, char **argv)
 {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     cd_train_config *cfg = calloc(1, sizeof *cfg);
     cd_error err = {0};
     cd_cli_action action;
@@ -69,6 +72,7 @@ int main(int argc, char **argv)
         cd_comm_self(&comm);
     }
     cd_signals_install();
+    cfg->process_start = (double)t0.tv_sec + (double)t0.tv_nsec * 1e-9;
     st = cd_train_run(cfg, &comm, &err);
     int code = cd_status_exit_code(st);
     if (st == CD_E_STOPPED) code = 128 + cd_signals_pending();

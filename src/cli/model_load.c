@@ -6,32 +6,6 @@
 #include "cnn_ddp/data.h"
 #include "cnn_ddp/spec.h"
 
-/* The checkpoint's view of the arenas: one tensor per weight and bias, named as the trainer names them. */
-static int model_tensors(const cd_model *m, cd_ckpt_tensor *tensors)
-{
-    int n = 0;
-    for (int i = 0; i < m->n_layers; i++) {
-        const cd_layer *l = &m->layers[i];
-        if (!l->weight_count) continue;
-        cd_ckpt_tensor *w = &tensors[n++], *b = &tensors[n++];
-        memset(w, 0, sizeof *w);
-        memset(b, 0, sizeof *b);
-        snprintf(w->layer, sizeof w->layer, "%s", l->name);
-        snprintf(b->layer, sizeof b->layer, "%s", l->name);
-        snprintf(w->name, sizeof w->name, "weight");
-        snprintf(b->name, sizeof b->name, "bias");
-        w->offset = l->weight_offset;
-        w->count = l->weight_count;
-        w->ndims = l->weight_ndims;
-        memcpy(w->dims, l->weight_dims, sizeof w->dims);
-        b->offset = l->bias_offset;
-        b->count = l->bias_count;
-        b->ndims = 1;
-        b->dims[0] = (int64_t)l->bias_count;
-    }
-    return n;
-}
-
 cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_batch, cd_kernel_kind kind,
                             cd_model *model, cd_ckpt_meta *meta, cd_error *err)
 {
@@ -58,7 +32,7 @@ cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_bat
                        build_err.msg);
     }
     cd_ckpt_tensor tensors[2 * CD_MAX_LAYERS];
-    int n = model_tensors(model, tensors);
+    int n = cd_model_tensor_views(model, tensors);
     cd_error read_err = {0};
     st = cd_ckpt_read(ckpt, tensors, n, meta, model->arena.params, model->arena.momentum, model->arena.count,
                       &read_err);

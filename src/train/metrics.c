@@ -65,6 +65,13 @@ void cd_metrics_epoch(cd_metrics *m, int64_t epoch, int64_t step, double train_l
     fflush(m->file);
 }
 
+void cd_metrics_note(cd_metrics *m, const char *name, double value)
+{
+    if (!m->file) return;
+    fprintf(m->file, "{\"type\":\"note\",\"%s\":%.6g}\n", name, value);
+    fflush(m->file);
+}
+
 void cd_metrics_final(cd_metrics *m, int64_t step, double test_acc, double elapsed_s)
 {
     if (!m->file) return;

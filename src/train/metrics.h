@@ -16,6 +16,8 @@ cd_status cd_metrics_open(cd_metrics *m, const char *path, int append, const cha
 void cd_metrics_step(cd_metrics *m, int64_t step, double loss, double lr);
 void cd_metrics_epoch(cd_metrics *m, int64_t epoch, int64_t step, double train_loss, double train_acc,
                       double test_acc, double img_per_s, double elapsed_s, int world_size);
+/* {"type":"note","name":value} */
+void cd_metrics_note(cd_metrics *m, const char *name, double value);
 void cd_metrics_final(cd_metrics *m, int64_t step, double test_acc, double elapsed_s);
 void cd_metrics_close(cd_metrics *m);
 #endif

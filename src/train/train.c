@@ -64,6 +64,7 @@ typedef struct run {
     int shard_first, shard_count;
     cd_dataset train, test;
     int64_t test_total;
+    int test_loaded;
     uint32_t *perm[CD_MAX_LOCAL_SHARDS];
     int64_t perm_epoch;
     int64_t *acc;
@@ -81,6 +82,7 @@ typedef struct run {
     double run_start;
     char last_ckpt[CD_PATH_MAX];
     int progress_bar;       /* rank 0 on a terminal: a live one-line bar per epoch */
+    int first_step_logged;
     cd_cuda_replica *replica; /* --device cuda: the model lives there; model.arena is synced on demand */
     int cuda_group;           /* chunks per replica launch */
     double last_bar;
@@ -128,7 +130,7 @@ static cd_status load_local_data(run *r, cd_error *err)
     /* Evaluation: a contiguous share of the test rows per rank; counts are summed exactly. */
     int64_t n = test_info.count, size = r->comm->size, rank = r->comm->rank;
     r->test_total = n;
-    CD_TRY(cd_data_load(cfg->data, "test", n * rank / size, n * (rank + 1) / size - n * rank / size, &r->test, err));
+    (void)rank, (void)size; /* the test rows themselves are loaded after the first step: see ensure_test_data */
 
     cd_shape input = {1, info.height, info.width};
     int max_batch = r->sampler.chunk > CD_EVAL_BATCH ? r->sampler.chunk : CD_EVAL_BATCH;
@@ -146,27 +148,7 @@ static cd_status load_local_data(run *r, cd_error *err)
     }
     r->perm_epoch = -1;
 
-    /* The checkpoint's view of the arenas: one tensor per weight and bias. */
-    r->n_tensors = 0;
-    for (int i = 0; i < r->model.n_layers; i++) {
-        const cd_layer *l = &r->model.layers[i];
-        if (!l->weight_count) continue;
-        cd_ckpt_tensor *w = &r->tensors[r->n_tensors++], *b = &r->tensors[r->n_tensors++];
-        memset(w, 0, sizeof *w);
-        memset(b, 0, sizeof *b);
-        snprintf(w->layer, sizeof w->layer, "%s", l->name);
-        snprintf(b->layer, sizeof b->layer, "%s", l->name);
-        snprintf(w->name, sizeof w->name, "weight");
-        snprintf(b->name, sizeof b->name, "bias");
-        w->offset = l->weight_offset;
-        w->count = l->weight_count;
-        w->ndims = l->weight_ndims;
-        memcpy(w->dims, l->weight_dims, sizeof w->dims);
-        b->offset = l->bias_offset;
-        b->count = l->bias_count;
-        b->ndims = 1;
-        b->dims[0] = (int64_t)l->bias_count;
-    }
+    r->n_tensors = cd_model_tensor_views(&r->model, r->tensors);
     return CD_OK;
 }
 
@@ -306,8 +288,22 @@ static cd_status write_checkpoint(run *r, int final, cd_error *err)
 
 static cd_status evaluate_cuda(run *r, int64_t *hits, cd_error *err);
 
+/* Collective. The test rows are read after the first training step rather than before it, so start-up
+ * reads only what the first step needs; a bad test split still stops the run a moment later, on every
+ * rank together. */
+static cd_status ensure_test_data(run *r, cd_error *err)
+{
+    if (r->test_loaded) return CD_OK;
+    int64_t n = r->test_total, size = r->comm->size, rank = r->comm->rank;
+    cd_status st = cd_data_load(r->cfg->data, "test", n * rank / size, n * (rank + 1) / size - n * rank / size, &r->test, err);
+    CD_TRY(agree(r, st, err));
+    r->test_loaded = 1;
+    return CD_OK;
+}
+
 static cd_status evaluate(run *r, double *accuracy, cd_error *err)
 {
+    CD_TRY(ensure_test_data(r, err));
     cd_model *m = &r->model;
     int64_t counts[2] = {0, r->test.count};
     if (r->replica) CD_TRY(evaluate_cuda(r, &counts[0], err));
@@ -463,6 +459,14 @@ static cd_status train_loop(run *r, cd_error *err)
         r->step++;
         r->epoch_seconds += now_s() - t0;
         cd_watchdog_beat(&r->watchdog);
+        if (is_root(r) && !r->first_step_logged) {
+            /* Start-up cost as a user sees it: process start (or run start) to the end of the first step. */
+            double since = now_s() - (cfg->process_start > 0 ? cfg->process_start : r->run_start);
+            cd_metrics_note(&r->metrics, "first_step_s", since);
+            if (!cfg->quiet && !r->progress_bar) printf("first step done %.3f s after start\n", since);
+            r->first_step_logged = 1;
+        }
+        CD_TRY(ensure_test_data(r, err));
         if (is_root(r)) draw_progress(r);
         if (cfg->log_every > 0 && r->step % cfg->log_every == 0 && is_root(r))
             cd_metrics_step(&r->metrics, r->step, cd_fixed_to_double(slots[SLOT_LOSS]), cfg->lr);
