@@ -164,6 +164,34 @@ static double seed_step(const cd_kernels *k, int n, int chunks)
     return t;
 }
 
+/* Seed-net inference over a batch of n (the evaluation path: forward only, pools without argmax). */
+static double seed_infer(const cd_kernels *k, int n)
+{
+    cd_conv_shape c1 = conv_shape(n, 1, 28, 28, 10, 5, 0), c2 = conv_shape(n, 10, 12, 12, 20, 5, 0);
+    cd_pool_shape p1 = {.n = n, .c = 10, .h_in = 24, .w_in = 24, .h_out = 12, .w_out = 12, .k = 2, .stride = 2};
+    cd_pool_shape p2 = {.n = n, .c = 20, .h_in = 8, .w_in = 8, .h_out = 4, .w_out = 4, .k = 2, .stride = 2};
+    cd_linear_shape l = {.n = n, .in = 320, .out = 10};
+    size_t ws = k->conv_workspace(&c1);
+    if (k->conv_workspace(&c2) > ws) ws = k->conv_workspace(&c2);
+    float *x = buf((size_t)n * 784), *w1 = buf(250), *b1 = buf(10), *w2 = buf(5000), *b2 = buf(20);
+    float *w3 = buf(3200), *b3 = buf(10), *work = buf(ws);
+    float *a1 = buf((size_t)n * 5760), *a1p = buf((size_t)n * 1440), *a2 = buf((size_t)n * 1280);
+    float *a2p = buf((size_t)n * 320), *a3 = buf((size_t)n * 10);
+    double t;
+    TIME_OP(t, {
+        k->conv_forward(&c1, x, w1, b1, a1, work);
+        k->pool_forward(&p1, a1, a1p, NULL);
+        k->relu_forward((size_t)n * 1440, a1p, a1p);
+        k->conv_forward(&c2, a1p, w2, b2, a2, work);
+        k->pool_forward(&p2, a2, a2p, NULL);
+        k->relu_forward((size_t)n * 320, a2p, a2p);
+        k->linear_forward(&l, a2p, w3, b3, a3);
+    });
+    cd_free(x), cd_free(w1), cd_free(b1), cd_free(w2), cd_free(b2), cd_free(w3), cd_free(b3), cd_free(work);
+    cd_free(a1), cd_free(a1p), cd_free(a2), cd_free(a2p), cd_free(a3);
+    return t;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1) min_time = atof(argv[1]);
@@ -190,6 +218,8 @@ int main(int argc, char **argv)
         printf("  seed-net step, 64 images: n=8 x8 chunks %7.1f us = %7.0f img/s | n=64 x1 %7.1f us = %7.0f img/s"
                " (target 24000 img/s = %.0f us)\n",
                t8 * 1e6, 64 / t8, t64 * 1e6, 64 / t64, 64.0 / 24000 * 1e6);
+        double ti = seed_infer(k, 256);
+        printf("  seed-net inference, n=256: %7.1f us = %7.0f img/s\n", ti * 1e6, 256 / ti);
     }
     return 0;
 }

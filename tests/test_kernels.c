@@ -198,6 +198,9 @@ static void test_simd_conv_matches_scalar(void **state)
             conv_shape(8, 1, 28, 28, 10, 5, 1, 0),  conv_shape(8, 10, 12, 12, 20, 5, 1, 0),
             conv_shape(3, 1, 28, 28, 16, 3, 1, 1),  conv_shape(3, 16, 14, 14, 32, 3, 1, 1),
             conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   conv_shape(2, 5, 6, 6, 7, 1, 1, 0),
+            /* more samples than one backward_weights group, direct and im2col paths */
+            conv_shape(19, 1, 28, 28, 10, 5, 1, 0), conv_shape(11, 16, 14, 14, 32, 3, 1, 1),
+            conv_shape(10, 10, 12, 12, 20, 5, 1, 0),
             /* a 60x60 output: more im2col segments than the precomputed plan holds */
             conv_shape(1, 1, 64, 64, 2, 5, 1, 0),
         };
@@ -389,6 +392,119 @@ static void test_sgd_bit_identical_across_sets(void **state)
     }
 }
 
+
+/* The SIMD conv forward is documented as one chain per output: acc = b, then acc = fma(w, x, acc)
+ * over (ci, kh, kw) in order, padding taps included as x = 0. Its bits must be exactly that,
+ * whichever internal path (im2col, direct "wide", padded copy) the shape takes. */
+static void fma_chain_forward(const cd_conv_shape *s, const float *x, const float *w, const float *b, float *y)
+{
+    for (int n = 0; n < s->n; n++)
+        for (int co = 0; co < s->c_out; co++)
+            for (int oh = 0; oh < s->h_out; oh++)
+                for (int ow = 0; ow < s->w_out; ow++) {
+                    float acc = b[co];
+                    for (int ci = 0; ci < s->c_in; ci++)
+                        for (int kh = 0; kh < s->k_h; kh++)
+                            for (int kw = 0; kw < s->k_w; kw++) {
+                                const int ih = oh * s->stride + kh - s->pad, iw = ow * s->stride + kw - s->pad;
+                                const float xv = ih < 0 || ih >= s->h_in || iw < 0 || iw >= s->w_in
+                                                     ? 0.0f
+                                                     : x[(((size_t)n * s->c_in + ci) * s->h_in + ih) * s->w_in + iw];
+                                acc = fmaf(w[(((size_t)co * s->c_in + ci) * s->k_h + kh) * s->k_w + kw], xv, acc);
+                            }
+                    y[(((size_t)n * s->c_out + co) * s->h_out + oh) * s->w_out + ow] = acc;
+                }
+}
+
+static void test_simd_conv_forward_is_the_fma_chain(void **state)
+{
+    (void)state;
+    int ran = 0;
+    for (size_t ki = 0; ki < sizeof simd_kinds / sizeof simd_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(simd_kinds[ki]);
+        if (!k) continue;
+        ran++;
+        const cd_conv_shape shapes[] = {
+            conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  conv_shape(2, 10, 12, 12, 20, 5, 1, 0),
+            conv_shape(2, 1, 28, 28, 16, 3, 1, 1),  conv_shape(2, 16, 14, 14, 32, 3, 1, 1),
+            conv_shape(2, 32, 7, 7, 64, 3, 1, 1),   conv_shape(2, 3, 9, 11, 4, 3, 1, 2),
+            conv_shape(2, 2, 10, 9, 3, 3, 2, 1),    conv_shape(1, 1, 5, 5, 2, 5, 1, 0),
+            conv_shape(2, 1, 17, 33, 5, 7, 1, 3),
+        };
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            const cd_conv_shape *s = &shapes[i];
+            const size_t nx = conv_x_len(s), ny = conv_y_len(s);
+            float *x = rand_buf(nx, 500 + i), *w = rand_buf(conv_w_len(s), 600 + i);
+            float *b = rand_buf((size_t)s->c_out, 700 + i), *y0 = nan_buf(ny), *y1 = nan_buf(ny);
+            float *work = work_for(k, s);
+            fma_chain_forward(s, x, w, b, y0);
+            k->conv_forward(s, x, w, b, y1, work);
+            for (size_t j = 0; j < ny; j++)
+                if (memcmp(&y0[j], &y1[j], sizeof(float)) != 0)
+                    fail_msg("%s conv forward shape %zu: output %zu is %.9g, the fma chain gives %.9g", k->name, i, j,
+                             (double)y1[j], (double)y0[j]);
+            free(x), free(w), free(b), free(y0), free(y1);
+            cd_free(work);
+        }
+    }
+    if (!ran) skip();
+}
+
+/* argmax == NULL (inference): the same values, in every set, for the 2x2 fast path and others. */
+static void test_pool_forward_without_argmax(void **state)
+{
+    (void)state;
+    const cd_pool_shape shapes[] = {
+        {.n = 3, .c = 10, .h_in = 24, .w_in = 24, .h_out = 12, .w_out = 12, .k = 2, .stride = 2},
+        {.n = 2, .c = 3, .h_in = 7, .w_in = 37, .h_out = 3, .w_out = 18, .k = 2, .stride = 2},
+        {.n = 2, .c = 3, .h_in = 9, .w_in = 10, .h_out = 4, .w_out = 4, .k = 3, .stride = 2},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const cd_pool_shape *s = &shapes[i];
+        const size_t nx = (size_t)s->n * s->c * s->h_in * s->w_in, ny = (size_t)s->n * s->c * s->h_out * s->w_out;
+        float *x = rand_buf(nx, 40 + i), *y0 = nan_buf(ny), *y1 = nan_buf(ny);
+        for (size_t j = 0; j < nx; j++) x[j] = floorf(x[j] * 2.0f);
+        x[3] = NAN, x[nx / 2] = NAN; /* NaN handling must match too */
+        int32_t *am = malloc(sizeof(int32_t) * ny);
+        assert_non_null(am);
+        cd_kernels_scalar()->pool_forward(s, x, y0, am);
+        for (size_t ki = 0; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+            const cd_kernels *k = get_set(all_kinds[ki]);
+            if (!k) continue;
+            for (size_t j = 0; j < ny; j++) y1[j] = NAN;
+            k->pool_forward(s, x, y1, NULL);
+            assert_memory_equal(y0, y1, sizeof(float) * ny);
+        }
+        free(x), free(y0), free(y1), free(am);
+    }
+}
+
+/* pool_backward's 2x2 fast path must give the scalar bits for any argmax, including ones that do
+ * not come from pool_forward (outside their window, repeated), and -0 / NaN gradients. */
+static void test_pool_backward_any_argmax(void **state)
+{
+    (void)state;
+    const cd_pool_shape s = {.n = 2, .c = 3, .h_in = 9, .w_in = 37, .h_out = 4, .w_out = 18, .k = 2, .stride = 2};
+    const size_t nx = (size_t)s.n * s.c * s.h_in * s.w_in, ny = (size_t)s.n * s.c * s.h_out * s.w_out;
+    float *x = rand_buf(nx, 77), *y = nan_buf(ny), *dy = rand_buf(ny, 78), *dx0 = nan_buf(nx), *dx1 = nan_buf(nx);
+    int32_t *am = malloc(sizeof(int32_t) * ny);
+    assert_non_null(am);
+    dy[0] = -0.0f, dy[5] = NAN;
+    for (int variant = 0; variant < 2; variant++) {
+        cd_kernels_scalar()->pool_forward(&s, x, y, am);
+        if (variant == 1) am[ny - 3] = am[7]; /* a winner outside its window: two grads meet */
+        cd_kernels_scalar()->pool_backward(&s, dy, am, dx0);
+        for (size_t ki = 0; ki < sizeof simd_kinds / sizeof simd_kinds[0]; ki++) {
+            const cd_kernels *k = get_set(simd_kinds[ki]);
+            if (!k) continue;
+            for (size_t j = 0; j < nx; j++) dx1[j] = NAN;
+            k->pool_backward(&s, dy, am, dx1);
+            assert_memory_equal(dx0, dx1, sizeof(float) * nx);
+        }
+    }
+    free(x), free(y), free(dy), free(dx0), free(dx1), free(am);
+}
+
 /* ---------------------------------------------------------------------- determinism contract */
 
 static void check_conv_batch_invariance(const cd_kernels *k, cd_conv_shape s, uint64_t seed)
@@ -514,6 +630,9 @@ int main(void)
         cmocka_unit_test(test_simd_linear_matches_scalar),
         cmocka_unit_test(test_simd_pool_relu_match_scalar_exactly),
         cmocka_unit_test(test_pool_overlapping_windows_accumulate),
+        cmocka_unit_test(test_simd_conv_forward_is_the_fma_chain),
+        cmocka_unit_test(test_pool_forward_without_argmax),
+        cmocka_unit_test(test_pool_backward_any_argmax),
         cmocka_unit_test(test_sgd_bit_identical_across_sets),
         cmocka_unit_test(test_one_image_equals_image_in_batch),
         cmocka_unit_test(test_dispatch),

@@ -56,7 +56,7 @@ typedef struct cd_kernels {
                                   float *db, float *work);
 
     /* Max pooling. argmax[i] is the index into x (whole tensor, NCHW) of the winner of y[i]; ties go
-     * to the first element in row-major window order. */
+     * to the first element in row-major window order. argmax may be NULL (inference: y only). */
     void (*pool_forward)(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax);
     /* dx := 0 everywhere, then dx[argmax[i]] += dy[i] (overlapping windows accumulate). */
     void (*pool_backward)(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx);

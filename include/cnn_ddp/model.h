@@ -39,6 +39,7 @@ typedef struct cd_model {
     int32_t *argmax[CD_MAX_LAYERS];       /* pool layers only */
     float *work;                           /* conv scratch, the largest any layer needs */
     float *probs;                          /* softmax output [max_batch][classes] */
+    int inference;                         /* forward only: pool layers record no arg-max */
 } cd_model;
 
 /* Infers and checks every shape from the input; CD_E_INPUT naming the layer when the input does not

@@ -26,7 +26,7 @@ static size_t pool_workspace(const cd_layer *l, const cd_kernels *k, int n)
 static void pool_forward(cd_model *m, int i, int n)
 {
     cd_pool_shape s = pool_shape(&m->layers[i], n);
-    m->kernels->pool_forward(&s, m->act[i], m->act[i + 1], m->argmax[i]);
+    m->kernels->pool_forward(&s, m->act[i], m->act[i + 1], m->inference ? NULL : m->argmax[i]);
 }
 
 static void pool_backward(cd_model *m, int i, int n, int need_dx)

@@ -143,6 +143,7 @@ int cd_model_predict_count(cd_model *m, const float *x, const uint8_t *labels, i
 {
     int hits = 0;
     size_t per = cd_shape_size(m->input);
+    m->inference = 1; /* no backward pass follows: skip the arg-max bookkeeping */
     for (int start = 0; start < n; start += m->max_batch) {
         int b = n - start < m->max_batch ? n - start : m->max_batch;
         cd_model_forward(m, x + per * (size_t)start, b);
@@ -156,6 +157,7 @@ int cd_model_predict_count(cd_model *m, const float *x, const uint8_t *labels, i
             if (confusion) confusion[truth * m->classes + best]++;
         }
     }
+    m->inference = 0;
     return hits;
 }
 

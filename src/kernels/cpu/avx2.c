@@ -38,6 +38,38 @@ static inline vf v_relu_bwd(vf y, vf dy)
 {
     return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), dy);
 }
+/* Lane masks and int vectors for max-pool's argmax (masks are full 32-bit lanes here). */
+typedef __m256i vint;
+static inline vm v_cmpgt(vf a, vf b) { return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_GT_OQ)); }
+static inline vf v_blend(vf a, vf b, vm m) { return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(m)); }
+static inline vf v_keep(vf v, vm m) { return _mm256_and_ps(_mm256_castsi256_ps(m), v); }
+static inline vm vm_or(vm a, vm b) { return _mm256_or_si256(a, b); }
+/* every lane of `want` is on in m */
+static inline int vm_covers(vm m, vm want)
+{
+    return _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(m, want))) == 0;
+}
+static inline vint vi_set1(int x) { return _mm256_set1_epi32(x); }
+static inline vint vi_iota2(void) { return _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14); }
+static inline vint vi_add(vint a, vint b) { return _mm256_add_epi32(a, b); }
+static inline vint vi_sub(vint a, vint b) { return _mm256_sub_epi32(a, b); }
+static inline vint vi_blend(vint a, vint b, vm m) { return _mm256_blendv_epi8(a, b, m); }
+static inline vm vi_cmpeq(vint a, vint b) { return _mm256_cmpeq_epi32(a, b); }
+static inline vint vi_loadm(const int32_t *p, vm m) { return _mm256_maskload_epi32((const int *)p, m); }
+static inline void vi_storem(int32_t *p, vm m, vint v) { _mm256_maskstore_epi32((int *)p, m, v); }
+/* (lo, hi) = 2 VL consecutive floats -> their even and odd elements */
+static inline void v_deinterleave(vf lo, vf hi, vf *even, vf *odd)
+{
+    *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+    *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
+}
+/* the inverse: even and odd elements -> 2 VL consecutive floats */
+static inline void v_interleave(vf even, vf odd, vf *lo, vf *hi)
+{
+    const vf u0 = _mm256_unpacklo_ps(even, odd), u1 = _mm256_unpackhi_ps(even, odd);
+    *lo = _mm256_permute2f128_ps(u0, u1, 0x20);
+    *hi = _mm256_permute2f128_ps(u0, u1, 0x31);
+}
 /* Fixed tree: halves, pairs, then the last two lanes. */
 static inline float v_hsum(vf v)
 {

@@ -29,6 +29,39 @@ static inline vf v_relu_bwd(vf y, vf dy)
 {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), dy);
 }
+/* Lane masks and int vectors for max-pool's argmax. */
+typedef __m512i vint;
+static inline vm v_cmpgt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+static inline vf v_blend(vf a, vf b, vm m) { return _mm512_mask_blend_ps(m, a, b); }
+static inline vf v_keep(vf v, vm m) { return _mm512_maskz_mov_ps(m, v); }
+static inline vm vm_or(vm a, vm b) { return (vm)(a | b); }
+/* every lane of `want` is on in m */
+static inline int vm_covers(vm m, vm want) { return (want & (vm)~m) == 0; }
+static inline vint vi_set1(int x) { return _mm512_set1_epi32(x); }
+static inline vint vi_iota2(void)
+{
+    return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+static inline vint vi_add(vint a, vint b) { return _mm512_add_epi32(a, b); }
+static inline vint vi_sub(vint a, vint b) { return _mm512_sub_epi32(a, b); }
+static inline vint vi_blend(vint a, vint b, vm m) { return _mm512_mask_blend_epi32(m, a, b); }
+static inline vm vi_cmpeq(vint a, vint b) { return _mm512_cmpeq_epi32_mask(a, b); }
+static inline vint vi_loadm(const int32_t *p, vm m) { return _mm512_maskz_loadu_epi32(m, p); }
+static inline void vi_storem(int32_t *p, vm m, vint v) { _mm512_mask_storeu_epi32(p, m, v); }
+/* (lo, hi) = 2 VL consecutive floats -> their even and odd elements */
+static inline void v_deinterleave(vf lo, vf hi, vf *even, vf *odd)
+{
+    const vint ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    *even = _mm512_permutex2var_ps(lo, ie, hi);
+    *odd = _mm512_permutex2var_ps(lo, _mm512_add_epi32(ie, _mm512_set1_epi32(1)), hi);
+}
+/* the inverse: even and odd elements -> 2 VL consecutive floats */
+static inline void v_interleave(vf even, vf odd, vf *lo, vf *hi)
+{
+    const vint il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    *lo = _mm512_permutex2var_ps(even, il, odd);
+    *hi = _mm512_permutex2var_ps(even, _mm512_add_epi32(il, _mm512_set1_epi32(8)), odd);
+}
 /* Fixed tree: halves, quarters, pairs, then the last two lanes. */
 static inline float v_hsum(vf v)
 {

@@ -124,7 +124,7 @@ static void scalar_pool_forward(const cd_pool_shape *s, const float *x, float *y
                     }
                 size_t o = (pl * s->h_out + oh) * s->w_out + ow;
                 y[o] = best;
-                argmax[o] = (int32_t)best_i;
+                if (argmax) argmax[o] = (int32_t)best_i; /* NULL: inference */
             }
     }
 }

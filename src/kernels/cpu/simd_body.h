@@ -6,6 +6,8 @@
  *   v_mask(n)               first n lanes on (0 < n < VL)
  *   v_relu_bwd(y, dy)       y > 0 ? dy : 0 per lane
  *   v_hsum(v)               sum of the lanes in a fixed tree
+ *   v_cmpgt v_blend v_keep vm_or vm_covers, vint vi_set1 vi_iota2 vi_add vi_sub vi_blend vi_cmpeq
+ *   vi_loadm vi_storem, v_deinterleave v_interleave   (max-pool's 2x2 fast path)
  *   BC_MR, BC_NR            register block of the broadcast micro-kernel (rows x vectors), <= 6 x 4
  *   DOT_MR, DOT_NR          register block of the dot micro-kernel, <= 4 x 5
  *   SIMD_NAME, SIMD_EXPORT  the table's name string and the exported accessor's name
@@ -17,7 +19,8 @@
  *  - "dot":   C[i][j] (+)= sum_s sum_p A_s[i][p] * B_s[j][p], vectorised over p (the reduction), lanes
  *    summed by v_hsum at the end: used where the output is small and the reduction long
  *    (conv backward_weights, linear forward). The order depends on the shape only.
- * Convolutions go through im2col (work buffer) into these. */
+ * Convolutions go through im2col (work buffer) into these, or, where it pays, read the (padded)
+ * image in place through per-k row offsets (the direct "wide" path below). */
 #ifndef CD_SIMD_BODY_H
 #define CD_SIMD_BODY_H
 
@@ -37,9 +40,9 @@ static inline int imax(int a, int b) { return a > b ? a : b; }
 
 /* ---------------------------------------------------------------- broadcast GEMM micro-kernel */
 
-CD_AI void mk_bcast(const int mr, const int nr, const int masked, vm mask, int K, const float *a,
-                    ptrdiff_t ars, ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
-                    const float *bias)
+CD_AI void mk_bcast(const int mr, const int nr, const int masked, const int use_off, vm mask, int K,
+                    const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *b, ptrdiff_t ldb, const int *koff,
+                    float *c, ptrdiff_t ldc, const float *bias)
 {
     vf acc[6][4];
     CD_UNROLL for (int i = 0; i < mr; i++) {
@@ -47,7 +50,7 @@ CD_AI void mk_bcast(const int mr, const int nr, const int masked, vm mask, int K
         CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = init;
     }
     for (int k = 0; k < K; k++) {
-        const float *bk = b + (ptrdiff_t)k * ldb;
+        const float *bk = use_off ? b + koff[k] : b + (ptrdiff_t)k * ldb;
         const float *ak = a + (ptrdiff_t)k * acs;
         vf bv[4];
         CD_UNROLL for (int j = 0; j < nr; j++)
@@ -67,29 +70,31 @@ CD_AI void mk_bcast(const int mr, const int nr, const int masked, vm mask, int K
         }
 }
 
-#define BC_ARGS mask, K, a, ars, acs, b, ldb, c, ldc, bias
+#define BC_ARGS mask, K, a, ars, acs, b, ldb, koff, c, ldc, bias
 #define BC_CASE(MR, NR, MS)                                                                        \
-    case (MS) * 64 + (MR) * 8 + (NR): mk_bcast(MR, NR, MS, BC_ARGS); break;
+    case (MS) * 64 + (MR) * 8 + (NR): mk_bcast(MR, NR, MS, 0, BC_ARGS); break;                      \
+    case 256 + (MS) * 64 + (MR) * 8 + (NR): mk_bcast(MR, NR, MS, 1, BC_ARGS); break;
 #define BC_CASE_ROW(MR)                                                                            \
     BC_CASE(MR, 1, 0) BC_CASE(MR, 2, 0) BC_CASE(MR, 3, 0) BC_CASE(MR, 4, 0) BC_CASE(MR, 1, 1)          \
     BC_CASE(MR, 1, 2)
 
 /* One register block with constant sizes (the switch turns run-time sizes into instantiations). */
 static void bc_block(int mr, int nr, int masked, vm mask, int K, const float *a, ptrdiff_t ars,
-                     ptrdiff_t acs, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                     ptrdiff_t acs, const float *b, ptrdiff_t ldb, const int *koff, float *c, ptrdiff_t ldc,
                      const float *bias)
 {
-    switch (masked * 64 + mr * 8 + nr) {
+    switch ((koff != NULL) * 256 + masked * 64 + mr * 8 + nr) {
         BC_CASE_ROW(1) BC_CASE_ROW(2) BC_CASE_ROW(3) BC_CASE_ROW(4) BC_CASE_ROW(5) BC_CASE_ROW(6)
     default: break;
     }
 }
 
-/* C[M][N] (row stride ldc) = bias_i (or 0) + A(i,k) B[k][N], A(i,k) = a[i*ars + k*acs].
+/* C[M][N] (row stride ldc) = bias_i (or 0) + A(i,k) B[k][N], A(i,k) = a[i*ars + k*acs], B row k at
+ * b + k*ldb, or at b + koff[k] when koff is given (a direct convolution's shifted image rows).
  * slack: C is scratch with ldc == N and VL floats after it, so the ragged last column vector is
  * stored whole (first, before the full vectors it runs into are written): no masked stores. */
 static void gemm_bcast_ex(int M, int N, int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *b,
-                          ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias, int slack)
+                          ptrdiff_t ldb, const int *koff, float *c, ptrdiff_t ldc, const float *bias, int slack)
 {
     const int nfull = N / VL, rem = N % VL;
     const vm none = v_mask(1); /* unused by the unmasked blocks */
@@ -98,19 +103,19 @@ static void gemm_bcast_ex(int M, int N, int K, const float *a, ptrdiff_t ars, pt
     if (rem && slack) {
         const vm m = v_mask(rem);
         for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), 1, 2, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb,
+            bc_block(imin(mr_even, M - i0), 1, 2, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
                      c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL);
     }
     for (int j0 = 0; j0 < nfull; j0 += BC_NR) {
         int nr = imin(BC_NR, nfull - j0);
         for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), nr, 0, none, K, a + i0 * ars, ars, acs, b + j0 * VL, ldb,
+            bc_block(imin(mr_even, M - i0), nr, 0, none, K, a + i0 * ars, ars, acs, b + j0 * VL, ldb, koff,
                      c + i0 * ldc + j0 * VL, ldc, bias ? bias + i0 : NULL);
     }
     if (rem && !slack) {
         const vm m = v_mask(rem);
         for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), 1, 1, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb,
+            bc_block(imin(mr_even, M - i0), 1, 1, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
                      c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL);
     }
 }
@@ -118,15 +123,17 @@ static void gemm_bcast_ex(int M, int N, int K, const float *a, ptrdiff_t ars, pt
 static void gemm_bcast(int M, int N, int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *b,
                        ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias)
 {
-    gemm_bcast_ex(M, N, K, a, ars, acs, b, ldb, c, ldc, bias, 0);
+    gemm_bcast_ex(M, N, K, a, ars, acs, b, ldb, NULL, c, ldc, bias, 0);
 }
 
 /* ---------------------------------------------------------------------- dot GEMM micro-kernel */
 
-CD_AI void mk_dot(const int mr, const int nr, int L, int nb, const float *a, ptrdiff_t lda,
-                  ptrdiff_t asb, const float *b, ptrdiff_t ldb, ptrdiff_t bsb, float *c, ptrdiff_t ldc,
-                  int accumulate)
+CD_AI void mk_dot(const int mr, const int nr, const int use_off, int L, int nb, const float *a, ptrdiff_t lda,
+                  ptrdiff_t asb, const float *b, ptrdiff_t ldb, const int *koff, ptrdiff_t bsb, float *c,
+                  ptrdiff_t ldc, int accumulate)
 {
+    ptrdiff_t boff[5];
+    CD_UNROLL for (int j = 0; j < nr; j++) boff[j] = use_off ? koff[j] : j * ldb;
     vf acc[4][5];
     CD_UNROLL for (int i = 0; i < mr; i++) CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = v_zero();
     const int full = L / VL, rem = L % VL;
@@ -136,14 +143,14 @@ CD_AI void mk_dot(const int mr, const int nr, int L, int nb, const float *a, ptr
         for (int q = 0; q < full; q++) {
             vf av[4], bv[5];
             CD_UNROLL for (int i = 0; i < mr; i++) av[i] = v_load(as + i * lda + q * VL);
-            CD_UNROLL for (int j = 0; j < nr; j++) bv[j] = v_load(bs + j * ldb + q * VL);
+            CD_UNROLL for (int j = 0; j < nr; j++) bv[j] = v_load(bs + boff[j] + q * VL);
             CD_UNROLL for (int i = 0; i < mr; i++)
                 CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = v_fma(av[i], bv[j], acc[i][j]);
         }
         if (rem) {
             vf av[4], bv[5];
             CD_UNROLL for (int i = 0; i < mr; i++) av[i] = v_loadm(as + i * lda + full * VL, m);
-            CD_UNROLL for (int j = 0; j < nr; j++) bv[j] = v_loadm(bs + j * ldb + full * VL, m);
+            CD_UNROLL for (int j = 0; j < nr; j++) bv[j] = v_loadm(bs + boff[j] + full * VL, m);
             CD_UNROLL for (int i = 0; i < mr; i++)
                 CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = v_fma(av[i], bv[j], acc[i][j]);
         }
@@ -155,27 +162,33 @@ CD_AI void mk_dot(const int mr, const int nr, int L, int nb, const float *a, ptr
         }
 }
 
-#define DOT_ARGS L, nb, a, lda, asb, b, ldb, bsb, c, ldc, accumulate
-#define DOT_CASE(MR, NR) case (MR) * 8 + (NR): mk_dot(MR, NR, DOT_ARGS); break;
+#define DOT_ARGS L, nb, a, lda, asb, b, ldb, koff, bsb, c, ldc, accumulate
+#define DOT_CASE(MR, NR)                                                                           \
+    case (MR) * 8 + (NR): mk_dot(MR, NR, 0, DOT_ARGS); break;                                      \
+    case 64 + (MR) * 8 + (NR): mk_dot(MR, NR, 1, DOT_ARGS); break;
 #define DOT_CASE_ROW(MR) DOT_CASE(MR, 1) DOT_CASE(MR, 2) DOT_CASE(MR, 3) DOT_CASE(MR, 4) DOT_CASE(MR, 5)
 
 static void dot_block(int mr, int nr, int L, int nb, const float *a, ptrdiff_t lda, ptrdiff_t asb,
-                      const float *b, ptrdiff_t ldb, ptrdiff_t bsb, float *c, ptrdiff_t ldc, int accumulate)
+                      const float *b, ptrdiff_t ldb, const int *koff, ptrdiff_t bsb, float *c, ptrdiff_t ldc,
+                      int accumulate)
 {
-    switch (mr * 8 + nr) {
+    switch ((koff != NULL) * 64 + mr * 8 + nr) {
         DOT_CASE_ROW(1) DOT_CASE_ROW(2) DOT_CASE_ROW(3) DOT_CASE_ROW(4)
     default: break;
     }
 }
 
-/* C[M][N] (+)= sum over s < nb of A_s[M][L] . B_s[N][L]^T (rows lda / ldb apart, batches asb / bsb). */
+/* C[M][N] (+)= sum over s < nb of A_s[M][L] . B_s[N][L]^T (rows lda / ldb apart, or B row j at
+ * b + koff[j] when koff is given; batches asb / bsb apart). */
 static void gemm_dot(int M, int N, int L, int nb, const float *a, ptrdiff_t lda, ptrdiff_t asb,
-                     const float *b, ptrdiff_t ldb, ptrdiff_t bsb, float *c, ptrdiff_t ldc, int accumulate)
+                     const float *b, ptrdiff_t ldb, const int *koff, ptrdiff_t bsb, float *c, ptrdiff_t ldc,
+                     int accumulate)
 {
     for (int j0 = 0; j0 < N; j0 += DOT_NR)
         for (int i0 = 0; i0 < M; i0 += DOT_MR)
             dot_block(imin(DOT_MR, M - i0), imin(DOT_NR, N - j0), L, nb, a + i0 * lda, lda, asb,
-                      b + j0 * ldb, ldb, bsb, c + i0 * ldc + j0, ldc, accumulate);
+                      koff ? b : b + j0 * ldb, ldb, koff ? koff + j0 : NULL, bsb, c + i0 * ldc + j0, ldc,
+                      accumulate);
 }
 
 /* ------------------------------------------------------------------------------ convolution */
@@ -391,26 +404,193 @@ static void copy_out(float *dst, const float *src, size_t n)
     }
 }
 
-static size_t simd_conv_workspace(const cd_conv_shape *s)
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* ------------------------------------------------- padded images and direct ("wide") convolution
+ *
+ * Stride-1 convolutions with padding run on a zero-padded copy of the image (H x W), which turns
+ * them into valid ones. A valid stride-1 convolution needs no im2col at all when its output is
+ * computed "wide": at q = oh*W + ow for every ow < W, so that im2col row k is just the image at
+ * offset koff[k] = (ci*H + kh)*W + kw, read in place by the GEMM; the columns ow >= w_out are
+ * junk (they wrap into the next row) and dropped. Nw = (h_out-1)*W + w_out positions keep every
+ * read inside the image. Each kept output is still the chain bias, fma over k in order with the
+ * same operands as through im2col, so the bits are those of the im2col path. */
+
+typedef struct conv_geom {
+    int H, W;     /* the (padded) image */
+    int Nw;       /* wide positions */
+    size_t plane; /* c_in*H*W: one padded image */
+} conv_geom;
+
+#define WIDE_F 8
+#define WIDE_KMAX 1600 /* koff lives on the stack */
+
+static conv_geom conv_geometry(const cd_conv_shape *s)
 {
+    conv_geom g;
+    g.H = s->h_in + 2 * s->pad;
+    g.W = s->w_in + 2 * s->pad;
+    g.Nw = (s->h_out - 1) * g.W + s->w_out;
+    g.plane = (size_t)s->c_in * g.H * g.W;
+    return g;
+}
+
+/* Wide pays (Nw - P)/P extra multiply-adds to skip an im2col pass (plus, for backward_weights,
+ * its second read) that costs about as much as 8/c_out of the GEMM. Measured with AVX-512: wide
+ * wins for conv1 1->10 28x28 k5, ex1 1->16 28x28 k3p1 and ex2 16->32 14x14 k3p1, loses for
+ * conv2 10->20 12x12 k5 and ex3 32->64 7x7 k3p1. */
+static int conv_use_wide(const cd_conv_shape *s)
+{
+    if (s->stride != 1 || conv_is_pointwise(s) || s->c_in * s->k_h * s->k_w > WIDE_KMAX) return 0;
+    const conv_geom g = conv_geometry(s);
+    const long P = (long)s->h_out * s->w_out;
+    return (long)(g.Nw - P) * s->c_out <= WIDE_F * P;
+}
+
+static void conv_koff(const cd_conv_shape *s, const conv_geom *g, int *koff)
+{
+    int k = 0;
+    for (int ci = 0; ci < s->c_in; ci++)
+        for (int kh = 0; kh < s->k_h; kh++)
+            for (int kw = 0; kw < s->k_w; kw++) koff[k++] = (ci * g->H + kh) * g->W + kw;
+}
+
+/* n floats src -> dst, whole vectors but the last (masked: the floats after dst's n are kept). */
+static inline void copy_row(float *dst, const float *src, int n)
+{
+    int i = 0;
+    for (; i + VL <= n; i += VL) v_store(dst + i, v_load(src + i));
+    if (i < n) {
+        const vm m = v_mask(n - i);
+        v_storem(dst + i, m, v_loadm(src + i, m));
+    }
+}
+
+static void zero_floats(float *p, size_t n)
+{
+    size_t i = 0;
+    for (; i + VL <= n; i += VL) v_store(p + i, v_zero());
+    for (; i < n; i++) p[i] = 0.0f;
+}
+
+/* The interior of a padded image (its border zeroed once by the caller and never written). */
+static void pad_interior(const cd_conv_shape *s, const conv_geom *g, const float *x, float *xp)
+{
+    for (int ci = 0; ci < s->c_in; ci++)
+        for (int ih = 0; ih < s->h_in; ih++)
+            copy_row(xp + ((size_t)ci * g->H + ih + s->pad) * g->W + s->pad,
+                     x + ((size_t)ci * s->h_in + ih) * s->w_in, s->w_in);
+}
+
+static cd_conv_shape padded_shape(const cd_conv_shape *s, const conv_geom *g)
+{
+    cd_conv_shape v = *s;
+    v.h_in = g->H, v.w_in = g->W, v.pad = 0;
+    return v;
+}
+
+/* Floats of each conv op's scratch layout (all parts 16-float aligned). */
+static size_t conv_work_forward(const cd_conv_shape *s)
+{
+    const conv_geom g = conv_geometry(s);
+    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, P = (size_t)s->h_out * s->w_out;
+    const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
+    if (conv_use_wide(s)) return round16((size_t)s->c_out * g.Nw + VL) + xpad;
+    return round16(K * P + VL) + xpad;
+}
+
+static size_t conv_work_weights(const cd_conv_shape *s)
+{
+    const conv_geom g = conv_geometry(s);
+    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, P = (size_t)s->h_out * s->w_out;
+    const size_t gn = (size_t)imax(1, imin(s->n, BW_GROUP));
+    const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
+    if (conv_use_wide(s)) return round16(gn * s->c_out * g.Nw + VL) + gn * xpad;
+    return round16(K * P * gn + VL) + xpad;
+}
+
+static size_t conv_work_data(const cd_conv_shape *s)
+{
+    const conv_geom g = conv_geometry(s);
     const size_t K = (size_t)s->c_in * s->k_h * s->k_w, P = (size_t)s->h_out * s->w_out;
     const size_t img = (size_t)s->c_in * s->h_in * s->w_in;
-    const size_t bw = K * P * (size_t)imax(1, imin(s->n, BW_GROUP)) + VL;
-    const size_t img_r = (size_t)s->c_in * (((size_t)s->h_in * s->w_in + VL - 1) / VL * VL);
-    /* dcol, then the col2im image (planes VL-rounded or not), 64-byte aligned */
-    const size_t bd = K * P + VL + 16 + (img > img_r ? img : img_r) + VL;
-    return (bw > bd ? bw : bd) + 16;
+    /* col2im image planes: VL-rounded (valid), padded and VL-rounded, or plain */
+    const size_t pr = ((size_t)g.H * g.W + VL - 1) / VL * VL;
+    const size_t img_r = (size_t)s->c_in * pr;
+    return round16(K * P + VL) + (img > img_r ? img : img_r) + VL;
+}
+
+static size_t simd_conv_workspace(const cd_conv_shape *s)
+{
+    size_t a = conv_work_forward(s), b = conv_work_weights(s), c = conv_work_data(s);
+    if (b > a) a = b;
+    if (c > a) a = c;
+    return a + 16;
+}
+
+static void conv_forward_wide(const cd_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                              float *work)
+{
+    const conv_geom g = conv_geometry(s);
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    int koff[WIDE_KMAX];
+    conv_koff(s, &g, koff);
+    float *cw = work, *xpad = work + round16((size_t)s->c_out * g.Nw + VL);
+    if (s->pad) zero_floats(xpad, g.plane);
+    const int rows = s->c_out * s->h_out, wv = (s->w_out + VL - 1) / VL * VL;
+    for (int n = 0; n < s->n; n++) {
+        const float *img = x + n * xs;
+        if (s->pad) {
+            pad_interior(s, &g, img, xpad);
+            img = xpad;
+        }
+        gemm_bcast_ex(s->c_out, g.Nw, K, w, K, 1, img, 0, koff, cw, g.Nw, b, 1);
+        /* keep the w_out real columns of each wide row; whole vectors run on into the rows of y
+         * written after it, where there are enough of them. cw has VL floats of slack. */
+        float *yn = y + n * ys;
+        const size_t left = (size_t)(s->n - n) * ys;
+        for (int r = 0; r < rows; r++) {
+            const float *src = cw + (size_t)(r / s->h_out) * g.Nw + (size_t)(r % s->h_out) * g.W;
+            float *dst = yn + (size_t)r * s->w_out;
+            if (left - (size_t)r * s->w_out < (size_t)wv) {
+                copy_row(dst, src, s->w_out);
+            } else {
+                for (int i = 0; i < wv; i += VL) v_store(dst + i, v_load(src + i));
+            }
+        }
+    }
+}
+
+/* im2col into col; stride-1 padded shapes go through the padded image xpad (border zeroed by the
+ * caller) and the fast valid path. */
+static void im2col_any(const cd_conv_shape *s, const float *x, float *col, float *xpad)
+{
+    if (s->stride == 1 && s->pad) {
+        const conv_geom g = conv_geometry(s);
+        const cd_conv_shape v = padded_shape(s, &g);
+        pad_interior(s, &g, x, xpad);
+        im2col_valid(&v, xpad, col);
+        return;
+    }
+    im2col(s, x, col);
 }
 
 static void simd_conv_forward(const cd_conv_shape *s, const float *x, const float *w, const float *b,
                               float *y, float *work)
 {
+    if (conv_use_wide(s)) {
+        conv_forward_wide(s, x, w, b, y, work);
+        return;
+    }
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    float *xpad = work + round16((size_t)K * P + VL);
+    if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
     for (int n = 0; n < s->n; n++) {
         const float *col = x + n * xs;
         if (!conv_is_pointwise(s)) {
-            im2col(s, x + n * xs, work);
+            im2col_any(s, x + n * xs, work, xpad);
             col = work;
         }
         gemm_bcast(s->c_out, P, K, w, K, 1, col, P, y + n * ys, P, b);
@@ -427,18 +607,67 @@ static void simd_conv_backward_data(const cd_conv_shape *s, const float *dy, con
         if (conv_is_pointwise(s)) {
             gemm_bcast(K, P, s->c_out, w, 1, K, dy + n * ys, P, dx + n * xs, P, NULL);
         } else {
-            float *img = work + ((size_t)K * P + VL + 15) / 16 * 16;
-            gemm_bcast_ex(K, P, s->c_out, w, 1, K, dy + n * ys, P, work, P, NULL, 1);
-            if (s->stride == 1 && s->pad == 0) {
-                const int plane = s->h_in * s->w_in, plane_r = (plane + VL - 1) / VL * VL;
-                col2im_valid(s, work, img, plane_r);
+            float *img = work + round16((size_t)K * P + VL);
+            gemm_bcast_ex(K, P, s->c_out, w, 1, K, dy + n * ys, P, NULL, work, P, NULL, 1);
+            if (s->stride == 1) {
+                /* the valid gather onto the padded image (per element the same (kh,kw) order as
+                 * col2im's scatter, hence the same bits), then its interior */
+                const conv_geom g = conv_geometry(s);
+                const cd_conv_shape v = padded_shape(s, &g);
+                const int plane = g.H * g.W, plane_r = (plane + VL - 1) / VL * VL;
+                col2im_valid(&v, work, img, plane_r);
+                if (!s->pad) {
+                    for (int ci = 0; ci < s->c_in; ci++)
+                        copy_out(dx + n * xs + (size_t)ci * plane, img + (size_t)ci * plane_r, (size_t)plane);
+                    continue;
+                }
                 for (int ci = 0; ci < s->c_in; ci++)
-                    copy_out(dx + n * xs + (size_t)ci * plane, img + (size_t)ci * plane_r, (size_t)plane);
+                    for (int ih = 0; ih < s->h_in; ih++)
+                        copy_row(dx + n * xs + ((size_t)ci * s->h_in + ih) * s->w_in,
+                                 img + (size_t)ci * plane_r + (size_t)(ih + s->pad) * g.W + s->pad, s->w_in);
             } else {
                 col2im(s, work, img);
                 copy_out(dx + n * xs, img, xs);
             }
         }
+    }
+}
+
+/* dw[co][k] (+)= sum over the group's samples and wide positions of dyw[co][q] img[koff[k] + q],
+ * with dyw = dy on the real columns and 0 on the junk ones (0 * a finite image value adds +-0,
+ * which leaves the sum alone). */
+static void conv_weights_wide(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
+{
+    const conv_geom g = conv_geometry(s);
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    const int group = imax(1, imin(s->n, BW_GROUP));
+    const size_t dys = (size_t)s->c_out * g.Nw, xps = round16(g.plane + VL);
+    int koff[WIDE_KMAX];
+    conv_koff(s, &g, koff);
+    float *dyw = work, *xpad = work + round16((size_t)group * dys + VL);
+    if (s->pad) zero_floats(xpad, (size_t)group * xps);
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        for (int t = 0; t < gn; t++) {
+            const float *d = dy + (size_t)(g0 + t) * ys;
+            /* each wide row whole: dy's w_out floats, then zeros (masked loads zero-fill); the
+             * vectors run on into the next row, rewritten next, or into dyw's slack */
+            for (int co = 0; co < s->c_out; co++)
+                for (int oh = 0; oh < s->h_out; oh++) {
+                    float *dst = dyw + t * dys + (size_t)co * g.Nw + (size_t)oh * g.W;
+                    const float *src = d + ((size_t)co * s->h_out + oh) * s->w_out;
+                    const int len = oh == s->h_out - 1 ? s->w_out : g.W;
+                    for (int i = 0; i < len; i += VL) {
+                        const int live = s->w_out - i;
+                        v_store(dst + i, live >= VL ? v_load(src + i) : v_loadm(src + i, v_mask(imax(0, live))));
+                    }
+                }
+            if (s->pad) pad_interior(s, &g, x + (size_t)(g0 + t) * xs, xpad + t * xps);
+        }
+        const float *img = s->pad ? xpad : x + (size_t)g0 * xs;
+        const ptrdiff_t img_stride = s->pad ? (ptrdiff_t)xps : (ptrdiff_t)xs;
+        gemm_dot(s->c_out, K, g.Nw, gn, dyw, g.Nw, (ptrdiff_t)dys, img, 0, koff, img_stride, dw, K, g0 > 0);
     }
 }
 
@@ -453,17 +682,23 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, c
         memset(db, 0, sizeof(float) * (size_t)s->c_out);
         return;
     }
-    for (int g0 = 0; g0 < s->n; g0 += group) {
-        const int gn = imin(group, s->n - g0);
-        const float *col = x + g0 * xs;
-        ptrdiff_t col_stride = (ptrdiff_t)xs;
-        if (!conv_is_pointwise(s)) {
-            for (int t = 0; t < gn; t++) im2col(s, x + (g0 + t) * xs, work + (size_t)t * K * P);
-            col = work;
-            col_stride = (ptrdiff_t)K * P;
+    if (conv_use_wide(s)) {
+        conv_weights_wide(s, x, dy, dw, work);
+    } else {
+        float *xpad = work + round16((size_t)K * P * group + VL);
+        if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
+        for (int g0 = 0; g0 < s->n; g0 += group) {
+            const int gn = imin(group, s->n - g0);
+            const float *col = x + g0 * xs;
+            ptrdiff_t col_stride = (ptrdiff_t)xs;
+            if (!conv_is_pointwise(s)) {
+                for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, work + (size_t)t * K * P, xpad);
+                col = work;
+                col_stride = (ptrdiff_t)K * P;
+            }
+            /* dw[co][k] (+)= sum_t sum_p dy_t[co][p] col_t[k][p] */
+            gemm_dot(s->c_out, K, P, gn, dy + g0 * ys, P, (ptrdiff_t)ys, col, P, NULL, col_stride, dw, K, g0 > 0);
         }
-        /* dw[co][k] (+)= sum_t sum_p dy_t[co][p] col_t[k][p] */
-        gemm_dot(s->c_out, K, P, gn, dy + g0 * ys, P, (ptrdiff_t)ys, col, P, col_stride, dw, K, g0 > 0);
     }
     const int full = P / VL, rem = P % VL;
     const vm m = v_mask(rem ? rem : 1);
@@ -484,7 +719,7 @@ static void simd_linear_forward(const cd_linear_shape *s, const float *x, const 
                                 float *y)
 {
     /* y[n][o] = hsum(x[n] . w[o]) + b[o]: per element the same chain for any n */
-    gemm_dot(s->n, s->out, s->in, 1, x, s->in, 0, w, s->in, 0, y, s->out, 0);
+    gemm_dot(s->n, s->out, s->in, 1, x, s->in, 0, w, s->in, NULL, 0, y, s->out, 0);
     for (int n = 0; n < s->n; n++)
         for (int o = 0; o < s->out; o++) y[(size_t)n * s->out + o] += b[o];
 }
@@ -551,6 +786,48 @@ static void simd_sgd_momentum(size_t n, float *w, float *v, const float *g, floa
 
 /* -------------------------------------------------------------------------------- max pool */
 
+/* One output row of the 2x2 stride-2 window: VL outputs at a time from two input rows, split into
+ * even/odd columns by permutes. The compare order is the scalar one (x00 seeds; x01, x10, x11 win
+ * only when strictly greater, so ties and NaNs go the same way); `code` records which of the four
+ * won as its offset from x00. */
+static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *am, int32_t base)
+{
+    const vint iota2 = vi_iota2(), c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
+    const float *r1 = r0 + w_in;
+    for (int ow0 = 0; ow0 < w_out; ow0 += VL) {
+        const int c = imin(VL, w_out - ow0);
+        vf a0, a1, b0, b1;
+        if (c == VL) {
+            a0 = v_load(r0 + 2 * ow0), a1 = v_load(r0 + 2 * ow0 + VL);
+            b0 = v_load(r1 + 2 * ow0), b1 = v_load(r1 + 2 * ow0 + VL);
+        } else {
+            const vm m0 = v_mask(imin(2 * c, VL)), m1 = v_mask(imax(0, 2 * c - VL));
+            a0 = v_loadm(r0 + 2 * ow0, m0), a1 = v_loadm(r0 + 2 * ow0 + VL, m1);
+            b0 = v_loadm(r1 + 2 * ow0, m0), b1 = v_loadm(r1 + 2 * ow0 + VL, m1);
+        }
+        vf x00, x01, x10, x11;
+        v_deinterleave(a0, a1, &x00, &x01);
+        v_deinterleave(b0, b1, &x10, &x11);
+        vf best = x00;
+        vm g1 = v_cmpgt(x01, best);
+        best = v_blend(best, x01, g1);
+        vm g2 = v_cmpgt(x10, best);
+        best = v_blend(best, x10, g2);
+        vm g3 = v_cmpgt(x11, best);
+        best = v_blend(best, x11, g3);
+        const vm out = v_mask(c);
+        if (c == VL)
+            v_store(y + ow0, best);
+        else
+            v_storem(y + ow0, out, best);
+        if (am) {
+            vint code = vi_blend(vi_blend(vi_blend(vi_set1(0), c1, g1), cw, g2), cw1, g3);
+            vi_storem(am + ow0, out, vi_add(vi_add(vi_set1(base + 2 * ow0), iota2), code));
+        }
+    }
+}
+
+/* argmax == NULL: inference, only the values are wanted. */
 static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax)
 {
     const size_t planes = (size_t)s->n * s->c, in_plane = (size_t)s->h_in * s->w_in;
@@ -558,35 +835,31 @@ static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, 
     for (size_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * in_plane;
         float *yp = y + pl * out_plane;
-        int32_t *ap = argmax + pl * out_plane;
+        int32_t *ap = argmax ? argmax + pl * out_plane : NULL;
         if (s->k == 2 && s->stride == 2) {
-            /* the common 2x2/2 window in registers; same compare order as the general loop */
-            for (int oh = 0; oh < s->h_out; oh++) {
-                const int i0 = 2 * oh * s->w_in;
-                for (int ow = 0; ow < s->w_out; ow++) {
-                    int bi = i0 + 2 * ow, i;
-                    float best = xp[bi];
-                    i = bi + 1;
-                    if (xp[i] > best) best = xp[i], bi = i;
-                    i = i0 + s->w_in + 2 * ow;
-                    if (xp[i] > best) best = xp[i], bi = i;
-                    i++;
-                    if (xp[i] > best) best = xp[i], bi = i;
-                    yp[oh * s->w_out + ow] = best;
-                    ap[oh * s->w_out + ow] = (int32_t)(pl * in_plane) + bi;
-                }
-            }
+            for (int oh = 0; oh < s->h_out; oh++)
+                pool2_row(xp + (size_t)2 * oh * s->w_in, s->w_in, s->w_out, yp + oh * s->w_out,
+                          ap ? ap + oh * s->w_out : NULL, (int32_t)(pl * in_plane) + 2 * oh * s->w_in);
             continue;
         }
         for (int oh = 0; oh < s->h_out; oh++) {
             float *yr = yp + oh * s->w_out;
-            int32_t *ar = ap + oh * s->w_out;
             /* window row 0, column 0 seeds; strict '>' afterwards keeps the first of equals */
             const int r0 = oh * s->stride;
-            for (int ow = 0; ow < s->w_out; ow++) {
-                yr[ow] = xp[r0 * s->w_in + ow * s->stride];
-                ar[ow] = r0 * s->w_in + ow * s->stride;
+            for (int ow = 0; ow < s->w_out; ow++) yr[ow] = xp[r0 * s->w_in + ow * s->stride];
+            if (!ap) {
+                for (int kh = 0; kh < s->k; kh++)
+                    for (int kw = 0; kw < s->k; kw++) {
+                        const float *xr = xp + (r0 + kh) * s->w_in + kw;
+                        for (int ow = 0; ow < s->w_out; ow++) {
+                            const float v = xr[ow * s->stride];
+                            yr[ow] = v > yr[ow] ? v : yr[ow];
+                        }
+                    }
+                continue;
             }
+            int32_t *ar = ap + oh * s->w_out;
+            for (int ow = 0; ow < s->w_out; ow++) ar[ow] = r0 * s->w_in + ow * s->stride;
             for (int kh = 0; kh < s->k; kh++)
                 for (int kw = 0; kw < s->k; kw++) {
                     if (kh == 0 && kw == 0) continue;
@@ -604,8 +877,56 @@ static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, 
     }
 }
 
+/* 2x2 stride 2 (windows do not overlap): every dx element is written once, as +0 + dy where its
+ * window's argmax points at it and +0 elsewhere (the scalar memset-then-add gives exactly these
+ * bits, -0 included), so no memset pass. Returns 0, having written garbage, if some argmax is not
+ * inside its own window (not from pool_forward): the caller then takes the general path. */
+static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx)
+{
+    const size_t planes = (size_t)s->n * s->c, in_plane = (size_t)s->h_in * s->w_in;
+    const size_t out_plane = (size_t)s->h_out * s->w_out;
+    const int w_in = s->w_in, w_out = s->w_out;
+    const vint iota2 = vi_iota2(), c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
+    const vf z = v_zero();
+    for (size_t pl = 0; pl < planes; pl++) {
+        float *xp = dx + pl * in_plane;
+        for (int oh = 0; oh < s->h_out; oh++) {
+            float *r0 = xp + (size_t)2 * oh * w_in, *r1 = r0 + w_in;
+            const float *dyr = dy + pl * out_plane + (size_t)oh * w_out;
+            const int32_t *ar = argmax + pl * out_plane + (size_t)oh * w_out;
+            const int32_t base = (int32_t)(pl * in_plane) + 2 * oh * w_in;
+            for (int ow0 = 0; ow0 < w_out; ow0 += VL) {
+                const int c = imin(VL, w_out - ow0);
+                const vm m = v_mask(c);
+                const vint code = vi_sub(vi_loadm(ar + ow0, m), vi_add(vi_set1(base + 2 * ow0), iota2));
+                const vf g = v_loadm(dyr + ow0, m);
+                const vm e0 = vi_cmpeq(code, vi_set1(0)), e1 = vi_cmpeq(code, c1);
+                const vm e2 = vi_cmpeq(code, cw), e3 = vi_cmpeq(code, cw1);
+                if (!vm_covers(vm_or(vm_or(e0, e1), vm_or(e2, e3)), m)) return 0;
+                vf lo0, hi0, lo1, hi1;
+                v_interleave(v_add(z, v_keep(g, e0)), v_add(z, v_keep(g, e1)), &lo0, &hi0);
+                v_interleave(v_add(z, v_keep(g, e2)), v_add(z, v_keep(g, e3)), &lo1, &hi1);
+                if (c == VL) {
+                    v_store(r0 + 2 * ow0, lo0), v_store(r0 + 2 * ow0 + VL, hi0);
+                    v_store(r1 + 2 * ow0, lo1), v_store(r1 + 2 * ow0 + VL, hi1);
+                } else {
+                    const vm m0 = v_mask(imin(2 * c, VL)), m1 = v_mask(imax(0, 2 * c - VL));
+                    v_storem(r0 + 2 * ow0, m0, lo0), v_storem(r0 + 2 * ow0 + VL, m1, hi0);
+                    v_storem(r1 + 2 * ow0, m0, lo1), v_storem(r1 + 2 * ow0 + VL, m1, hi1);
+                }
+            }
+            /* an odd last column belongs to no window */
+            for (int iw = 2 * w_out; iw < w_in; iw++) r0[iw] = r1[iw] = 0.0f;
+        }
+        /* likewise an odd last row */
+        for (size_t i = (size_t)2 * s->h_out * w_in; i < in_plane; i++) xp[i] = 0.0f;
+    }
+    return 1;
+}
+
 static void simd_pool_backward(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx)
 {
+    if (s->k == 2 && s->stride == 2 && pool2_backward(s, dy, argmax, dx)) return;
     const size_t nx = (size_t)s->n * s->c * s->h_in * s->w_in;
     const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out;
     memset(dx, 0, sizeof(float) * nx);
