@@ -14,7 +14,7 @@
 #   (d) exercise net training, the same
 #   (e) seed net, global batch 64 over 2 ranks vs 1 rank: cnn_ddp via launch/run_local.sh, PyTorch via
 #       gloo DistributedDataParallel (torch_mnist.py --ddp 2)
-#   (f) inference over the 10,000 test images (PyTorch only until cnn_ddp has an eval mode: see TODO)
+#   (f) inference over the 10,000 test images (cnn_ddp eval --batch 64; PyTorch's fastest batch is 64 too)
 #   (g) peak RSS per process: /usr/bin/time -v "Maximum resident set size", else getrusage(CHILDREN)
 #       through a python wrapper. Under mpirun it is the largest single process, not the sum.
 # img/s: cnn_ddp's own per-epoch img_per_s from --metrics (its last epoch line); PyTorch's excludes
@@ -199,10 +199,22 @@ run_cnn_once() { # NAME NP(0 = direct, no mpirun) MODEL
         [[ -n $st && -n $el ]] && ips=$(awk -v s="$st" -v e="$el" 'BEGIN { if (e > 0) printf "%.1f", s * 64 / e }')
         note "$name: no epoch line in $metrics; img/s = steps*64/elapsed_s (includes evaluation)"
     fi
+    sed -n 's/.*"first_step_s":\([0-9.e+-]*\).*/\1/p' "$metrics" >> "$out/$name.first"
     acc=$(json_num "$metrics" test_acc)
     # cnn_ddp may report accuracy as a fraction; the table uses percent.
     [[ -n $acc ]] && acc=$(awk -v a="$acc" 'BEGIN { printf "%.2f", (a <= 1 ? 100 * a : a) }')
     echo "${ips:-NA} ${acc:-NA} $(awk '{ printf "%.1f", $1 / 1024 }' "$rss")"
+}
+
+run_cnn_eval_once() { # NAME MODEL: a short training run gives a checkpoint; `cnn_ddp eval` times inference
+    local name=$1 model=$2 log=$out/$1.log rss=$out/$1.rss ck=$out/$1.ckpt
+    if ! "$bin" --model "$model" --data "$data" --max-steps 20 --quiet --ckpt-dir "$ck" > "$log" 2>&1 ||
+       ! with_rss "$rss" "$bin" eval --ckpt "$ck/final.h5" --data "$data" --batch 64 >> "$log" 2>&1; then
+        note "$name failed; see $log:"; tail -n 5 "$log" >&2; return 1
+    fi
+    local ips
+    ips=$(sed -n 's/^inference .* s, \([0-9.]*\) img\/s.*/\1/p' "$log" | tail -n 1)
+    echo "${ips:-NA} NA $(awk '{ printf "%.1f", $1 / 1024 }' "$rss")"
 }
 
 run_torch_once() { # NAME MODEL [extra torch_mnist.py args]
@@ -265,9 +277,8 @@ if (( run_cnn )); then
     note "cnn_ddp exercise, 1 process"; C[exercise]=$(repeat run_cnn_once cnn_exercise 0 exercise)
     note "cnn_ddp seed, mpirun 1 rank"; C[seed_mpi1]=$(repeat run_cnn_once cnn_seed_np1 1 seed)
     note "cnn_ddp seed, mpirun 2 ranks"; C[seed_mpi2]=$(repeat run_cnn_once cnn_seed_np2 2 seed)
-    # TODO(eval): cnn_ddp has no inference-only mode yet, so its eval img/s is not measured. When the
-    # lead adds one, time 10,000 test images here like run_torch_eval_once and fill C[seed_eval] and
-    # C[exercise_eval] with "img_per_s NA rss_mb".
+    note "cnn_ddp seed, inference";     C[seed_eval]=$(repeat run_cnn_eval_once cnn_seed_eval seed)
+    note "cnn_ddp exercise, inference"; C[exercise_eval]=$(repeat run_cnn_eval_once cnn_exercise_eval exercise)
 fi
 if (( run_torch )); then
     note "PyTorch seed, 1 thread";      T[seed]=$(repeat run_torch_once torch_seed seed)
@@ -284,7 +295,6 @@ row() {
     local key=$1 label=$2 flops=$3 procs=$4 ci ca cr ti ta tr
     read -r ci ca cr <<< "${C[$key]}"
     read -r ti ta tr <<< "${T[$key]}"
-    [[ $key == *_eval && $run_cnn == 1 ]] && ci=TODO
     awk -v label="$label" -v ci="$ci" -v ti="$ti" -v ca="$ca" -v ta="$ta" -v cr="$cr" -v tr="$tr" \
         -v f="$flops" -v p="$procs" -v peak="$peak" '
         function num(x) { return x != "NA" && x != "TODO" && x != "" }
@@ -324,3 +334,9 @@ awk -v c1="$c1" -v c2="$c2" -v t1="$t1" -v t2="$t2" 'BEGIN {
     s = s ", PyTorch gloo DDP " ((t1 != "NA" && t2 != "NA" && t1 > 0) ? sprintf("x%.2f", t2 / t1) : "–")
     print s }'
 echo "RSS = peak resident set of the largest process. Logs: $out"
+# Start-up: process start to the end of the first training step (cnn_ddp writes it to its metrics).
+if (( run_cnn )); then
+    first=$(median < "$out/cnn_seed.first" 2>/dev/null)
+    first_mpi=$(median < "$out/cnn_seed_np2.first" 2>/dev/null)
+    echo "cnn_ddp start-up to the end of the first training step (seed, median): ${first:-NA} s as one process, ${first_mpi:-NA} s under mpirun -np 2 (MPI_Init included)"
+fi
