@@ -563,7 +563,9 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, cd_error *err)
     r->cfg = cfg;
     r->comm = comm;
     r->fault = fault_from_env();
-    r->progress_bar = comm->rank == 0 && !cfg->quiet && isatty(STDOUT_FILENO);
+    /* Under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own output is (a log file, a
+     * Slurm job), so only a process started directly can know it is on a terminal. */
+    r->progress_bar = comm->rank == 0 && !cfg->quiet && isatty(STDOUT_FILENO) && !cd_comm_under_launcher();
     cd_status st = run_all(r, err);
     cd_metrics_close(&r->metrics);
     cd_cuda_replica_free(r->replica);

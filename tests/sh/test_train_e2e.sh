@@ -23,6 +23,10 @@ quiet=$("$CNN_DDP" --data "$DATA" --max-steps 20 --quiet --no-ckpt 2>&1)
 [ "$(echo "$quiet" | wc -l)" = 1 ] && echo "$quiet" | grep -q '^final: step 20 ' || fail "--quiet printed: $quiet"
 # Progress output on a pipe has no control characters.
 ! printf '%s' "$out" | LC_ALL=C grep -q "$(printf '[\001-\010\013-\037]')" || fail "control characters in piped output"
+# Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's output goes to a file: still
+# plain lines only.
+mpirun_np 2 --data "$DATA" --max-steps 30 --no-ckpt > "$WORK/mpi.log" 2>&1 || fail "2-rank run failed: $(cat "$WORK/mpi.log")"
+! LC_ALL=C grep -q "$(printf '[\001-\010\013-\037]')" "$WORK/mpi.log" || fail "control characters in mpirun output: $(cat -A "$WORK/mpi.log")"
 # Every kernel set gives the same accuracy class of result (they agree to rounding, not bits).
 for k in scalar avx2; do
   "$CNN_DDP" --data "$DATA" --max-steps 30 --kernels "$k" --quiet --no-ckpt | grep -q '^final: step 30 ' || fail "--kernels $k"
