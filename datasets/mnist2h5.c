@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/h5_quiet.h"
+
 #include "cnn_ddp/error.h"
 #include "cnn_ddp/idx.h"
 
@@ -60,20 +62,6 @@ static cd_status parse_args(int argc, char **argv, options *opt, int *help, cd_e
     return CD_OK;
 }
 
-/* The innermost HDF5 error description, for messages that say why a call failed. */
-static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (n == 0 && e->desc) snprintf((char *)data, 256, "%s", e->desc);
-    return 0;
-}
-
-static const char *h5_reason(char buf[256])
-{
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, buf);
-    return buf[0] ? buf : "HDF5 error";
-}
-
 /* Creates a chunked, deflate-compressed uint8 dataset of shape [n, rows, cols] (rank 1 when labels);
  * on failure `why` holds HDF5's reason, taken before cleanup calls clear the error stack. */
 static hid_t create_dataset(hid_t group, const char *name, int rank, int64_t n, int rows, int cols,
@@ -88,7 +76,7 @@ static hid_t create_dataset(hid_t group, const char *name, int rank, int64_t n, 
     if (space >= 0 && dcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 &&
         H5Pset_deflate(dcpl, DEFLATE_LEVEL) >= 0)
         ds = H5Dcreate2(group, name, H5T_STD_U8LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (ds < 0) h5_reason(why);
+    if (ds < 0) cd_h5_reason(why, 256);
     if (dcpl >= 0) H5Pclose(dcpl);
     if (space >= 0) H5Sclose(space);
     return ds;
@@ -107,7 +95,7 @@ static herr_t write_rows(hid_t ds, int rank, int64_t first, int64_t n, int rows,
     if (file_space >= 0 && mem_space >= 0 &&
         H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
         st = H5Dwrite(ds, H5T_NATIVE_UCHAR, mem_space, file_space, H5P_DEFAULT, buf);
-    if (st < 0) h5_reason(why);
+    if (st < 0) cd_h5_reason(why, 256);
     if (mem_space >= 0) H5Sclose(mem_space);
     if (file_space >= 0) H5Sclose(file_space);
     return st;
@@ -150,7 +138,7 @@ static cd_status convert_split_in(split_job *j, hid_t file, const char *split, c
 
     j->group = H5Gcreate2(file, split, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (j->group < 0)
-        return CD_FAIL(err, CD_E_IO, "%s: /%s: cannot create group: %s", out_path, split, h5_reason(why));
+        return CD_FAIL(err, CD_E_IO, "%s: /%s: cannot create group: %s", out_path, split, cd_h5_reason(why, 256));
     j->ds_images = create_dataset(j->group, "images", 3, n, rows, cols, (hsize_t)piece, why);
     if (j->ds_images < 0)
         return CD_FAIL(err, CD_E_IO, "%s: /%s/images: cannot create: %s", out_path, split, why);
@@ -207,12 +195,12 @@ static cd_status convert(const options *opt, const char *tmp, cd_error *err)
 {
     char why[256];
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot create: %s", tmp, h5_reason(why));
+    if (file < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot create: %s", tmp, cd_h5_reason(why, 256));
     cd_status st = convert_split(file, "train", opt->images, opt->labels, tmp, err);
     if (st == CD_OK && opt->test_images)
         st = convert_split(file, "test", opt->test_images, opt->test_labels, tmp, err);
     if (H5Fclose(file) < 0 && st == CD_OK)
-        st = CD_FAIL(err, CD_E_IO, "%s: close failed: %s", tmp, h5_reason(why));
+        st = CD_FAIL(err, CD_E_IO, "%s: close failed: %s", tmp, cd_h5_reason(why, 256));
     if (st != CD_OK) return st;
     CD_TRY(sync_path(tmp, O_RDONLY, err));
     if (rename(tmp, opt->output) != 0)

@@ -9,40 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void ck_quiet_begin(ck_quiet *q)
-{
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-void ck_quiet_end(const ck_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
-
-static herr_t first_desc(unsigned n, const H5E_error2_t *e, void *ctx)
-{
-    char *out = ctx;
-    if (n == 0 && e->desc != NULL) snprintf(out, CK_NAME_MAX, "%s", e->desc);
-    return 0;
-}
-
-void ck_h5_reason(char *buf, size_t cap)
-{
-    char desc[CK_NAME_MAX] = "";
-    /* Upward: the first record is the innermost one, where the failure actually happened. */
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_desc, desc);
-    /* Low-level I/O failures quote the OS: "..., error message = 'No space left on device', ...". */
-    const char *quote = strstr(desc, "error message = '");
-    if (quote != NULL) {
-        quote += strlen("error message = '");
-        const char *end = strchr(quote, '\'');
-        int len = end ? (int)(end - quote) : (int)strlen(quote);
-        snprintf(buf, cap, "%.*s", len, quote);
-    } else {
-        snprintf(buf, cap, "%s", desc[0] ? desc : "HDF5 error");
-    }
-}
-
 hid_t ck_fapl(void)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/h5_quiet.h"
+
 #include "cnn_ddp/ckpt.h"
 
 /* Longest link name accepted when walking a file we did not necessarily write. */
@@ -13,16 +15,6 @@
 
 /* HDF5 prints its error stack to stderr by default; library code must not print, so every public
  * call silences it for its duration and puts the previous handler back. */
-typedef struct ck_quiet {
-    H5E_auto2_t func;
-    void *data;
-} ck_quiet;
-void ck_quiet_begin(ck_quiet *q);
-void ck_quiet_end(const ck_quiet *q);
-
-/* Why the last HDF5 call failed, in a few words (the innermost message on the error stack, or the
- * OS error it quotes). Call right after the failure, before any other HDF5 call. */
-void ck_h5_reason(char *buf, size_t cap);
 
 /* File access properties every checkpoint open uses (strong close, no file locking); caller closes. */
 hid_t ck_fapl(void);

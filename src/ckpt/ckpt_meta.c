@@ -132,7 +132,7 @@ cd_status ck_meta_write(hid_t file, const char *path, const cd_ckpt_meta *meta, 
     return CD_OK;
 
 h5_failed:
-    ck_h5_reason(reason, sizeof reason);
+    cd_h5_reason(reason, sizeof reason);
     return CD_FAIL(err, CD_E_IO, "%s: cannot write checkpoint attributes (%s)", path, reason);
 }
 

@@ -81,8 +81,8 @@ cd_status cd_ckpt_read(const char *path, const cd_ckpt_tensor *tensors, int n_te
         return CD_FAIL(err, CD_E_NOMEM, "%s: out of memory for %zu floats of checkpoint data", path, 2 * arena_count);
     }
 
-    ck_quiet q;
-    ck_quiet_begin(&q);
+    cd_h5_quiet q;
+    cd_h5_quiet_begin(&q);
     hid_t file;
     off_t size = 0;
     cd_status st = ck_open_read(path, &file, &size, err);
@@ -90,7 +90,7 @@ cd_status cd_ckpt_read(const char *path, const cd_ckpt_tensor *tensors, int n_te
         st = read_all(file, path, size, tensors, n_tensors, m, p, mo, err);
         H5Fclose(file);
     }
-    ck_quiet_end(&q);
+    cd_h5_quiet_end(&q);
 
     if (st == CD_OK) {
         *meta = *m;

@@ -93,7 +93,7 @@ cd_status ck_tensor_load(const ck_tensor *t, const char *path, const char *what,
 {
     if (H5Dread(t->ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, dst) < 0) {
         char reason[CK_NAME_MAX];
-        ck_h5_reason(reason, sizeof reason);
+        cd_h5_reason(reason, sizeof reason);
         return CD_FAIL(err, CD_E_INPUT, "%s: %s: cannot read data (%s; file is damaged)", path, what, reason);
     }
     htri_t has = H5Aexists(t->ds, "checksum");

@@ -60,8 +60,8 @@ cd_status cd_ckpt_verify(const char *path, cd_ckpt_meta *meta, cd_error *err)
 {
     cd_ckpt_meta *m = NULL;
     CD_ALLOC(err, m, 1);
-    ck_quiet q;
-    ck_quiet_begin(&q);
+    cd_h5_quiet q;
+    cd_h5_quiet_begin(&q);
     hid_t file;
     verify_ctx c = {path, 0};
     cd_status st = ck_open_read(path, &file, &c.file_size, err);
@@ -71,7 +71,7 @@ cd_status cd_ckpt_verify(const char *path, cd_ckpt_meta *meta, cd_error *err)
         if (st == CD_OK) st = ck_walk(file, path, "optim", has_param, &c, err);
         H5Fclose(file);
     }
-    ck_quiet_end(&q);
+    cd_h5_quiet_end(&q);
     if (st == CD_OK && meta != NULL) *meta = *m;
     cd_free(m);
     return st;

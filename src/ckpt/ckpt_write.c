@@ -27,7 +27,7 @@ static hid_t open_or_create_group(hid_t parent, const char *name)
 /* Records why an HDF5 step failed (once: the first failure is the cause) and passes the result on. */
 static int h5_ok(int64_t rc, char *reason)
 {
-    if (rc < 0 && reason[0] == '\0') ck_h5_reason(reason, CK_NAME_MAX);
+    if (rc < 0 && reason[0] == '\0') cd_h5_reason(reason, CK_NAME_MAX);
     return rc >= 0;
 }
 
@@ -187,10 +187,10 @@ cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ckp
 
     unsigned char *image = NULL;
     size_t size = 0;
-    ck_quiet q;
-    ck_quiet_begin(&q);
+    cd_h5_quiet q;
+    cd_h5_quiet_begin(&q);
     cd_status st = build_image(path, &m, tensors, n_tensors, params, momentum, &image, &size, err);
-    ck_quiet_end(&q);
+    cd_h5_quiet_end(&q);
     if (st == CD_OK) st = write_durably(fd, image, size, path, tmp, err);
     cd_free(image);
     if (close(fd) != 0 && st == CD_OK)

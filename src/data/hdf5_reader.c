@@ -9,37 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/h5_quiet.h"
+
 #define MAX_SIDE 4096         /* largest accepted image height or width */
 #define LABEL_BLOCK 65536     /* labels are range-checked this many rows at a time */
-
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-static void quiet_begin(h5_quiet *q)
-{
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_end(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
-
-/* The innermost HDF5 error description says why a call failed (e.g. "truncated file: eof = ..."). */
-static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (n == 0 && e->desc) snprintf((char *)data, 256, "%s", e->desc);
-    return 0;
-}
-
-static const char *h5_reason(char buf[256])
-{
-    buf[0] = '\0';
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, buf);
-    return buf[0] ? buf : "unknown HDF5 error";
-}
 
 typedef struct split_handles {
     hid_t file, group, images, labels;
@@ -86,7 +59,7 @@ static cd_status open_dataset(const char *path, const char *split, hid_t group, 
     *ds = H5Dopen2(group, name, H5P_DEFAULT);
     if (*ds < 0)
         return CD_FAIL(err, CD_E_INPUT, "%s: /%s/%s: not a readable dataset (%s)", path, split, name,
-                       h5_reason(why));
+                       cd_h5_reason(why, 256));
     return CD_OK;
 }
 
@@ -113,7 +86,7 @@ static cd_status get_shape(const char *path, const char *split, const char *name
     char why[256];
     hid_t space = H5Dget_space(ds);
     int r = space >= 0 ? H5Sget_simple_extent_dims(space, dims, NULL) : -1;
-    if (r < 0) h5_reason(why);
+    if (r < 0) cd_h5_reason(why, 256);
     if (space >= 0) H5Sclose(space);
     if (r < 0) return CD_FAIL(err, CD_E_INPUT, "%s: /%s/%s: cannot read the shape (%s)", path, split, name, why);
     *rank = r;
@@ -134,7 +107,7 @@ static cd_status open_split_in(const char *path, const char *split, split_handle
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_file_locking(fapl, 0, 1);
     h->file = H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
-    const char *reason = h->file < 0 ? h5_reason(why) : ""; /* before any other call clears the stack */
+    const char *reason = h->file < 0 ? cd_h5_reason(why, 256) : ""; /* before any other call clears the stack */
     if (fapl >= 0) H5Pclose(fapl);
     if (h->file < 0) {
         if (strncmp(reason, "truncated file", 14) == 0) /* HDF5 already says "truncated file: eof = ..." */
@@ -198,15 +171,15 @@ static cd_status open_split(const char *path, const char *split, split_handles *
 
 cd_status cd_data_inspect(const char *path, const char *split, cd_data_info *info, cd_error *err)
 {
-    h5_quiet q;
-    quiet_begin(&q);
+    cd_h5_quiet q;
+    cd_h5_quiet_begin(&q);
     split_handles h;
     cd_status st = open_split(path, split, &h, err);
     if (st == CD_OK) {
         *info = h.info;
         close_split(&h);
     }
-    quiet_end(&q);
+    cd_h5_quiet_end(&q);
     return st;
 }
 
@@ -235,7 +208,7 @@ static herr_t read_rows(hid_t ds, int rank, int64_t first, int64_t n, hid_t mem_
     hsize_t start[H5S_MAX_RANK] = {0}, count[H5S_MAX_RANK] = {0};
     hid_t file_space = H5Dget_space(ds);
     if (file_space < 0) {
-        h5_reason(why);
+        cd_h5_reason(why, 256);
         return -1;
     }
     H5Sget_simple_extent_dims(file_space, count, NULL);
@@ -249,7 +222,7 @@ static herr_t read_rows(hid_t ds, int rank, int64_t first, int64_t n, hid_t mem_
     if (mem_space >= 0 && dxpl >= 0 && H5Pset_type_conv_cb(dxpl, range_guard, out_of_range) >= 0 &&
         H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start, NULL, count, NULL) >= 0)
         st = H5Dread(ds, mem_type, mem_space, file_space, dxpl, buf);
-    if (st < 0) h5_reason(why);
+    if (st < 0) cd_h5_reason(why, 256);
     if (dxpl >= 0) H5Pclose(dxpl);
     if (mem_space >= 0) H5Sclose(mem_space);
     H5Sclose(file_space);
@@ -317,8 +290,8 @@ cd_status cd_data_load(const char *path, const char *split, int64_t first, int64
     if (first < 0 || count < 0)
         return CD_FAIL(err, CD_E_INTERNAL, "%s: /%s: bad row range first=%lld count=%lld", path,
                        split ? split : "(null)", (long long)first, (long long)count);
-    h5_quiet q;
-    quiet_begin(&q);
+    cd_h5_quiet q;
+    cd_h5_quiet_begin(&q);
     split_handles h;
     cd_status st = open_split(path, split, &h, err);
     if (st == CD_OK) {
@@ -334,7 +307,7 @@ cd_status cd_data_load(const char *path, const char *split, int64_t first, int64
         }
         close_split(&h);
     }
-    quiet_end(&q);
+    cd_h5_quiet_end(&q);
     if (st != CD_OK) cd_data_free(out);
     return st;
 }
