@@ -3,7 +3,7 @@
  *
  *   cc -std=c17 -O3 -ffp-contract=off -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc tests/bench_kernels.c \
  *      <build>/libcnn_ddp_core.a -lm -o bench_kernels   (or link the kernel objects directly)
- *   ./bench_kernels [min_seconds_per_op]                                                         */
+ *   ./bench_kernels [min_seconds_per_op [kernel_set]]   (kernel_set: scalar, avx2 or avx512; default all) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +199,8 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < 3; i++) {
         const cd_kernels *k;
         cd_error err;
+        cd_kernel_kind only;
+        if (argc > 2 && (cd_kernel_kind_parse(argv[2], &only, &err) != CD_OK || only != kinds[i])) continue;
         if (cd_kernels_select(kinds[i], &k, &err) != CD_OK) {
             printf("%s\n", err.msg);
             continue;

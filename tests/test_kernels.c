@@ -198,9 +198,10 @@ static void test_simd_conv_matches_scalar(void **state)
             conv_shape(8, 1, 28, 28, 10, 5, 1, 0),  conv_shape(8, 10, 12, 12, 20, 5, 1, 0),
             conv_shape(3, 1, 28, 28, 16, 3, 1, 1),  conv_shape(3, 16, 14, 14, 32, 3, 1, 1),
             conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   conv_shape(2, 5, 6, 6, 7, 1, 1, 0),
-            /* more samples than one backward_weights group, direct and im2col paths */
+            /* more samples than one conv group (8), direct and im2col paths */
             conv_shape(19, 1, 28, 28, 10, 5, 1, 0), conv_shape(11, 16, 14, 14, 32, 3, 1, 1),
-            conv_shape(10, 10, 12, 12, 20, 5, 1, 0),
+            conv_shape(10, 10, 12, 12, 20, 5, 1, 0), conv_shape(11, 32, 7, 7, 64, 3, 1, 1),
+            conv_shape(9, 3, 11, 9, 5, 3, 2, 2),
             /* a 60x60 output: more im2col segments than the precomputed plan holds */
             conv_shape(1, 1, 64, 64, 2, 5, 1, 0),
         };
@@ -509,18 +510,18 @@ static void test_pool_backward_any_argmax(void **state)
 
 static void check_conv_batch_invariance(const cd_kernels *k, cd_conv_shape s, uint64_t seed)
 {
-    s.n = 7;
-    const size_t xs = conv_x_len(&s) / 7, ys = conv_y_len(&s) / 7, nw = conv_w_len(&s);
-    float *x = rand_buf(xs * 7, seed), *w = rand_buf(nw, seed + 1), *b = rand_buf((size_t)s.c_out, seed + 2);
-    float *dy = rand_buf(ys * 7, seed + 3);
-    float *y = nan_buf(ys * 7), *dx = nan_buf(xs * 7), *y1 = nan_buf(ys), *dx1 = nan_buf(xs);
+    s.n = 11; /* more samples than one conv group (8): positions in a second, ragged group too */
+    const size_t xs = conv_x_len(&s) / 11, ys = conv_y_len(&s) / 11, nw = conv_w_len(&s);
+    float *x = rand_buf(xs * 11, seed), *w = rand_buf(nw, seed + 1), *b = rand_buf((size_t)s.c_out, seed + 2);
+    float *dy = rand_buf(ys * 11, seed + 3);
+    float *y = nan_buf(ys * 11), *dx = nan_buf(xs * 11), *y1 = nan_buf(ys), *dx1 = nan_buf(xs);
     float *work = work_for(k, &s);
     k->conv_forward(&s, x, w, b, y, work);
     k->conv_backward_data(&s, dy, w, dx, work);
     cd_conv_shape one = s;
     one.n = 1;
     float *work1 = work_for(k, &one);
-    for (int i = 0; i < 7; i++) {
+    for (int i = 0; i < 11; i++) {
         k->conv_forward(&one, x + i * xs, w, b, y1, work1);
         if (memcmp(y1, y + i * ys, sizeof(float) * ys) != 0)
             fail_msg("%s conv forward c_in=%d c_out=%d %dx%d k=%d: sample %d alone differs from in batch", k->name,

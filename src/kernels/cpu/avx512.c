@@ -72,8 +72,9 @@ static inline float v_hsum(vf v)
     return _mm_cvtss_f32(b);
 }
 
-#define BC_MR 6
-#define BC_NR 4
+/* 32 zmm: 24 accumulators + 3 loads + 1 broadcast; 8 rows tile c_out 16/32/64 and K = c_in*9 evenly */
+#define BC_MR 8
+#define BC_NR 3
 #define DOT_MR 4
 #define DOT_NR 5
 #define SIMD_NAME "avx512"

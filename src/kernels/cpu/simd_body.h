@@ -8,7 +8,7 @@
  *   v_hsum(v)               sum of the lanes in a fixed tree
  *   v_cmpgt v_blend v_keep vm_or vm_covers, vint vi_set1 vi_iota2 vi_add vi_sub vi_blend vi_cmpeq
  *   vi_loadm vi_storem, v_deinterleave v_interleave   (max-pool's 2x2 fast path)
- *   BC_MR, BC_NR            register block of the broadcast micro-kernel (rows x vectors), <= 6 x 4
+ *   BC_MR, BC_NR            register block of the broadcast micro-kernel (rows x vectors), <= 8 x 4
  *   DOT_MR, DOT_NR          register block of the dot micro-kernel, <= 4 x 5
  *   SIMD_NAME, SIMD_EXPORT  the table's name string and the exported accessor's name
  *
@@ -19,8 +19,9 @@
  *  - "dot":   C[i][j] (+)= sum_s sum_p A_s[i][p] * B_s[j][p], vectorised over p (the reduction), lanes
  *    summed by v_hsum at the end: used where the output is small and the reduction long
  *    (conv backward_weights, linear forward). The order depends on the shape only.
- * Convolutions go through im2col (work buffer) into these, or, where it pays, read the (padded)
- * image in place through per-k row offsets (the direct "wide" path below). */
+ * Convolutions go through im2col (work buffer) into these, a group of samples side by side as one
+ * GEMM, or, where it pays, read the (padded) image in place through per-k row offsets (the direct
+ * "wide" path below). */
 #ifndef CD_SIMD_BODY_H
 #define CD_SIMD_BODY_H
 
@@ -32,8 +33,9 @@
 #define CD_AI static inline __attribute__((always_inline))
 #define CD_UNROLL _Pragma("GCC unroll 16")
 
-/* Samples packed at once by conv backward_weights: bounds the workspace, keeps the pack in L2. */
-#define BW_GROUP 8
+/* Samples whose positions the conv GEMMs take side by side as one N (a ragged P like 7x7 = 49 then
+ * still fills whole vectors): bounds the workspace, keeps the packs in L2. */
+#define CONV_GROUP 8
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
@@ -44,7 +46,7 @@ CD_AI void mk_bcast(const int mr, const int nr, const int masked, const int use_
                     const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *b, ptrdiff_t ldb, const int *koff,
                     float *c, ptrdiff_t ldc, const float *bias)
 {
-    vf acc[6][4];
+    vf acc[8][4];
     CD_UNROLL for (int i = 0; i < mr; i++) {
         vf init = bias ? v_set1(bias[i]) : v_zero();
         CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = init;
@@ -72,8 +74,8 @@ CD_AI void mk_bcast(const int mr, const int nr, const int masked, const int use_
 
 #define BC_ARGS mask, K, a, ars, acs, b, ldb, koff, c, ldc, bias
 #define BC_CASE(MR, NR, MS)                                                                        \
-    case (MS) * 64 + (MR) * 8 + (NR): mk_bcast(MR, NR, MS, 0, BC_ARGS); break;                      \
-    case 256 + (MS) * 64 + (MR) * 8 + (NR): mk_bcast(MR, NR, MS, 1, BC_ARGS); break;
+    case (MS) * 128 + (MR) * 8 + (NR): mk_bcast(MR, NR, MS, 0, BC_ARGS); break;                     \
+    case 512 + (MS) * 128 + (MR) * 8 + (NR): mk_bcast(MR, NR, MS, 1, BC_ARGS); break;
 #define BC_CASE_ROW(MR)                                                                            \
     BC_CASE(MR, 1, 0) BC_CASE(MR, 2, 0) BC_CASE(MR, 3, 0) BC_CASE(MR, 4, 0) BC_CASE(MR, 1, 1)          \
     BC_CASE(MR, 1, 2)
@@ -83,8 +85,9 @@ static void bc_block(int mr, int nr, int masked, vm mask, int K, const float *a,
                      ptrdiff_t acs, const float *b, ptrdiff_t ldb, const int *koff, float *c, ptrdiff_t ldc,
                      const float *bias)
 {
-    switch ((koff != NULL) * 256 + masked * 64 + mr * 8 + nr) {
+    switch ((koff != NULL) * 512 + masked * 128 + mr * 8 + nr) {
         BC_CASE_ROW(1) BC_CASE_ROW(2) BC_CASE_ROW(3) BC_CASE_ROW(4) BC_CASE_ROW(5) BC_CASE_ROW(6)
+        BC_CASE_ROW(7) BC_CASE_ROW(8)
     default: break;
     }
 }
@@ -217,7 +220,7 @@ static inline vm range_mask(int ow0, int lo, int hi)
  * (ci,kh,kw), so a vector is a few masked loads merged, then one whole store. */
 #define IM2COL_PLAN 256
 
-static void im2col_valid(const cd_conv_shape *s, const float *x, float *col)
+static void im2col_valid(const cd_conv_shape *s, const float *x, float *col, ptrdiff_t ld)
 {
     const int P = s->h_out * s->w_out, wo = s->w_out, step = s->w_in - s->w_out;
     /* the segments (offset, lanes, last of its vector?) once, for all (ci,kh,kw) rows */
@@ -245,7 +248,7 @@ static void im2col_valid(const cd_conv_shape *s, const float *x, float *col)
         for (int r = 0; r < rows; r++) {
             const int ci = r / (s->k_h * s->k_w), kh = r / s->k_w % s->k_h, kw = r % s->k_w;
             const float *base = x + ((size_t)ci * s->h_in + kh) * s->w_in + kw;
-            float *d = col + (size_t)r * P;
+            float *d = col + r * ld;
             vf v = v_zero();
             for (int i = 0; i < nseg; i++) {
                 v = v_loadm_merge(v, base + seg_off[i], seg_mask[i]);
@@ -261,7 +264,7 @@ static void im2col_valid(const cd_conv_shape *s, const float *x, float *col)
     for (int ci = 0; ci < s->c_in; ci++)
         for (int kh = 0; kh < s->k_h; kh++)
             for (int kw = 0; kw < s->k_w; kw++) {
-                float *row = col + (size_t)((ci * s->k_h + kh) * s->k_w + kw) * P;
+                float *row = col + ((ci * s->k_h + kh) * s->k_w + kw) * ld;
                 const float *base = x + ((size_t)ci * s->h_in + kh) * s->w_in + kw;
                 for (int p0 = 0; p0 < P; p0 += VL) {
                     const int pend = imin(p0 + VL, P);
@@ -277,19 +280,19 @@ static void im2col_valid(const cd_conv_shape *s, const float *x, float *col)
             }
 }
 
-/* col[(ci,kh,kw)][(oh,ow)] = x[ci][oh*stride+kh-pad][ow*stride+kw-pad], 0 in the padding. col needs
- * VL floats of slack after its K*P. */
-static void im2col(const cd_conv_shape *s, const float *x, float *col)
+/* col[(ci,kh,kw)][(oh,ow)] = x[ci][oh*stride+kh-pad][ow*stride+kw-pad], 0 in the padding; col rows
+ * ld apart. Each row's last vector runs up to VL-1 floats past its P: onto what is written after it
+ * (the next sample of a group, packed at +P) or into slack. */
+static void im2col(const cd_conv_shape *s, const float *x, float *col, ptrdiff_t ld)
 {
-    const int P = s->h_out * s->w_out;
     if (s->stride == 1 && s->pad == 0) {
-        im2col_valid(s, x, col);
+        im2col_valid(s, x, col, ld);
         return;
     }
     for (int ci = 0; ci < s->c_in; ci++)
         for (int kh = 0; kh < s->k_h; kh++)
             for (int kw = 0; kw < s->k_w; kw++) {
-                float *row = col + (size_t)((ci * s->k_h + kh) * s->k_w + kw) * P;
+                float *row = col + ((ci * s->k_h + kh) * s->k_w + kw) * ld;
                 /* valid ow range for stride 1: 0 <= ow + kw - pad < w_in */
                 const int lo = imin(s->w_out, imax(0, s->pad - kw));
                 const int hi = imax(lo, imin(s->w_out, s->w_in + s->pad - kw));
@@ -326,15 +329,14 @@ static void im2col(const cd_conv_shape *s, const float *x, float *col)
  * adds in a fixed order, so the bits depend on the shape only. img needs VL floats of slack; lanes
  * outside a row's range add +0, which leaves every value's bits alone (a sum started at +0 is
  * never -0). */
-static void col2im(const cd_conv_shape *s, const float *col, float *img)
+static void col2im(const cd_conv_shape *s, const float *col, ptrdiff_t ld, float *img)
 {
-    const int P = s->h_out * s->w_out;
     const size_t len = (size_t)s->c_in * s->h_in * s->w_in;
     for (size_t i = 0; i < len + VL; i += VL) v_store(img + i, v_zero());
     for (int ci = 0; ci < s->c_in; ci++)
         for (int kh = 0; kh < s->k_h; kh++)
             for (int kw = 0; kw < s->k_w; kw++) {
-                const float *row = col + (size_t)((ci * s->k_h + kh) * s->k_w + kw) * P;
+                const float *row = col + ((ci * s->k_h + kh) * s->k_w + kw) * ld;
                 const int lo = imin(s->w_out, imax(0, s->pad - kw));
                 const int hi = imax(lo, imin(s->w_out, s->w_in + s->pad - kw));
                 for (int oh = 0; oh < s->h_out; oh++) {
@@ -366,16 +368,16 @@ static void col2im(const cd_conv_shape *s, const float *col, float *img)
  * it spans. The masks and offsets depend on (vector, kh, kw) only, so they are worked out once
  * for all c_in planes. img planes are VL-rounded (plane_r floats apart). Per element the sum is
  * 0 + contributions in (kh,kw) order: fixed by the shape. */
-static void col2im_valid(const cd_conv_shape *s, const float *col, float *img, int plane_r)
+static void col2im_valid(const cd_conv_shape *s, const float *col, ptrdiff_t ld, float *img, int plane_r)
 {
-    const int P = s->h_out * s->w_out, plane = s->h_in * s->w_in, win = s->w_in;
+    const int plane = s->h_in * s->w_in, win = s->w_in;
     const size_t kk = (size_t)s->k_h * s->k_w;
     for (size_t i = 0; i < (size_t)s->c_in * plane_r; i += VL) v_store(img + i, v_zero());
     for (int p0 = 0; p0 < plane; p0 += VL) {
         const int pend = imin(p0 + VL, plane);
         for (int kh = 0; kh < s->k_h; kh++)
             for (int kw = 0; kw < s->k_w; kw++) {
-                const float *crow = col + (size_t)(kh * s->k_w + kw) * P;
+                const float *crow = col + (kh * s->k_w + kw) * ld;
                 for (int ih = p0 / win; ih * win < pend; ih++) {
                     const int oh = ih - kh;
                     if (oh < 0 || oh >= s->h_out) continue;
@@ -386,7 +388,7 @@ static void col2im_valid(const cd_conv_shape *s, const float *col, float *img, i
                     const ptrdiff_t off = (ptrdiff_t)oh * s->w_out - (ptrdiff_t)ih * win - kw + p0;
                     for (int ci = 0; ci < s->c_in; ci++) {
                         float *acc = img + (size_t)ci * plane_r + p0;
-                        v_store(acc, v_add(v_load(acc), v_loadm(crow + ci * kk * P + off, m)));
+                        v_store(acc, v_add(v_load(acc), v_loadm(crow + ci * (ptrdiff_t)kk * ld + off, m)));
                     }
                 }
             }
@@ -489,35 +491,77 @@ static cd_conv_shape padded_shape(const cd_conv_shape *s, const conv_geom *g)
     return v;
 }
 
-/* Floats of each conv op's scratch layout (all parts 16-float aligned). */
+static int conv_group(const cd_conv_shape *s) { return imax(1, imin(s->n, CONV_GROUP)); }
+
+/* Row stride of a group's packed [rows][gn*P] buffers (sample t at +t*P): room for the whole-vector
+ * overrun of the last sample's rows. */
+static ptrdiff_t group_ld(const cd_conv_shape *s)
+{
+    return (ptrdiff_t)round16((size_t)conv_group(s) * s->h_out * s->w_out + VL);
+}
+
+/* Floats of each conv op's scratch layout (all parts 16-float aligned). The im2col paths hold a
+ * group's col [K][ld] and dy or y [c_out][ld]. */
 static size_t conv_work_forward(const cd_conv_shape *s)
 {
     const conv_geom g = conv_geometry(s);
-    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, P = (size_t)s->h_out * s->w_out;
+    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s);
     const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
     if (conv_use_wide(s)) return round16((size_t)s->c_out * g.Nw + VL) + xpad;
-    return round16(K * P + VL) + xpad;
+    return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
 }
 
 static size_t conv_work_weights(const cd_conv_shape *s)
 {
     const conv_geom g = conv_geometry(s);
-    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, P = (size_t)s->h_out * s->w_out;
-    const size_t gn = (size_t)imax(1, imin(s->n, BW_GROUP));
+    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s);
+    const size_t gn = (size_t)conv_group(s);
     const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
     if (conv_use_wide(s)) return round16(gn * s->c_out * g.Nw + VL) + gn * xpad;
-    return round16(K * P * gn + VL) + xpad;
+    return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
 }
 
 static size_t conv_work_data(const cd_conv_shape *s)
 {
     const conv_geom g = conv_geometry(s);
-    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, P = (size_t)s->h_out * s->w_out;
+    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s);
     const size_t img = (size_t)s->c_in * s->h_in * s->w_in;
     /* col2im image planes: VL-rounded (valid), padded and VL-rounded, or plain */
     const size_t pr = ((size_t)g.H * g.W + VL - 1) / VL * VL;
     const size_t img_r = (size_t)s->c_in * pr;
-    return round16(K * P + VL) + (img > img_r ? img : img_r) + VL;
+    return round16(K * ld) + round16((size_t)s->c_out * ld) + (img > img_r ? img : img_r) + VL;
+}
+
+/* A group's dy (gn samples from dy) -> dst[co][t*P + p], rows ld apart; rows written in order, each
+ * vector running on into the next sample's place or the row's slack. */
+static void pack_dy(const cd_conv_shape *s, const float *dy, int gn, ptrdiff_t ld, float *dst)
+{
+    const int P = s->h_out * s->w_out;
+    for (int co = 0; co < s->c_out; co++)
+        for (int t = 0; t < gn; t++) {
+            const float *src = dy + ((size_t)t * s->c_out + co) * P;
+            float *d = dst + co * ld + t * P;
+            for (int i = 0; i < P; i += VL)
+                v_store(d + i, i + VL <= P ? v_load(src + i) : v_loadm(src + i, v_mask(P - i)));
+        }
+}
+
+/* The inverse for y: src[co][t*P + p] -> y[t][co][p]; whole vectors run on into the rows written
+ * after, masked ones where too few of those are left (y is the caller's). */
+static void unpack_y(const cd_conv_shape *s, const float *src, int gn, ptrdiff_t ld, float *y)
+{
+    const int P = s->h_out * s->w_out, pv = (P + VL - 1) / VL * VL, rows = gn * s->c_out;
+    for (int t = 0; t < gn; t++)
+        for (int co = 0; co < s->c_out; co++) {
+            const float *r = src + co * ld + t * P;
+            const int row = t * s->c_out + co;
+            float *d = y + (size_t)row * P;
+            if ((size_t)(rows - row) * P < (size_t)pv) {
+                copy_row(d, r, P);
+            } else {
+                for (int i = 0; i < P; i += VL) v_store(d + i, v_load(r + i));
+            }
+        }
 }
 
 static size_t simd_conv_workspace(const cd_conv_shape *s)
@@ -564,16 +608,16 @@ static void conv_forward_wide(const cd_conv_shape *s, const float *x, const floa
 
 /* im2col into col; stride-1 padded shapes go through the padded image xpad (border zeroed by the
  * caller) and the fast valid path. */
-static void im2col_any(const cd_conv_shape *s, const float *x, float *col, float *xpad)
+static void im2col_any(const cd_conv_shape *s, const float *x, float *col, ptrdiff_t ld, float *xpad)
 {
     if (s->stride == 1 && s->pad) {
         const conv_geom g = conv_geometry(s);
         const cd_conv_shape v = padded_shape(s, &g);
         pad_interior(s, &g, x, xpad);
-        im2col_valid(&v, xpad, col);
+        im2col_valid(&v, xpad, col, ld);
         return;
     }
-    im2col(s, x, col);
+    im2col(s, x, col, ld);
 }
 
 static void simd_conv_forward(const cd_conv_shape *s, const float *x, const float *w, const float *b,
@@ -585,15 +629,20 @@ static void simd_conv_forward(const cd_conv_shape *s, const float *x, const floa
     }
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    float *xpad = work + round16((size_t)K * P + VL);
+    if (conv_is_pointwise(s)) {
+        for (int n = 0; n < s->n; n++) gemm_bcast(s->c_out, P, K, w, K, 1, x + n * xs, P, y + n * ys, P, b);
+        return;
+    }
+    /* a group's im2col side by side, one GEMM over all its positions, then y from its rows */
+    const int group = conv_group(s);
+    const ptrdiff_t ld = group_ld(s);
+    float *col = work, *cy = col + round16((size_t)K * ld), *xpad = cy + round16((size_t)s->c_out * ld);
     if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
-    for (int n = 0; n < s->n; n++) {
-        const float *col = x + n * xs;
-        if (!conv_is_pointwise(s)) {
-            im2col_any(s, x + n * xs, work, xpad);
-            col = work;
-        }
-        gemm_bcast(s->c_out, P, K, w, K, 1, col, P, y + n * ys, P, b);
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
+        gemm_bcast_ex(s->c_out, gn * P, K, w, K, 1, col, ld, NULL, cy, ld, b, 1);
+        unpack_y(s, cy, gn, ld, y + g0 * ys);
     }
 }
 
@@ -602,33 +651,41 @@ static void simd_conv_backward_data(const cd_conv_shape *s, const float *dy, con
 {
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    for (int n = 0; n < s->n; n++) {
-        /* dcol[K][P] = W^T dy: A(i,k) = w[k][i] */
-        if (conv_is_pointwise(s)) {
-            gemm_bcast(K, P, s->c_out, w, 1, K, dy + n * ys, P, dx + n * xs, P, NULL);
-        } else {
-            float *img = work + round16((size_t)K * P + VL);
-            gemm_bcast_ex(K, P, s->c_out, w, 1, K, dy + n * ys, P, NULL, work, P, NULL, 1);
-            if (s->stride == 1) {
-                /* the valid gather onto the padded image (per element the same (kh,kw) order as
-                 * col2im's scatter, hence the same bits), then its interior */
-                const conv_geom g = conv_geometry(s);
-                const cd_conv_shape v = padded_shape(s, &g);
-                const int plane = g.H * g.W, plane_r = (plane + VL - 1) / VL * VL;
-                col2im_valid(&v, work, img, plane_r);
-                if (!s->pad) {
-                    for (int ci = 0; ci < s->c_in; ci++)
-                        copy_out(dx + n * xs + (size_t)ci * plane, img + (size_t)ci * plane_r, (size_t)plane);
-                    continue;
-                }
-                for (int ci = 0; ci < s->c_in; ci++)
-                    for (int ih = 0; ih < s->h_in; ih++)
-                        copy_row(dx + n * xs + ((size_t)ci * s->h_in + ih) * s->w_in,
-                                 img + (size_t)ci * plane_r + (size_t)(ih + s->pad) * g.W + s->pad, s->w_in);
-            } else {
-                col2im(s, work, img);
-                copy_out(dx + n * xs, img, xs);
+    /* dcol[K][P] = W^T dy: A(i,k) = w[k][i] */
+    if (conv_is_pointwise(s)) {
+        for (int n = 0; n < s->n; n++) gemm_bcast(K, P, s->c_out, w, 1, K, dy + n * ys, P, dx + n * xs, P, NULL);
+        return;
+    }
+    /* one GEMM over a group's positions side by side, then col2im per sample */
+    const int group = conv_group(s);
+    const ptrdiff_t ld = group_ld(s);
+    float *dcol = work, *dyp = dcol + round16((size_t)K * ld), *img = dyp + round16((size_t)s->c_out * ld);
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        pack_dy(s, dy + g0 * ys, gn, ld, dyp);
+        gemm_bcast_ex(K, gn * P, s->c_out, w, 1, K, dyp, ld, NULL, dcol, ld, NULL, 1);
+        for (int t = 0; t < gn; t++) {
+            float *dxn = dx + (g0 + t) * xs;
+            if (s->stride != 1) {
+                col2im(s, dcol + t * P, ld, img);
+                copy_out(dxn, img, xs);
+                continue;
             }
+            /* the valid gather onto the padded image (per element the same (kh,kw) order as
+             * col2im's scatter, hence the same bits), then its interior */
+            const conv_geom g = conv_geometry(s);
+            const cd_conv_shape v = padded_shape(s, &g);
+            const int plane = g.H * g.W, plane_r = (plane + VL - 1) / VL * VL;
+            col2im_valid(&v, dcol + t * P, ld, img, plane_r);
+            if (!s->pad) {
+                for (int ci = 0; ci < s->c_in; ci++)
+                    copy_out(dxn + (size_t)ci * plane, img + (size_t)ci * plane_r, (size_t)plane);
+                continue;
+            }
+            for (int ci = 0; ci < s->c_in; ci++)
+                for (int ih = 0; ih < s->h_in; ih++)
+                    copy_row(dxn + ((size_t)ci * s->h_in + ih) * s->w_in,
+                             img + (size_t)ci * plane_r + (size_t)(ih + s->pad) * g.W + s->pad, s->w_in);
         }
     }
 }
@@ -641,7 +698,7 @@ static void conv_weights_wide(const cd_conv_shape *s, const float *x, const floa
     const conv_geom g = conv_geometry(s);
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    const int group = imax(1, imin(s->n, BW_GROUP));
+    const int group = conv_group(s);
     const size_t dys = (size_t)s->c_out * g.Nw, xps = round16(g.plane + VL);
     int koff[WIDE_KMAX];
     conv_koff(s, &g, koff);
@@ -676,7 +733,7 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, c
 {
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    const int group = imax(1, imin(s->n, BW_GROUP));
+    const int group = conv_group(s);
     if (s->n <= 0) {
         memset(dw, 0, sizeof(float) * (size_t)s->c_out * K);
         memset(db, 0, sizeof(float) * (size_t)s->c_out);
@@ -684,20 +741,23 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, c
     }
     if (conv_use_wide(s)) {
         conv_weights_wide(s, x, dy, dw, work);
+    } else if (conv_is_pointwise(s)) {
+        /* dw[co][ci] (+)= sum_t sum_p dy_t[co][p] x_t[ci][p] */
+        for (int g0 = 0; g0 < s->n; g0 += group) {
+            const int gn = imin(group, s->n - g0);
+            gemm_dot(s->c_out, K, P, gn, dy + g0 * ys, P, (ptrdiff_t)ys, x + g0 * xs, P, NULL, (ptrdiff_t)xs, dw,
+                     K, g0 > 0);
+        }
     } else {
-        float *xpad = work + round16((size_t)K * P * group + VL);
+        /* dw[co][k] (+)= sum over the group's positions side by side of dy[co][.] col[k][.] */
+        const ptrdiff_t ld = group_ld(s);
+        float *col = work, *dyp = col + round16((size_t)K * ld), *xpad = dyp + round16((size_t)s->c_out * ld);
         if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
         for (int g0 = 0; g0 < s->n; g0 += group) {
             const int gn = imin(group, s->n - g0);
-            const float *col = x + g0 * xs;
-            ptrdiff_t col_stride = (ptrdiff_t)xs;
-            if (!conv_is_pointwise(s)) {
-                for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, work + (size_t)t * K * P, xpad);
-                col = work;
-                col_stride = (ptrdiff_t)K * P;
-            }
-            /* dw[co][k] (+)= sum_t sum_p dy_t[co][p] col_t[k][p] */
-            gemm_dot(s->c_out, K, P, gn, dy + g0 * ys, P, (ptrdiff_t)ys, col, P, NULL, col_stride, dw, K, g0 > 0);
+            pack_dy(s, dy + g0 * ys, gn, ld, dyp);
+            for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
+            gemm_dot(s->c_out, K, gn * P, 1, dyp, ld, 0, col, ld, NULL, 0, dw, K, g0 > 0);
         }
     }
     const int full = P / VL, rem = P % VL;
