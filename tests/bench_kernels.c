@@ -1,6 +1,7 @@
 /* Micro-benchmark of the CPU kernel sets at the hot shapes of the seed and exercise nets, plus a
  * whole seed-net training step (forward + backward over n=8 chunks) in images/s. Not a ctest test.
  *
+ *   built by CMake as <build>/tests/bench_kernels (not a ctest test), or by hand:
  *   cc -std=c17 -O3 -ffp-contract=off -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc tests/bench_kernels.c \
  *      <build>/libcnn_ddp_core.a -lm -o bench_kernels   (or link the kernel objects directly)
  *   ./bench_kernels [min_seconds_per_op [kernel_set]]   (kernel_set: scalar, avx2 or avx512; default all) */
