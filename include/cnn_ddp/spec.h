@@ -40,6 +40,9 @@ typedef struct cd_model_spec {
 /* Parses "seed", "exercise" or a spec text. On error: CD_E_INPUT with a message giving the
  * 1-based character position and the reason, e.g. "model spec at 12: unknown layer 'cnv'". */
 cd_status cd_spec_parse(const char *text, cd_model_spec *out, cd_error *err);
+/* "conv", "pool", "relu", "flatten", "fc": the spec's word for a layer type (and the stem of its
+ * checkpoint group name, "conv1"). */
+const char *cd_layer_type_name(cd_layer_type type);
 /* Canonical text (every argument spelled out), the form stored in checkpoints and compared on
  * resume: "conv(10,k=5,s=1,p=0) pool(2,s=2) relu ... fc(10)". */
 void cd_spec_format(const cd_model_spec *spec, char *buf, size_t size);

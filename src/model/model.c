@@ -10,18 +10,6 @@
 #include "layers/layer.h"
 #include "model/loss.h"
 
-static const char *type_name(cd_layer_type t)
-{
-    switch (t) {
-    case CD_LAYER_CONV: return "conv";
-    case CD_LAYER_POOL: return "pool";
-    case CD_LAYER_RELU: return "relu";
-    case CD_LAYER_FLATTEN: return "flatten";
-    case CD_LAYER_LINEAR: return "fc";
-    }
-    return "layer";
-}
-
 void cd_model_free(cd_model *m)
 {
     for (int i = 0; i <= CD_MAX_LAYERS; i++) {
@@ -54,7 +42,7 @@ static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, i
         cd_layer *l = &m->layers[i];
         l->spec = spec->layers[i];
         l->in = shape;
-        snprintf(l->name, sizeof l->name, "%s%d", type_name(l->spec.type), ++counts[l->spec.type]);
+        snprintf(l->name, sizeof l->name, "%s%d", cd_layer_type_name(l->spec.type), ++counts[l->spec.type]);
         CD_TRY(cd_layer_ops_for(l->spec.type)->infer(l, i, err));
         if (l->weight_count) {
             l->weight_offset = offset;

@@ -65,7 +65,7 @@ static int word_is(const char *s, size_t n, const char *word)
     return strlen(word) == n && strncmp(s, word, n) == 0;
 }
 
-static const char *layer_name(cd_layer_type t)
+const char *cd_layer_type_name(cd_layer_type t)
 {
     switch (t) {
     case CD_LAYER_CONV: return "conv";
@@ -150,7 +150,7 @@ static cd_status check_range(const parser *p, size_t pos, const char *layer, arg
 /* Parses "(...)" after a conv/pool/fc name into the layer. The '(' is at the current position. */
 static cd_status parse_args(parser *p, cd_layer_spec *L)
 {
-    const char *lname = layer_name(L->type);
+    const char *lname = cd_layer_type_name(L->type);
     size_t open = p->pos;
     /* A pool's positional argument is its kernel size; conv's and fc's the output count. */
     arg_slot first = L->type == CD_LAYER_POOL ? SLOT_K : SLOT_OUT;
@@ -297,7 +297,7 @@ static cd_status parse_layers(parser *p, cd_model_spec *spec)
         skip_space(p);
         if (peek(p) == '(') {
             if (type == CD_LAYER_RELU || type == CD_LAYER_FLATTEN)
-                return fail_at(p, p->pos, "%s takes no arguments", layer_name(type));
+                return fail_at(p, p->pos, "%s takes no arguments", cd_layer_type_name(type));
             CD_TRY(parse_args(p, L));
             if (peek(p) != '\0' && !is_space(peek(p)))
                 return fail_at(p, p->pos,
@@ -310,7 +310,7 @@ static cd_status parse_layers(parser *p, cd_model_spec *spec)
                            name, peek(p));
         }
         if (type == CD_LAYER_LINEAR || type == CD_LAYER_FLATTEN) {
-            if (!flat) flat_by = layer_name(type);
+            if (!flat) flat_by = cd_layer_type_name(type);
             flat = 1;
         }
         /* The canonical text must fit the checkpoint's fixed-size attribute. */
@@ -329,7 +329,7 @@ static cd_status parse_layers(parser *p, cd_model_spec *spec)
     if (last->type != CD_LAYER_LINEAR)
         return fail_at(p, last_start,
                        "the last layer is %s but must be fc (e.g. fc(10), which gives the class scores)",
-                       layer_name(last->type));
+                       cd_layer_type_name(last->type));
     return CD_OK;
 }
 
