@@ -417,6 +417,36 @@ static void end_of_epoch_report(run *r, int64_t epoch, double test_acc)
 
 static cd_status step_cuda(run *r, cd_status pending, const cd_error *pending_err, cd_error *err);
 
+/* One global step on the CPU: this rank's chunks, one allreduce of gradients + slots, the update. */
+static cd_status step_cpu(run *r, cd_status pending, const cd_error *pending_err, cd_error *err)
+{
+    const cd_train_config *cfg = r->cfg;
+    int64_t *slots = r->acc + r->n_params;
+    cd_status local = pending != CD_OK ? pending : local_step(r, err);
+    if (pending != CD_OK) *err = *pending_err;
+    if (local != CD_OK) {
+        memset(r->acc, 0, sizeof(int64_t) * (r->n_params + SLOT_COUNT));
+        slots[SLOT_ERROR] = 1;
+    }
+    slots[SLOT_STOP] = cd_signals_pending() ? 1 : 0;
+    while (fault_hits(&r->fault, FAULT_STALL, r->comm->rank, r->step)) {
+        struct timespec nap = {1, 0};
+        nanosleep(&nap, NULL);
+    }
+    CD_TRY(r->comm->allreduce_sum_i64(r->comm, r->acc, r->n_params + SLOT_COUNT, err));
+    if (slots[SLOT_ERROR]) return agree(r, local, err);
+    cd_fixed_to_float(r->acc, r->model.arena.grads, r->n_params);
+    r->model.kernels->sgd_momentum(r->n_params, r->model.arena.params, r->model.arena.momentum, r->model.arena.grads,
+                                   (float)cfg->lr, (float)cfg->momentum);
+    if (fault_hits(&r->fault, FAULT_PERTURB, r->comm->rank, r->step)) {
+        uint32_t bits;
+        memcpy(&bits, r->model.arena.params, sizeof bits);
+        bits ^= 1u;
+        memcpy(r->model.arena.params, &bits, sizeof bits);
+    }
+    return CD_OK;
+}
+
 static cd_status train_loop(run *r, cd_error *err)
 {
     const cd_train_config *cfg = r->cfg;
@@ -426,33 +456,9 @@ static cd_status train_loop(run *r, cd_error *err)
     cd_error pending_err = {0};
     while (r->step < r->total_steps) {
         double t0 = now_s();
-        if (r->replica) {
-            CD_TRY(step_cuda(r, pending, &pending_err, err));
-            pending = CD_OK;
-        } else {
-        cd_status local = pending != CD_OK ? pending : local_step(r, err);
-        if (pending != CD_OK) *err = pending_err;
-        if (local != CD_OK) {
-            memset(r->acc, 0, sizeof(int64_t) * (r->n_params + SLOT_COUNT));
-            slots[SLOT_ERROR] = 1;
-        }
-        slots[SLOT_STOP] = cd_signals_pending() ? 1 : 0;
-        while (fault_hits(&r->fault, FAULT_STALL, r->comm->rank, r->step)) {
-            struct timespec nap = {1, 0};
-            nanosleep(&nap, NULL);
-        }
-        CD_TRY(r->comm->allreduce_sum_i64(r->comm, r->acc, r->n_params + SLOT_COUNT, err));
-        if (slots[SLOT_ERROR]) return agree(r, local, err);
-        cd_fixed_to_float(r->acc, r->model.arena.grads, r->n_params);
-        r->model.kernels->sgd_momentum(r->n_params, r->model.arena.params, r->model.arena.momentum,
-                                       r->model.arena.grads, (float)cfg->lr, (float)cfg->momentum);
-        if (fault_hits(&r->fault, FAULT_PERTURB, r->comm->rank, r->step)) {
-            uint32_t bits;
-            memcpy(&bits, r->model.arena.params, sizeof bits);
-            bits ^= 1u;
-            memcpy(r->model.arena.params, &bits, sizeof bits);
-        }
-        }
+        /* A pending failure travels with this step's reduction instead of the step's own work. */
+        CD_TRY(r->replica ? step_cuda(r, pending, &pending_err, err) : step_cpu(r, pending, &pending_err, err));
+        pending = CD_OK;
         r->epoch_loss_fx += slots[SLOT_LOSS];
         r->epoch_correct += slots[SLOT_CORRECT];
         r->epoch_samples += cfg->batch;
