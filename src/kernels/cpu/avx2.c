@@ -34,6 +34,11 @@ static inline vm v_mask_range(int a, int b)
 /* lanes of m from p, the others from v (maskload zeroes the others, so an OR merges them; only
  * used where v is +0 in the lanes of m) */
 static inline vf v_loadm_merge(vf v, const float *p, vm m) { return _mm256_or_ps(v, _mm256_maskload_ps(p, m)); }
+/* VL/2 floats from lo, then VL/2 from hi */
+static inline vf v_load_halves(const float *lo, const float *hi)
+{
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+}
 static inline vf v_relu_bwd(vf y, vf dy)
 {
     return _mm256_and_ps(_mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ), dy);

@@ -25,6 +25,11 @@ static inline vm v_mask(int n) { return (vm)((1u << n) - 1u); }
 static inline vm v_mask_range(int a, int b) { return (vm)(((1u << b) - 1u) & ~((1u << a) - 1u)); }
 /* lanes of m from p, the others from v */
 static inline vf v_loadm_merge(vf v, const float *p, vm m) { return _mm512_mask_loadu_ps(v, m, p); }
+/* VL/2 floats from lo, then VL/2 from hi */
+static inline vf v_load_halves(const float *lo, const float *hi)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(lo)), _mm256_loadu_ps(hi), 1);
+}
 static inline vf v_relu_bwd(vf y, vf dy)
 {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_GT_OQ), dy);

@@ -8,6 +8,8 @@
  *   v_hsum(v)               sum of the lanes in a fixed tree
  *   v_cmpgt v_blend v_keep vm_or vm_covers, vint vi_set1 vi_iota2 vi_add vi_sub vi_blend vi_cmpeq
  *   vi_loadm vi_storem, v_deinterleave v_interleave   (max-pool's 2x2 fast path)
+ *   v_loadm_merge(v,p,m)    lanes of m from p, the others from v
+ *   v_load_halves(lo, hi)   VL/2 floats from lo, then VL/2 from hi (im2col's half-vector rows)
  *   BC_MR, BC_NR            register block of the broadcast micro-kernel (rows x vectors), <= 8 x 4
  *   DOT_MR, DOT_NR          register block of the dot micro-kernel, <= 4 x 5
  *   SIMD_NAME, SIMD_EXPORT  the table's name string and the exported accessor's name
@@ -223,6 +225,19 @@ static inline vm range_mask(int ow0, int lo, int hi)
 static void im2col_valid(const cd_conv_shape *s, const float *x, float *col, ptrdiff_t ld)
 {
     const int P = s->h_out * s->w_out, wo = s->w_out, step = s->w_in - s->w_out;
+    if (2 * wo == VL && s->h_out % 2 == 0) {
+        /* output rows of VL/2 (conv2's 8x8 with AVX-512): two whole image rows per vector, no
+         * masked merges */
+        const int rows = s->c_in * s->k_h * s->k_w;
+        for (int r = 0; r < rows; r++) {
+            const int ci = r / (s->k_h * s->k_w), kh = r / s->k_w % s->k_h, kw = r % s->k_w;
+            const float *base = x + ((size_t)ci * s->h_in + kh) * s->w_in + kw;
+            float *d = col + r * ld;
+            for (int oh = 0; oh < s->h_out; oh += 2)
+                v_store(d + oh * wo, v_load_halves(base + oh * s->w_in, base + (oh + 1) * s->w_in));
+        }
+        return;
+    }
     /* the segments (offset, lanes, last of its vector?) once, for all (ci,kh,kw) rows */
     int seg_off[IM2COL_PLAN];
     vm seg_mask[IM2COL_PLAN];
