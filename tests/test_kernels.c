@@ -202,6 +202,10 @@ static void test_simd_conv_matches_scalar(void **state)
             conv_shape(19, 1, 28, 28, 10, 5, 1, 0), conv_shape(11, 16, 14, 14, 32, 3, 1, 1),
             conv_shape(10, 10, 12, 12, 20, 5, 1, 0), conv_shape(11, 32, 7, 7, 64, 3, 1, 1),
             conv_shape(9, 3, 11, 9, 5, 3, 2, 2),
+            /* output rows of 8 and 4 floats (whole or half vectors in the im2col
+             * path: c_out 20 rules the direct one out), odd and even row counts */
+            conv_shape(3, 2, 11, 12, 20, 5, 1, 0), conv_shape(3, 2, 8, 8, 20, 5, 1, 0),
+            conv_shape(3, 2, 9, 6, 20, 3, 1, 0),
             /* a 60x60 output: more im2col segments than the precomputed plan holds */
             conv_shape(1, 1, 64, 64, 2, 5, 1, 0),
         };
@@ -431,6 +435,10 @@ static void test_simd_conv_forward_is_the_fma_chain(void **state)
             conv_shape(2, 32, 7, 7, 64, 3, 1, 1),   conv_shape(2, 3, 9, 11, 4, 3, 1, 2),
             conv_shape(2, 2, 10, 9, 3, 3, 2, 1),    conv_shape(1, 1, 5, 5, 2, 5, 1, 0),
             conv_shape(2, 1, 17, 33, 5, 7, 1, 3),
+            /* output rows of 8 and 4 floats (whole or half vectors in the im2col
+             * path: c_out 20 rules the direct one out), even and odd row counts */
+            conv_shape(2, 2, 11, 12, 20, 5, 1, 0),  conv_shape(2, 2, 12, 12, 20, 5, 1, 0),
+            conv_shape(2, 2, 8, 8, 20, 5, 1, 0),    conv_shape(2, 2, 9, 6, 20, 3, 1, 0),
         };
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
             const cd_conv_shape *s = &shapes[i];

@@ -225,16 +225,18 @@ static inline vm range_mask(int ow0, int lo, int hi)
 static void im2col_valid(const cd_conv_shape *s, const float *x, float *col, ptrdiff_t ld)
 {
     const int P = s->h_out * s->w_out, wo = s->w_out, step = s->w_in - s->w_out;
-    if (2 * wo == VL && s->h_out % 2 == 0) {
-        /* output rows of VL/2 (conv2's 8x8 with AVX-512): two whole image rows per vector, no
+    if ((wo == VL || 2 * wo == VL) && P % VL == 0) {
+        /* output rows of VL or VL/2 (conv2's 8x8): each vector is one or two whole image rows, no
          * masked merges */
         const int rows = s->c_in * s->k_h * s->k_w;
         for (int r = 0; r < rows; r++) {
             const int ci = r / (s->k_h * s->k_w), kh = r / s->k_w % s->k_h, kw = r % s->k_w;
             const float *base = x + ((size_t)ci * s->h_in + kh) * s->w_in + kw;
             float *d = col + r * ld;
-            for (int oh = 0; oh < s->h_out; oh += 2)
-                v_store(d + oh * wo, v_load_halves(base + oh * s->w_in, base + (oh + 1) * s->w_in));
+            for (int oh = 0; oh < s->h_out; oh += VL / wo) {
+                const float *src = base + oh * s->w_in;
+                v_store(d + oh * wo, wo == VL ? v_load(src) : v_load_halves(src, src + s->w_in));
+            }
         }
         return;
     }
