@@ -12,12 +12,20 @@ rank_pid() {
     if echo "$env" | grep -qx "CD_TEST_JOB=$1" && echo "$env" | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
   done
 }
-wait_for_file() { local i; for i in $(seq 1 600); do [ -e "$1" ] && return 0; sleep 0.1; done; fail "timed out waiting for $1"; }
+# newest_step DIR: the name of the step checkpoint with the highest step number in DIR.
+newest_step() { ls "$1" | grep -E '^step-[0-9]+\.h5$' | sort -t- -k2 -n | tail -1; }
+# wait_for_checkpoint DIR: until DIR holds a step checkpoint (older ones are pruned as the job runs, so
+# no particular name is waited for).
+wait_for_checkpoint() {
+  local i
+  for i in $(seq 1 600); do compgen -G "$1/step-*.h5" >/dev/null && return 0; sleep 0.1; done
+  fail "timed out waiting for a checkpoint in $1"
+}
 
 # 1. kill -9 of one rank: mpirun returns non-zero within 10 s; the last checkpoint verifies.
 CD_TEST_JOB=kill-$$ mpirun_np 4 "${long[@]}" --ckpt-dir "$WORK/kill" --ckpt-every 20 --keep 2 >"$WORK/kill.log" 2>&1 &
 job=$!
-wait_for_file "$WORK/kill/step-40.h5"
+wait_for_checkpoint "$WORK/kill"
 victim=$(rank_pid "kill-$$" 2)
 [ -n "$victim" ] || fail "could not find rank 2's pid"
 kill -9 "$victim"
@@ -26,7 +34,7 @@ rc=0; wait "$job" || rc=$?
 dt=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 [ "$rc" != 0 ] || fail "mpirun exited 0 after a rank was killed"
 awk -v d="$dt" 'BEGIN { exit !(d < 10) }' || fail "mpirun took $dt s to exit after kill -9 of a rank"
-newest=$(ls -1 "$WORK"/kill/step-*.h5 | sort -t- -k2 -n | tail -1)
+newest=$WORK/kill/$(newest_step "$WORK/kill")
 "$CNN_DDP" info "$newest" >/dev/null || fail "the newest checkpoint $newest does not verify after the kill"
 pass "kill -9 of rank 2: job ended in $dt s with status $rc; $(basename "$newest") verifies"
 
@@ -65,14 +73,18 @@ kill -TERM "$job"
 rc=0; wait "$job" || rc=$?
 [ "$rc" != 0 ] || fail "SIGTERM: mpirun exited 0"
 grep -q "stopped by signal at step" "$WORK/term.log" || fail "no stop message: $(cat "$WORK/term.log")"
-stopped=$(ls -1 "$WORK"/term/step-*.h5 | head -1)
-[ -n "$stopped" ] || fail "no checkpoint written on SIGTERM"
+# The checkpoint written on the signal is the newest one (an epoch-end one may precede it).
+stopped=$WORK/term/$(newest_step "$WORK/term")
+[ "$stopped" != "$WORK/term/" ] || fail "no checkpoint written on SIGTERM"
 "$CNN_DDP" info "$stopped" >/dev/null || fail "$stopped does not verify"
 s=$(basename "$stopped" .h5); s=${s#step-}
+grep -q "stopped by signal at step $s, checkpoint .*step-$s.h5" "$WORK/term.log" ||
+  fail "the newest checkpoint step-$s.h5 is not the one written on the signal: $(cat "$WORK/term.log")"
 target=$((s + 30))
 "$CNN_DDP" --data "$DATA" --epochs 100 --quiet --max-steps "$target" --ckpt-dir "$WORK/term" --resume >/dev/null
 "$CNN_DDP" --data "$DATA" --epochs 100 --quiet --max-steps "$target" --ckpt-dir "$WORK/ref" >/dev/null
-[ "$(digest "$WORK/term/final.h5")" = "$(digest "$WORK/ref/final.h5")" ] || fail "resume after SIGTERM differs from the uninterrupted run"
+[ "$(digest "$WORK/term/final.h5")" = "$(digest "$WORK/ref/final.h5")" ] ||
+  fail "resume after SIGTERM differs from the uninterrupted run (stopped at $s; checkpoints: $(ls "$WORK/term"); $(cat "$WORK/term.log"))"
 pass "SIGTERM: stopped at step $s with a checkpoint (status $rc); resumed to $target == uninterrupted"
 
 # 6. SIGINT to a plain single-process run behaves the same way.
