@@ -117,79 +117,90 @@ static void bench_pool_relu(const cd_kernels *k, int n)
     cd_free(x), cd_free(y), cd_free(dx), cd_free(dy), cd_free(am);
 }
 
+/* The seed net's shapes and forward buffers at batch n, shared by the training and inference timings. */
+typedef struct seed_net {
+    int n;
+    cd_conv_shape c1, c2;
+    cd_pool_shape p1, p2;
+    cd_linear_shape l;
+    float *x, *w1, *b1, *w2, *b2, *w3, *b3, *work, *a1, *a1p, *a2, *a2p, *a3;
+    int32_t *am1, *am2; /* pool arg-max, NULL for inference */
+} seed_net;
+
+static seed_net seed_open(const cd_kernels *k, int n, int train)
+{
+    seed_net s = {.n = n, .c1 = conv_shape(n, 1, 28, 28, 10, 5, 0), .c2 = conv_shape(n, 10, 12, 12, 20, 5, 0)};
+    s.p1 = (cd_pool_shape){.n = n, .c = 10, .h_in = 24, .w_in = 24, .h_out = 12, .w_out = 12, .k = 2, .stride = 2};
+    s.p2 = (cd_pool_shape){.n = n, .c = 20, .h_in = 8, .w_in = 8, .h_out = 4, .w_out = 4, .k = 2, .stride = 2};
+    s.l = (cd_linear_shape){.n = n, .in = 320, .out = 10};
+    size_t ws = k->conv_workspace(&s.c1);
+    if (k->conv_workspace(&s.c2) > ws) ws = k->conv_workspace(&s.c2);
+    s.x = buf((size_t)n * 784), s.w1 = buf(250), s.b1 = buf(10), s.w2 = buf(5000), s.b2 = buf(20);
+    s.w3 = buf(3200), s.b3 = buf(10), s.work = buf(ws);
+    s.a1 = buf((size_t)n * 5760), s.a1p = buf((size_t)n * 1440), s.a2 = buf((size_t)n * 1280);
+    s.a2p = buf((size_t)n * 320), s.a3 = buf((size_t)n * 10);
+    if (train) {
+        s.am1 = cd_alloc_zeroed(sizeof(int32_t) * (size_t)n * 1440);
+        s.am2 = cd_alloc_zeroed(sizeof(int32_t) * (size_t)n * 320);
+    }
+    return s;
+}
+
+static void seed_forward(const cd_kernels *k, seed_net *s)
+{
+    k->conv_forward(&s->c1, s->x, s->w1, s->b1, s->a1, s->work);
+    k->pool_forward(&s->p1, s->a1, s->a1p, s->am1);
+    k->relu_forward((size_t)s->n * 1440, s->a1p, s->a1p);
+    k->conv_forward(&s->c2, s->a1p, s->w2, s->b2, s->a2, s->work);
+    k->pool_forward(&s->p2, s->a2, s->a2p, s->am2);
+    k->relu_forward((size_t)s->n * 320, s->a2p, s->a2p);
+    k->linear_forward(&s->l, s->a2p, s->w3, s->b3, s->a3);
+}
+
+static void seed_close(seed_net *s)
+{
+    float *bufs[] = {s->x, s->w1, s->b1, s->w2, s->b2, s->w3, s->b3, s->work, s->a1, s->a1p, s->a2, s->a2p, s->a3};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) cd_free(bufs[i]);
+    cd_free(s->am1), cd_free(s->am2);
+}
+
 /* One seed-net training step over `chunks` chunks of n samples: every kernel the model calls. */
 static double seed_step(const cd_kernels *k, int n, int chunks)
 {
-    cd_conv_shape c1 = conv_shape(n, 1, 28, 28, 10, 5, 0), c2 = conv_shape(n, 10, 12, 12, 20, 5, 0);
-    cd_pool_shape p1 = {.n = n, .c = 10, .h_in = 24, .w_in = 24, .h_out = 12, .w_out = 12, .k = 2, .stride = 2};
-    cd_pool_shape p2 = {.n = n, .c = 20, .h_in = 8, .w_in = 8, .h_out = 4, .w_out = 4, .k = 2, .stride = 2};
-    cd_linear_shape l = {.n = n, .in = 320, .out = 10};
-    size_t ws = k->conv_workspace(&c1);
-    if (k->conv_workspace(&c2) > ws) ws = k->conv_workspace(&c2);
-    float *x = buf((size_t)n * 784), *w1 = buf(250), *b1 = buf(10), *w2 = buf(5000), *b2 = buf(20);
-    float *w3 = buf(3200), *b3 = buf(10), *work = buf(ws);
-    float *a1 = buf((size_t)n * 5760), *a1p = buf((size_t)n * 1440), *a2 = buf((size_t)n * 1280);
-    float *a2p = buf((size_t)n * 320), *a3 = buf((size_t)n * 10);
+    seed_net s = seed_open(k, n, 1);
     float *g1 = buf((size_t)n * 5760), *g1p = buf((size_t)n * 1440), *g2 = buf((size_t)n * 1280);
-    float *g2p = buf((size_t)n * 320), *g3 = buf((size_t)n * 10);
+    float *g2p = buf((size_t)n * 320);
     float *dw1 = buf(250), *db1 = buf(10), *dw2 = buf(5000), *db2 = buf(20), *dw3 = buf(3200), *db3 = buf(10);
     float *v = buf(8490), *params = buf(8490), *grads = buf(8490);
-    int32_t *am1 = cd_alloc_zeroed(sizeof(int32_t) * (size_t)n * 1440);
-    int32_t *am2 = cd_alloc_zeroed(sizeof(int32_t) * (size_t)n * 320);
     double t;
     TIME_OP(t, {
         for (int c = 0; c < chunks; c++) {
-            k->conv_forward(&c1, x, w1, b1, a1, work);
-            k->pool_forward(&p1, a1, a1p, am1);
-            k->relu_forward((size_t)n * 1440, a1p, a1p);
-            k->conv_forward(&c2, a1p, w2, b2, a2, work);
-            k->pool_forward(&p2, a2, a2p, am2);
-            k->relu_forward((size_t)n * 320, a2p, a2p);
-            k->linear_forward(&l, a2p, w3, b3, a3);
-            k->linear_backward_weights(&l, a2p, a3, dw3, db3);
-            k->linear_backward_data(&l, a3, w3, g2p);
-            k->relu_backward((size_t)n * 320, a2p, g2p, g2p);
-            k->pool_backward(&p2, g2p, am2, g2);
-            k->conv_backward_weights(&c2, a1p, g2, dw2, db2, work);
-            k->conv_backward_data(&c2, g2, w2, g1p, work);
-            k->relu_backward((size_t)n * 1440, a1p, g1p, g1p);
-            k->pool_backward(&p1, g1p, am1, g1);
-            k->conv_backward_weights(&c1, x, g1, dw1, db1, work);
+            seed_forward(k, &s);
+            k->linear_backward_weights(&s.l, s.a2p, s.a3, dw3, db3);
+            k->linear_backward_data(&s.l, s.a3, s.w3, g2p);
+            k->relu_backward((size_t)n * 320, s.a2p, g2p, g2p);
+            k->pool_backward(&s.p2, g2p, s.am2, g2);
+            k->conv_backward_weights(&s.c2, s.a1p, g2, dw2, db2, s.work);
+            k->conv_backward_data(&s.c2, g2, s.w2, g1p, s.work);
+            k->relu_backward((size_t)n * 1440, s.a1p, g1p, g1p);
+            k->pool_backward(&s.p1, g1p, s.am1, g1);
+            k->conv_backward_weights(&s.c1, s.x, g1, dw1, db1, s.work);
         }
         k->sgd_momentum(8490, params, v, grads, 0.01f, 0.9f);
     });
-    cd_free(x), cd_free(w1), cd_free(b1), cd_free(w2), cd_free(b2), cd_free(w3), cd_free(b3), cd_free(work);
-    cd_free(a1), cd_free(a1p), cd_free(a2), cd_free(a2p), cd_free(a3), cd_free(g1), cd_free(g1p), cd_free(g2);
-    cd_free(g2p), cd_free(g3), cd_free(dw1), cd_free(db1), cd_free(dw2), cd_free(db2), cd_free(dw3), cd_free(db3);
-    cd_free(v), cd_free(params), cd_free(grads), cd_free(am1), cd_free(am2);
+    seed_close(&s);
+    cd_free(g1), cd_free(g1p), cd_free(g2), cd_free(g2p), cd_free(dw1), cd_free(db1), cd_free(dw2), cd_free(db2);
+    cd_free(dw3), cd_free(db3), cd_free(v), cd_free(params), cd_free(grads);
     return t;
 }
 
 /* Seed-net inference over a batch of n (the evaluation path: forward only, pools without argmax). */
 static double seed_infer(const cd_kernels *k, int n)
 {
-    cd_conv_shape c1 = conv_shape(n, 1, 28, 28, 10, 5, 0), c2 = conv_shape(n, 10, 12, 12, 20, 5, 0);
-    cd_pool_shape p1 = {.n = n, .c = 10, .h_in = 24, .w_in = 24, .h_out = 12, .w_out = 12, .k = 2, .stride = 2};
-    cd_pool_shape p2 = {.n = n, .c = 20, .h_in = 8, .w_in = 8, .h_out = 4, .w_out = 4, .k = 2, .stride = 2};
-    cd_linear_shape l = {.n = n, .in = 320, .out = 10};
-    size_t ws = k->conv_workspace(&c1);
-    if (k->conv_workspace(&c2) > ws) ws = k->conv_workspace(&c2);
-    float *x = buf((size_t)n * 784), *w1 = buf(250), *b1 = buf(10), *w2 = buf(5000), *b2 = buf(20);
-    float *w3 = buf(3200), *b3 = buf(10), *work = buf(ws);
-    float *a1 = buf((size_t)n * 5760), *a1p = buf((size_t)n * 1440), *a2 = buf((size_t)n * 1280);
-    float *a2p = buf((size_t)n * 320), *a3 = buf((size_t)n * 10);
+    seed_net s = seed_open(k, n, 0);
     double t;
-    TIME_OP(t, {
-        k->conv_forward(&c1, x, w1, b1, a1, work);
-        k->pool_forward(&p1, a1, a1p, NULL);
-        k->relu_forward((size_t)n * 1440, a1p, a1p);
-        k->conv_forward(&c2, a1p, w2, b2, a2, work);
-        k->pool_forward(&p2, a2, a2p, NULL);
-        k->relu_forward((size_t)n * 320, a2p, a2p);
-        k->linear_forward(&l, a2p, w3, b3, a3);
-    });
-    cd_free(x), cd_free(w1), cd_free(b1), cd_free(w2), cd_free(b2), cd_free(w3), cd_free(b3), cd_free(work);
-    cd_free(a1), cd_free(a1p), cd_free(a2), cd_free(a2p), cd_free(a3);
+    TIME_OP(t, { seed_forward(k, &s); });
+    seed_close(&s);
     return t;
 }
 
