@@ -99,16 +99,9 @@ flops_ex_eval=$(flops_of "$exercise_layers" eval)
 # ------------------------------------------------------------------ tools and inputs
 note() { echo "bench: $*" >&2; }
 
-bin=${CNN_DDP_BIN:-}
-if [[ -z $bin ]]; then
-    if [[ -x $root/build/cnn_ddp ]]; then
-        bin=$root/build/cnn_ddp
-    else
-        for b in "$root"/build*/cnn_ddp; do   # the newest build wins
-            [[ -x $b && ( -z $bin || $b -nt $bin ) ]] && bin=$b
-        done
-    fi
-fi
+# shellcheck source=launch/find_binary.sh
+source "$root/launch/find_binary.sh"
+bin=$(cnn_ddp_binary "$root")
 data=${CNN_DDP_DATA:-$root/datasets/mnist.h5}
 idx_dir=${CNN_DDP_MNIST_DIR:-/work/shared/datasets/mnist}
 py=${TORCH_PYTHON:-/usr/bin/python3}

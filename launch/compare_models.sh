@@ -26,16 +26,9 @@ epochs=${1:-10}
 max_steps=${MAX_STEPS:-}
 [[ -z $max_steps || $max_steps =~ ^[1-9][0-9]*$ ]] || die "MAX_STEPS='$max_steps' is not a positive whole number"
 
-bin=${CNN_DDP_BIN:-}
-if [[ -z $bin ]]; then
-    if [[ -x $root/build/cnn_ddp ]]; then
-        bin=$root/build/cnn_ddp
-    else
-        for b in "$root"/build*/cnn_ddp; do   # the newest build wins
-            [[ -x $b && ( -z $bin || $b -nt $bin ) ]] && bin=$b
-        done
-    fi
-fi
+# shellcheck source=launch/find_binary.sh
+source "$root/launch/find_binary.sh"
+bin=$(cnn_ddp_binary "$root")
 [[ -n $bin && -x $bin ]] || die "no cnn_ddp binary: build it (launch/setup.sh) or set CNN_DDP_BIN" 1
 data=${CNN_DDP_DATA:-$root/datasets/mnist.h5}
 [[ -f $data ]] || die "$data: missing (make it with datasets/prepare_mnist.sh, or set CNN_DDP_DATA)" 1
