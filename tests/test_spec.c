@@ -75,17 +75,15 @@ static void test_exercise(void **state)
     (void)state;
     cd_model_spec s;
     parse_ok("exercise", &s);
-    assert_int_equal(s.n_layers, 14);
+    assert_int_equal(s.n_layers, 12); /* 3 conv, 3 relu, 3 pool, 3 fc: no ReLU between the fc layers */
     for (int b = 0; b < 3; b++) {
         expect_layer(&s.layers[3 * b], CD_LAYER_CONV, 16 << b, 3, 1, 1);
         expect_layer(&s.layers[3 * b + 1], CD_LAYER_RELU, 0, 0, 0, 0);
         expect_layer(&s.layers[3 * b + 2], CD_LAYER_POOL, 0, 2, 2, 0);
     }
     expect_layer(&s.layers[9], CD_LAYER_LINEAR, 128, 0, 0, 0);
-    expect_layer(&s.layers[10], CD_LAYER_RELU, 0, 0, 0, 0);
-    expect_layer(&s.layers[11], CD_LAYER_LINEAR, 64, 0, 0, 0);
-    expect_layer(&s.layers[12], CD_LAYER_RELU, 0, 0, 0, 0);
-    expect_layer(&s.layers[13], CD_LAYER_LINEAR, 10, 0, 0, 0);
+    expect_layer(&s.layers[10], CD_LAYER_LINEAR, 64, 0, 0, 0);
+    expect_layer(&s.layers[11], CD_LAYER_LINEAR, 10, 0, 0, 0);
     /* 28 -> 14 -> 7 -> 3 (same-size convs, floor pooling): 64*3*3 = 576 inputs to fc(128). */
     int hw = 28;
     for (int i = 0; i < s.n_layers; i++) {
@@ -94,6 +92,18 @@ static void test_exercise(void **state)
         if (L->type == CD_LAYER_POOL) hw = (hw - L->k) / L->stride + 1;
     }
     assert_int_equal(64 * hw * hw, 576);
+}
+
+/* The exercise net trains at 0.05 unless told otherwise; everything else at the seed recipe's 0.01. */
+static void test_default_lr(void **state)
+{
+    (void)state;
+    assert_true(cd_spec_default_lr("exercise") == 0.05);
+    assert_true(cd_spec_default_lr("  exercise\n") == 0.05);
+    assert_true(cd_spec_default_lr("seed") == 0.01);
+    assert_true(cd_spec_default_lr("exercises") == 0.01);
+    assert_true(cd_spec_default_lr("conv(16,k=3,p=1) relu pool(2) fc(10)") == 0.01);
+    assert_true(cd_spec_default_lr(NULL) == 0.01);
 }
 
 static void test_custom_specs(void **state)
@@ -263,7 +273,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed),        cmocka_unit_test(test_exercise),
         cmocka_unit_test(test_custom_specs), cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_default_lr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,8 @@ typedef struct cd_train_config {
     int64_t epochs;
     int64_t max_steps;      /* 0: no limit beyond epochs */
     int batch;              /* global batch */
-    double lr, momentum;
+    double lr;              /* 0: the model's default, cd_spec_default_lr (0.01; exercise 0.05) */
+    double momentum;
     uint64_t seed;
     cd_kernel_kind kernels;
     int shards;

@@ -46,7 +46,7 @@ const char *cd_cli_usage(void)
            "  --epochs N          epochs, counted from the start of training, also on resume (default 10)\n"
            "  --max-steps N       stop after N global steps in total (default: no limit)\n"
            "  --batch N           global batch size, split over the shards (default 64)\n"
-           "  --lr X              SGD learning rate (default 0.01)\n"
+           "  --lr X              SGD learning rate (default 0.01; 0.05 for --model exercise)\n"
            "  --momentum X        SGD momentum, 0 <= X < 1 (default 0.5)\n"
            "  --seed N            seed for the initial weights and the data order (default 1)\n"
            "  --shards K          virtual data shards (default 8). Each step takes batch/K samples from every\n"

@@ -54,7 +54,8 @@ static int fault_hits(const fault *f, fault_kind kind, int rank, int64_t step)
 
 typedef struct run {
     fault fault;
-    const cd_train_config *cfg;
+    const cd_train_config *cfg; /* -> resolved */
+    cd_train_config resolved;   /* the caller's config with the model's default lr filled in */
     cd_comm *comm;
     cd_model_spec spec;
     char spec_text[CD_SPEC_TEXT_MAX];
@@ -566,7 +567,9 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, cd_error *err)
 {
     run *r = NULL;
     CD_ALLOC(err, r, 1);
-    r->cfg = cfg;
+    r->resolved = *cfg;
+    if (r->resolved.lr == 0) r->resolved.lr = cd_spec_default_lr(cfg->model);
+    r->cfg = &r->resolved;
     r->comm = comm;
     r->fault = fault_from_env();
     /* Under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own output is (a log file, a

@@ -32,3 +32,16 @@ for k in scalar avx2; do
   "$CNN_DDP" --data "$DATA" --max-steps 30 --kernels "$k" --quiet --no-ckpt | grep -q '^final: step 30 ' || fail "--kernels $k"
 done
 pass "--quiet, plain output, --kernels scalar/avx2"
+
+# The learning rate defaults per model (exercise 0.05, everything else 0.01), an explicit --lr wins, and a
+# run resumes without repeating the default it started with.
+lr_of() { "$CNN_DDP" --data "$DATA" --max-steps "${STEPS:-2}" --no-ckpt "$@" | sed -nE 's/^config: .* lr=([^ ]+) .*/\1/p'; }
+[ "$(lr_of --model exercise)" = 0.05 ] || fail "exercise default lr: $(lr_of --model exercise)"
+[ "$(lr_of --model seed)" = 0.01 ] || fail "seed default lr: $(lr_of --model seed)"
+[ "$(lr_of --model exercise --lr 0.02)" = 0.02 ] || fail "--lr 0.02 with exercise: $(lr_of --model exercise --lr 0.02)"
+[ "$(lr_of --model "conv(4,k=3) pool(2) relu fc(10)")" = 0.01 ] || fail "spec default lr"
+"$CNN_DDP" --data "$DATA" --model exercise --max-steps 3 --ckpt-dir "$WORK/ex" --quiet > /dev/null || fail "exercise run"
+"$CNN_DDP" --data "$DATA" --model exercise --max-steps 5 --ckpt-dir "$WORK/ex" --resume --quiet > "$WORK/ex.log" 2>&1 \
+  || fail "exercise resume without --lr: $(cat "$WORK/ex.log")"
+"$CNN_DDP" info "$WORK/ex/final.h5" | grep -q "lr 0.05" || fail "exercise checkpoint lr: $("$CNN_DDP" info "$WORK/ex/final.h5")"
+pass "per-model default lr, --lr override, resume"
