@@ -536,9 +536,12 @@ static cd_status run_all(run *r, cd_error *err)
             for (const char *c = config; *c && k + 1 < sizeof compact; c++) compact[k++] = *c == '\n' ? ' ' : *c;
             compact[k] = '\0';
             printf("config: %s\n", compact);
-            if (r->replica)
-                printf("device: %s on every rank's node-local GPU, gradients summed with %s\n",
-                       cd_cuda_replica_name(r->replica), cfg->comm == CD_COMM_MPI ? "MPI" : "NCCL");
+            if (r->replica) {
+                int devices = cd_cuda_device_count();
+                printf("device: %s on every rank's node-local GPU%s, gradients summed with %s\n",
+                       cd_cuda_replica_name(r->replica), r->comm->local_size > devices ? " (ranks share GPUs)" : "",
+                       cfg->comm == CD_COMM_MPI ? "MPI" : "NCCL");
+            }
             printf("data %s: %" PRId64 " training rows in %d shards, %" PRId64 " steps per epoch of %d images "
                    "(%" PRId64 " skipped per epoch), %" PRId64 " test rows\n",
                    cfg->data, r->sampler.rows, r->sampler.shards, r->sampler.steps_per_epoch, cfg->batch,
@@ -622,16 +625,18 @@ static cd_status open_cuda(run *r, cd_error *err)
     else if (devices == 0)
         st = CD_FAIL(err, CD_E_USAGE, "--device cuda: no CUDA device is visible on this node (check nvidia-smi and "
                                       "CUDA_VISIBLE_DEVICES)");
-    else if (c->local_rank >= devices)
+    else if (c->local_rank >= devices && cfg->comm != CD_COMM_MPI)
+        /* NCCL refuses two ranks on one GPU; summing through MPI does not care. */
         st = CD_FAIL(err, CD_E_USAGE, "--device cuda: this node runs %d ranks but has only %d GPU%s (local rank %d has "
-                                      "none); start at most %d rank%s per node", c->local_size, devices,
+                                      "none); start at most %d rank%s per node, or add --comm mpi to let ranks "
+                                      "share the GPUs", c->local_size, devices,
                      devices == 1 ? "" : "s", c->local_rank, devices, devices == 1 ? "" : "s");
     if (st == CD_OK) {
         /* The chunk gradients take max_chunks * params floats: cap them at 256 MiB. */
         size_t fit = ((size_t)256 << 20) / (sizeof(float) * (r->n_params ? r->n_params : 1));
         int cap = fit < 1 ? 1 : fit > (size_t)r->shard_count ? r->shard_count : (int)fit;
         r->cuda_group = cap;
-        st = cd_cuda_replica_create(&r->model, c->local_rank, c->rank, r->sampler.chunk, cap, &r->replica, err);
+        st = cd_cuda_replica_create(&r->model, c->local_rank % devices, c->rank, r->sampler.chunk, cap, &r->replica, err);
     }
     if (st == CD_OK) st = cd_cuda_replica_upload(r->replica, r->model.arena.params, r->model.arena.momentum, err);
     CD_TRY(agree(r, st, err));

@@ -7,8 +7,13 @@
 # Steps: unpack .deps/debs into a private prefix (dpkg -x, or Python when dpkg is absent); configure
 # with CNN_DDP_CUDA=ON for this GPU's architecture against that prefix; build; ctest -L cuda (the GPU
 # tests must pass, not skip); convert MNIST to HDF5; train the seed net 2 epochs with --device cuda;
-# run the PyTorch CUDA peer (tests/gpu/torch_bench.py, same net, batch 64, data); print img/s side by side.
-# Env: BUILD (default build-gpu), EPOCHS (2), JOBS (nproc), CUDA_HOME (/usr/local/cuda), PYTHON (python3).
+# run the PyTorch CUDA peer (tests/gpu/torch_bench.py, same net, batch 64, data); then short runs: 1 vs 2
+# GPU ranks (must be the same bits), GPU vs scalar CPU kernels, checkpoints resumed across devices;
+# print one table.
+# Env: BUILD (default build-gpu), EPOCHS (2), STEPS (200, the short runs), JOBS (nproc), CUDA_HOME
+# (/usr/local/cuda), PYTHON (python3). Checked here without a GPU, with the system's Open MPI / HDF5 /
+# cmocka hidden (unshare -m + bind mounts): the private-prefix build links only .deps libraries, and the
+# prefix's mpirun runs 2 ranks.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -60,6 +65,9 @@ lib="$prefix/usr/lib/x86_64-linux-gnu"
 export LD_LIBRARY_PATH="$lib:$prefix/lib/x86_64-linux-gnu:$lib/hdf5/serial:$lib/openmpi/lib:$cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PKG_CONFIG_PATH="$lib/pkgconfig:$prefix/usr/share/pkgconfig"
 export PATH="$prefix/usr/bin:$cuda/bin:$PATH"
+# Open MPI from the private prefix: OPAL_PREFIX relocates its components and help files from /usr.
+export OPAL_PREFIX="$prefix/usr"
+[[ $(id -u) != 0 ]] || export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
 mkdir -p "$build"
 # 2. configure + build for this GPU (all default architectures when nvidia-smi cannot tell)
@@ -94,9 +102,36 @@ rows=[json.loads(l) for l in open(sys.argv[1]) if "\"img_per_s\"" in l]
 print("%.0f %.2f" % (rows[-1]["img_per_s"], rows[-1]["test_acc"] * (100 if rows[-1]["test_acc"] <= 1 else 1)))' "$metrics")"
 torch="$("$py" tests/gpu/torch_bench.py --data "$deps/mnist" --epochs "$epochs" --batch 64)"
 echo "$torch"
+
+# 5. the guarantees on the device, on short runs (STEPS steps of the seed net):
+#    1 GPU rank vs 2 ranks (sharing the GPU through --comm mpi when there is only one): must be the
+#    same bits; with 2+ GPUs also 2 ranks over NCCL. The scalar CPU kernels: the same bits expected
+#    (reported). A GPU checkpoint resumed on the CPU and a CPU one resumed on the GPU: must run.
+steps="${STEPS:-200}"
+# plm isolated: one node, no ssh/rsh agent (a bare machine has none; the default launcher refuses to start).
+mpirun=("$prefix/usr/bin/orterun" --mca plm isolated --oversubscribe -np 2)
+short() { local dir="$build/dc-$1"; shift; rm -rf "$dir"
+  "$@" --data "$h5" --model seed --max-steps "$steps" --ckpt-dir "$dir" --quiet --timeout 300 > "$dir.log" 2>&1 \
+    || { cat "$dir.log"; die "short run failed: $*"; }; }
+digest() { "$build/tests/ckpt_digest" "$build/dc-$1/final.h5"; }
+short gpu1 "$build/cnn_ddp" --device cuda
+short gpu2 "${mpirun[@]}" "$build/cnn_ddp" --device cuda --comm mpi
+short cpu "$build/cnn_ddp" --device cpu --kernels scalar
+same_ranks=no; [[ "$(digest gpu1)" == "$(digest gpu2)" ]] && same_ranks=yes
+same_cpu=no; [[ "$(digest gpu1)" == "$(digest cpu)" ]] && same_cpu=yes
+same_nccl="n/a (1 GPU)"
+if (( $(nvidia-smi -L 2>/dev/null | wc -l) >= 2 )); then
+  short nccl2 "${mpirun[@]}" "$build/cnn_ddp" --device cuda --comm nccl
+  same_nccl=no; [[ "$(digest gpu1)" == "$(digest nccl2)" ]] && same_nccl=yes
+fi
+resumed=yes
+"$build/cnn_ddp" --data "$h5" --device cpu --kernels scalar --resume "$build/dc-gpu1/final.h5" --max-steps $((steps + 20)) \
+  --no-ckpt --quiet > "$build/dc-resume.log" 2>&1 || resumed="no: GPU checkpoint on the CPU ($(tail -1 "$build/dc-resume.log"))"
+"$build/cnn_ddp" --data "$h5" --device cuda --resume "$build/dc-cpu/final.h5" --max-steps $((steps + 20)) \
+  --no-ckpt --quiet >> "$build/dc-resume.log" 2>&1 || resumed="no: CPU checkpoint on the GPU ($(tail -1 "$build/dc-resume.log"))"
 t_end=$(date +%s)
 
-"$py" - "$ours" "$torch" "$((t_built - t_start))" "$((t_end - t_start))" <<'PYEOF'
+"$py" - "$ours" "$torch" "$((t_built - t_start))" "$((t_end - t_start))" "$steps" "$same_ranks" "$same_nccl" "$same_cpu" "$resumed" <<'PYEOF'
 import json, sys
 ips, acc = map(float, sys.argv[1].split())
 t = json.loads(sys.argv[2])
@@ -105,5 +140,10 @@ print("%-28s %12s %10s" % ("seed net, batch 64, MNIST", "train img/s", "test acc
 print("%-28s %12.0f %9.2f%%" % ("cnn_ddp --device cuda", ips, acc))
 print("%-28s %12.0f %9.2f%%" % ("PyTorch %s CUDA" % t["torch"], t["img_per_s"], t["test_acc"]))
 print("%-28s %12.2fx" % ("cnn_ddp / PyTorch", ips / t["img_per_s"]))
+print("%s steps: 1 GPU rank = 2 ranks (--comm mpi): %s; = 2 ranks over NCCL: %s; = scalar CPU kernels: %s"
+      % tuple(sys.argv[5:9]))
+print("checkpoints across devices (GPU -> CPU, CPU -> GPU): %s" % sys.argv[9])
 print("device: %s; build %s s, total %s s" % (t["device"], sys.argv[3], sys.argv[4]))
 PYEOF
+[[ "$same_ranks" == yes && "$same_nccl" != no ]] || die "1 and 2 GPU ranks gave different parameters"
+[[ "$resumed" == yes ]] || die "resume across devices failed: $resumed"
