@@ -538,8 +538,38 @@ static size_t conv_work_weights(const cd_conv_shape *s)
     return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
 }
 
+/* The input gradient of a stride-1 "same" convolution (2*pad == k-1, square kernel) is itself a
+ * same convolution: of dy, c_out -> c_in channels, with the kernel flipped and its channel axes
+ * swapped. On the direct forward path (dy read in place) it skips the column buffer and the col2im
+ * pass over it; each dx element is one fma chain over (co, kh, kw), fixed by the shape. Other
+ * shapes would multiply more padding zeros than they save. */
+static cd_conv_shape data_conv_shape(const cd_conv_shape *s)
+{
+    cd_conv_shape t = *s;
+    t.c_in = s->c_out, t.h_in = s->h_out, t.w_in = s->w_out;
+    t.c_out = s->c_in, t.h_out = s->h_in, t.w_out = s->w_in;
+    return t;
+}
+
+/* Only where the direct path's vectors are mostly real outputs: per sample it computes Nw wide
+ * positions rounded up to whole vectors, where the GEMM + col2im path fills vectors with a group
+ * of samples side by side. Measured with AVX-512: wins for ex2's 14x14 (196 of 224 lanes), loses
+ * for ex3's 7x7 (49 of 64) and through im2col. */
+static int conv_data_as_conv(const cd_conv_shape *s)
+{
+    if (s->stride != 1 || s->k_h != s->k_w || 2 * s->pad != s->k_h - 1 || conv_is_pointwise(s)) return 0;
+    const cd_conv_shape t = data_conv_shape(s);
+    if (!conv_use_wide(&t)) return 0;
+    const long lanes = ((long)conv_geometry(&t).Nw + VL - 1) / VL * VL;
+    return 6L * t.h_out * t.w_out >= 5 * lanes;
+}
+
 static size_t conv_work_data(const cd_conv_shape *s)
 {
+    if (conv_data_as_conv(s)) {
+        const cd_conv_shape t = data_conv_shape(s);
+        return round16((size_t)s->c_in * s->c_out * s->k_h * s->k_w) + conv_work_forward(&t);
+    }
     const conv_geom g = conv_geometry(s);
     const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s);
     const size_t img = (size_t)s->c_in * s->h_in * s->w_in;
@@ -666,6 +696,18 @@ static void simd_conv_forward(const cd_conv_shape *s, const float *x, const floa
 static void simd_conv_backward_data(const cd_conv_shape *s, const float *dy, const float *w, float *dx,
                                     float *work)
 {
+    if (conv_data_as_conv(s)) {
+        /* wt[ci][co][kh][kw] = w[co][ci][k-1-kh][k-1-kw] */
+        const cd_conv_shape t = data_conv_shape(s);
+        const int kk = s->k_h * s->k_w;
+        float *wt = work;
+        for (int co = 0; co < s->c_out; co++)
+            for (int ci = 0; ci < s->c_in; ci++)
+                for (int j = 0; j < kk; j++)
+                    wt[((size_t)ci * s->c_out + co) * kk + j] = w[((size_t)co * s->c_in + ci) * kk + kk - 1 - j];
+        simd_conv_forward(&t, dy, wt, NULL, dx, work + round16((size_t)s->c_in * s->c_out * kk));
+        return;
+    }
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
     /* dcol[K][P] = W^T dy: A(i,k) = w[k][i] */
