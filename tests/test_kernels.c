@@ -208,6 +208,12 @@ static void test_simd_conv_matches_scalar(void **state)
             conv_shape(3, 2, 9, 6, 20, 3, 1, 0),
             /* a 60x60 output: more im2col segments than the precomputed plan holds */
             conv_shape(1, 1, 64, 64, 2, 5, 1, 0),
+            /* c_out of 2+ whole vectors: weight gradients through the transposed-dy GEMM, direct
+             * (odd sizes, k5 p2, k3 valid) and through im2col (k1 and k3 at stride 2, padding), more
+             * samples than a group; k5 p2 also takes the input gradient as a convolution */
+            conv_shape(10, 5, 13, 11, 64, 5, 1, 2), conv_shape(9, 6, 5, 7, 32, 3, 1, 0),
+            conv_shape(3, 7, 9, 13, 48, 1, 2, 0),   conv_shape(10, 3, 11, 9, 32, 3, 2, 1),
+            conv_shape(2, 9, 3, 3, 96, 3, 1, 1),
         };
         for (size_t i = 0; i < sizeof hot / sizeof hot[0]; i++) check_conv_shape(ref, k, &hot[i], 100 + i);
 

@@ -75,6 +75,26 @@ static inline void v_interleave(vf even, vf odd, vf *lo, vf *hi)
     *lo = _mm256_permute2f128_ps(u0, u1, 0x20);
     *hi = _mm256_permute2f128_ps(u0, u1, 0x31);
 }
+/* r[i][j] <-> r[j][i]: pairs of rows, then 2x2 blocks within 128-bit lanes, then 128-bit lanes */
+static inline void v_transpose(vf r[8])
+{
+    vf t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    for (int i = 0; i < 8; i++) r[i] = t[i];
+}
 /* Fixed tree: halves, pairs, then the last two lanes. */
 static inline float v_hsum(vf v)
 {
@@ -89,6 +109,9 @@ static inline float v_hsum(vf v)
 #define BC_NR 2
 #define DOT_MR 2
 #define DOT_NR 3
+/* weight-gradient kernel: accumulators, vectors per block */
+#define WG_ACC 12
+#define WG_NR 2
 #define SIMD_NAME "avx2"
 #define SIMD_EXPORT cd_kernels_avx2
 

@@ -67,6 +67,31 @@ static inline void v_interleave(vf even, vf odd, vf *lo, vf *hi)
     *lo = _mm512_permutex2var_ps(even, il, odd);
     *hi = _mm512_permutex2var_ps(even, _mm512_add_epi32(il, _mm512_set1_epi32(8)), odd);
 }
+/* r[i][j] <-> r[j][i]: pairs of rows, then 2x2 blocks within 128-bit lanes, then 128-bit lanes */
+static inline void v_transpose(vf r[16])
+{
+    vf t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+}
 /* Fixed tree: halves, quarters, pairs, then the last two lanes. */
 static inline float v_hsum(vf v)
 {
@@ -82,6 +107,9 @@ static inline float v_hsum(vf v)
 #define BC_NR 3
 #define DOT_MR 4
 #define DOT_NR 5
+/* weight-gradient kernel: accumulators, vectors per block */
+#define WG_ACC 24
+#define WG_NR 4
 #define SIMD_NAME "avx512"
 #define SIMD_EXPORT cd_kernels_avx512
 

@@ -12,6 +12,8 @@
  *   v_load_halves(lo, hi)   VL/2 floats from lo, then VL/2 from hi (im2col's half-vector rows)
  *   BC_MR, BC_NR            register block of the broadcast micro-kernel (rows x vectors), <= 8 x 4
  *   DOT_MR, DOT_NR          register block of the dot micro-kernel, <= 4 x 5
+ *   WG_ACC, WG_NR           accumulators and vectors per block of the weight-gradient kernel
+ *   v_transpose(r)          VL vectors of VL floats, transposed in place
  *   SIMD_NAME, SIMD_EXPORT  the table's name string and the exported accessor's name
  *
  * Two GEMM shapes carry all the heavy ops:
@@ -20,7 +22,9 @@
  *    masked tail vector it lands in, so forward and backward_data bits never depend on n or position.
  *  - "dot":   C[i][j] (+)= sum_s sum_p A_s[i][p] * B_s[j][p], vectorised over p (the reduction), lanes
  *    summed by v_hsum at the end: used where the output is small and the reduction long
- *    (conv backward_weights, linear forward). The order depends on the shape only.
+ *    (conv backward_weights with thin c_out, linear forward). The order depends on the shape only.
+ * and "wgrad", the broadcast shape with its reduction also running over a batch of samples, for conv
+ * weight gradients with wide c_out (dy transposed so that c_out is the vector axis).
  * Convolutions go through im2col (work buffer) into these, a group of samples side by side as one
  * GEMM, or, where it pays, read the (padded) image in place through per-k row offsets (the direct
  * "wide" path below). */
@@ -194,6 +198,67 @@ static void gemm_dot(int M, int N, int L, int nb, const float *a, ptrdiff_t lda,
             dot_block(imin(DOT_MR, M - i0), imin(DOT_NR, N - j0), L, nb, a + i0 * lda, lda, asb,
                       koff ? b : b + j0 * ldb, ldb, koff ? koff + j0 : NULL, bsb, c + i0 * ldc + j0, ldc,
                       accumulate);
+}
+
+/* ------------------------------------------------------------ weight-gradient GEMM micro-kernel
+ *
+ * C[M][NV*VL] = sum over s < nb, q < L of A_s(i,q) * B_s[q][.], A_s(i,q) = a[s*asb + r_i + q] with
+ * r_i = aoff[i] (a direct convolution's shifted image rows) or i*ars: the broadcast kernel's shape
+ * with the reduction running over a batch of samples too, so a weight gradient gets register
+ * blocking (many outputs per loaded vector) and no per-output lane sums. B rows and C rows are whole
+ * vectors (callers pad them with zeros). Every output is one fma chain over (s, q) in order. */
+CD_AI void mk_wgrad(const int mr, const int nr, const int use_aoff, int L, int nb, const float *a, ptrdiff_t ars,
+                    const int *aoff, ptrdiff_t asb, const float *b, ptrdiff_t bsb, float *c, ptrdiff_t ld)
+{
+    vf acc[12][4];
+    ptrdiff_t roff[12];
+    CD_UNROLL for (int i = 0; i < mr; i++) {
+        roff[i] = use_aoff ? aoff[i] : i * ars;
+        CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = v_zero();
+    }
+    for (int s = 0; s < nb; s++) {
+        const float *as = a + s * asb, *bs = b + s * bsb;
+        for (int q = 0; q < L; q++) {
+            vf bv[4];
+            CD_UNROLL for (int j = 0; j < nr; j++) bv[j] = v_load(bs + q * ld + j * VL);
+            CD_UNROLL for (int i = 0; i < mr; i++) {
+                vf av = v_set1(as[roff[i] + q]);
+                CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = v_fma(av, bv[j], acc[i][j]);
+            }
+        }
+    }
+    CD_UNROLL for (int i = 0; i < mr; i++) CD_UNROLL for (int j = 0; j < nr; j++) v_store(c + i * ld + j * VL, acc[i][j]);
+}
+
+#define WG_ARGS L, nb, a, ars, aoff, asb, b, bsb, c, ld
+#define WG_CASE(MR, NR)                                                                            \
+    case (MR) * 8 + (NR): mk_wgrad(MR, NR, 0, WG_ARGS); break;                                     \
+    case 128 + (MR) * 8 + (NR): mk_wgrad(MR, NR, 1, WG_ARGS); break;
+#define WG_CASE_ROW(MR) WG_CASE(MR, 1) WG_CASE(MR, 2) WG_CASE(MR, 3) WG_CASE(MR, 4)
+
+static void wg_block(int mr, int nr, int L, int nb, const float *a, ptrdiff_t ars, const int *aoff, ptrdiff_t asb,
+                     const float *b, ptrdiff_t bsb, float *c, ptrdiff_t ld)
+{
+    switch ((aoff != NULL) * 128 + mr * 8 + nr) {
+        WG_CASE_ROW(1) WG_CASE_ROW(2) WG_CASE_ROW(3) WG_CASE_ROW(4) WG_CASE_ROW(5) WG_CASE_ROW(6)
+        WG_CASE_ROW(7) WG_CASE_ROW(8) WG_CASE_ROW(9) WG_CASE_ROW(10) WG_CASE_ROW(11) WG_CASE_ROW(12)
+    default: break;
+    }
+}
+
+/* C[M][nv*VL] (rows ld = nv*VL apart, as B's) as above: at most WG_NR vectors by as many rows as
+ * WG_ACC accumulators allow (12 at most), blocks split evenly. */
+static void gemm_wgrad(int M, int nv, int L, int nb, const float *a, ptrdiff_t ars, const int *aoff, ptrdiff_t asb,
+                       const float *b, ptrdiff_t bsb, float *c)
+{
+    const ptrdiff_t ld = (ptrdiff_t)nv * VL;
+    const int nblk = (nv + WG_NR - 1) / WG_NR, nr_even = (nv + nblk - 1) / nblk;
+    const int mr_max = imin(12, WG_ACC / nr_even), mblk = (M + mr_max - 1) / mr_max;
+    const int mr_even = (M + mblk - 1) / mblk;
+    for (int j0 = 0; j0 < nv; j0 += nr_even)
+        for (int i0 = 0; i0 < M; i0 += mr_even)
+            wg_block(imin(mr_even, M - i0), imin(nr_even, nv - j0), L, nb, aoff ? a : a + i0 * ars, ars,
+                     aoff ? aoff + i0 : NULL, asb, b + j0 * VL, bsb, c + i0 * ld + j0 * VL, ld);
 }
 
 /* ------------------------------------------------------------------------------ convolution */
@@ -528,13 +593,34 @@ static size_t conv_work_forward(const cd_conv_shape *s)
     return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
 }
 
+/* Output channels rounded up to whole vectors: the rows of the transposed dy and dw. */
+static int conv_cv(const cd_conv_shape *s) { return (s->c_out + VL - 1) / VL * VL; }
+
+/* Weight gradients through gemm_wgrad (dy transposed, register-blocked) where c_out fills two or
+ * more whole vectors; with fewer the blocks are too thin and the dot GEMM (lane sums per output)
+ * measured faster (AVX-512: conv1 c_out 10, conv2 20, ex1 16 keep it; ex2 32 and ex3 64 gain). */
+static int conv_wgrad_bcast(const cd_conv_shape *s) { return s->c_out % VL == 0 && s->c_out >= 2 * VL; }
+
+/* Whether backward_weights reads the image in place (wide positions). gemm_wgrad makes the GEMM
+ * cheaper than the dot GEMM, so skipping im2col pays up to more junk columns than conv_use_wide
+ * allows: measured with AVX-512, ex3 32->64 7x7 k3p1 (24% junk) gains ~8%. */
+static int conv_weights_use_wide(const cd_conv_shape *s)
+{
+    if (!conv_wgrad_bcast(s)) return conv_use_wide(s);
+    if (s->stride != 1 || conv_is_pointwise(s) || s->c_in * s->k_h * s->k_w > WIDE_KMAX) return 0;
+    const long P = (long)s->h_out * s->w_out;
+    return 3L * (conv_geometry(s).Nw - P) <= P;
+}
+
 static size_t conv_work_weights(const cd_conv_shape *s)
 {
     const conv_geom g = conv_geometry(s);
-    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s);
-    const size_t gn = (size_t)conv_group(s);
+    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s), cv = (size_t)conv_cv(s);
+    const size_t gn = (size_t)conv_group(s), P = (size_t)s->h_out * s->w_out;
     const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
-    if (conv_use_wide(s)) return round16(gn * s->c_out * g.Nw + VL) + gn * xpad;
+    if (conv_weights_use_wide(s) && conv_wgrad_bcast(s)) return round16(gn * g.Nw * cv) + round16(K * cv) + gn * xpad;
+    if (conv_weights_use_wide(s)) return round16(gn * s->c_out * g.Nw + VL) + gn * xpad;
+    if (conv_wgrad_bcast(s)) return round16(K * ld) + round16(gn * P * cv) + round16(K * cv) + xpad;
     return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
 }
 
@@ -749,10 +835,50 @@ static void simd_conv_backward_data(const cd_conv_shape *s, const float *dy, con
     }
 }
 
+/* A group's dy transposed for gemm_wgrad: dst[t*ss + oh*rw + ow][co] = dy_t[co][oh][ow], rows of cv
+ * floats, 0 in the lanes co >= c_out and at the positions between output rows (ow >= w_out when
+ * rw > w_out: a direct convolution's junk columns, whose products with the image then add 0).
+ * VL channels by VL positions at a time, transposed in registers. */
+static void pack_dyT(const cd_conv_shape *s, const float *dy, int gn, int rw, int ss, int cv, float *dst)
+{
+    const int P = s->h_out * s->w_out;
+    for (int t = 0; t < gn; t++) {
+        float *dt = dst + (size_t)t * ss * cv;
+        for (int oh = 0; oh < s->h_out - 1; oh++)
+            for (int ow = s->w_out; ow < rw; ow++)
+                for (int i = 0; i < cv; i += VL) v_store(dt + (size_t)(oh * rw + ow) * cv + i, v_zero());
+        for (int co0 = 0; co0 < s->c_out; co0 += VL) {
+            const int nco = imin(VL, s->c_out - co0);
+            const float *src = dy + ((size_t)t * s->c_out + co0) * P;
+            for (int p0 = 0, oh = 0, ow = 0; p0 < P; p0 += VL) {
+                const int np = imin(VL, P - p0);
+                vf r[VL];
+                CD_UNROLL for (int i = 0; i < VL; i++)
+                    r[i] = i >= nco ? v_zero() : np == VL ? v_load(src + i * P + p0) : v_loadm(src + i * P + p0, v_mask(np));
+                v_transpose(r);
+                for (int l = 0; l < np; l++) {
+                    v_store(dt + (size_t)(oh * rw + ow) * cv + co0, r[l]);
+                    if (++ow == s->w_out) ow = 0, oh++;
+                }
+            }
+        }
+    }
+}
+
+/* dw[co][k] = dwT[k][co], or += for the groups after the first. */
+static void dw_from_T(const cd_conv_shape *s, int K, const float *dwT, int cv, float *dw, int accumulate)
+{
+    for (int co = 0; co < s->c_out; co++)
+        for (int k = 0; k < K; k++) {
+            const float v = dwT[(size_t)k * cv + co];
+            dw[(size_t)co * K + k] = accumulate ? dw[(size_t)co * K + k] + v : v;
+        }
+}
+
 /* dw[co][k] (+)= sum over the group's samples and wide positions of dyw[co][q] img[koff[k] + q],
  * with dyw = dy on the real columns and 0 on the junk ones (0 * a finite image value adds +-0,
  * which leaves the sum alone). */
-static void conv_weights_wide(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
+static void conv_weights_wide_dot(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
 {
     const conv_geom g = conv_geometry(s);
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
@@ -787,6 +913,32 @@ static void conv_weights_wide(const cd_conv_shape *s, const float *x, const floa
     }
 }
 
+/* dwT[k][co] = sum over the group's samples and wide positions of img[koff[k] + q] dyT[q][co], with
+ * dyT = dy on the real columns and 0 on the junk ones (0 * a finite image value adds +-0, which
+ * leaves the sum alone). */
+static void conv_weights_wide(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
+{
+    const conv_geom g = conv_geometry(s);
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out, cv = conv_cv(s);
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    const int group = conv_group(s);
+    const size_t dts = (size_t)g.Nw * cv, xps = round16(g.plane + VL);
+    int koff[WIDE_KMAX];
+    conv_koff(s, &g, koff);
+    float *dyT = work, *dwT = dyT + round16((size_t)group * dts), *xpad = dwT + round16((size_t)K * cv);
+    if (s->pad) zero_floats(xpad, (size_t)group * xps);
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        pack_dyT(s, dy + g0 * ys, gn, g.W, g.Nw, cv, dyT);
+        if (s->pad)
+            for (int t = 0; t < gn; t++) pad_interior(s, &g, x + (size_t)(g0 + t) * xs, xpad + t * xps);
+        const float *img = s->pad ? xpad : x + (size_t)g0 * xs;
+        const ptrdiff_t img_stride = s->pad ? (ptrdiff_t)xps : (ptrdiff_t)xs;
+        gemm_wgrad(K, cv / VL, g.Nw, gn, img, 0, koff, img_stride, dyT, (ptrdiff_t)dts, dwT);
+        dw_from_T(s, K, dwT, cv, dw, g0 > 0);
+    }
+}
+
 static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
                                        float *db, float *work)
 {
@@ -798,8 +950,11 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, c
         memset(db, 0, sizeof(float) * (size_t)s->c_out);
         return;
     }
-    if (conv_use_wide(s)) {
-        conv_weights_wide(s, x, dy, dw, work);
+    if (conv_weights_use_wide(s)) {
+        if (conv_wgrad_bcast(s))
+            conv_weights_wide(s, x, dy, dw, work);
+        else
+            conv_weights_wide_dot(s, x, dy, dw, work);
     } else if (conv_is_pointwise(s)) {
         /* dw[co][ci] (+)= sum_t sum_p dy_t[co][p] x_t[ci][p] */
         for (int g0 = 0; g0 < s->n; g0 += group) {
@@ -807,7 +962,7 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, c
             gemm_dot(s->c_out, K, P, gn, dy + g0 * ys, P, (ptrdiff_t)ys, x + g0 * xs, P, NULL, (ptrdiff_t)xs, dw,
                      K, g0 > 0);
         }
-    } else {
+    } else if (!conv_wgrad_bcast(s)) {
         /* dw[co][k] (+)= sum over the group's positions side by side of dy[co][.] col[k][.] */
         const ptrdiff_t ld = group_ld(s);
         float *col = work, *dyp = col + round16((size_t)K * ld), *xpad = dyp + round16((size_t)s->c_out * ld);
@@ -817,6 +972,20 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, c
             pack_dy(s, dy + g0 * ys, gn, ld, dyp);
             for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
             gemm_dot(s->c_out, K, gn * P, 1, dyp, ld, 0, col, ld, NULL, 0, dw, K, g0 > 0);
+        }
+    } else {
+        /* dwT[k][co] = sum over the group's positions side by side of col[k][.] dyT[.][co] */
+        const ptrdiff_t ld = group_ld(s);
+        const int cv = conv_cv(s);
+        float *col = work, *dyT = col + round16((size_t)K * ld);
+        float *dwT = dyT + round16((size_t)group * P * cv), *xpad = dwT + round16((size_t)K * cv);
+        if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
+        for (int g0 = 0; g0 < s->n; g0 += group) {
+            const int gn = imin(group, s->n - g0);
+            pack_dyT(s, dy + g0 * ys, gn, s->w_out, P, cv, dyT);
+            for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
+            gemm_wgrad(K, cv / VL, gn * P, 1, col, ld, NULL, 0, dyT, 0, dwT);
+            dw_from_T(s, K, dwT, cv, dw, g0 > 0);
         }
     }
     const int full = P / VL, rem = P % VL;
