@@ -16,15 +16,15 @@
  *   v_transpose(r)          VL vectors of VL floats, transposed in place
  *   SIMD_NAME, SIMD_EXPORT  the table's name string and the exported accessor's name
  *
- * Two GEMM shapes carry all the heavy ops:
+ * Three GEMM shapes carry all the heavy ops:
  *  - "bcast": C[i][j] = init_i + sum_k A(i,k) * B[k][j], vectorised over j (columns). Every output
  *    element is one chain acc = fma(A(i,k), B[k][j], acc) for k = 0..K-1, whichever block, lane or
  *    masked tail vector it lands in, so forward and backward_data bits never depend on n or position.
  *  - "dot":   C[i][j] (+)= sum_s sum_p A_s[i][p] * B_s[j][p], vectorised over p (the reduction), lanes
  *    summed by v_hsum at the end: used where the output is small and the reduction long
  *    (conv backward_weights with thin c_out, linear forward). The order depends on the shape only.
- * and "wgrad", the broadcast shape with its reduction also running over a batch of samples, for conv
- * weight gradients with wide c_out (dy transposed so that c_out is the vector axis).
+ *  - "wgrad": the broadcast shape with its reduction also running over a batch of samples, for conv
+ *    weight gradients with wide c_out (dy transposed so that c_out is the vector axis).
  * Convolutions go through im2col (work buffer) into these, a group of samples side by side as one
  * GEMM, or, where it pays, read the (padded) image in place through per-k row offsets (the direct
  * "wide" path below). */
