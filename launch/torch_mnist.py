@@ -6,7 +6,8 @@ Same networks, data, optimiser and batch as cnn_ddp:
   exercise: Conv(1,16,3,p1) ReLU MaxPool2 Conv(16,32,3,p1) ReLU MaxPool2 Conv(32,64,3,p1) ReLU MaxPool2
             Linear(576,128) Linear(128,64) Linear(64,10)   (3 ReLU, as the brief says: none between the
             linear layers)
-  CrossEntropyLoss, SGD momentum 0.5, lr 0.01 (seed) or 0.05 (exercise, as cnn_ddp's default), batch 64, pixels (x/255 - 0.1307) / 0.3081,
+  CrossEntropyLoss, SGD momentum 0.5, lr 0.01 constant (seed) or 0.05 decayed along a cosine over the
+  epochs (exercise, as cnn_ddp's defaults), batch 64, pixels (x/255 - 0.1307) / 0.3081,
   a fresh shuffle of the training set every epoch, the last partial batch kept.
 
 Run it with Debian's python (/usr/bin/python3 has python3-torch 1.13; a pyenv `python3` may lack torch):
@@ -33,6 +34,7 @@ the gradient of the mean over the global batch, exactly as in single-process tra
 import argparse
 import gzip
 import json
+import math
 import os
 import resource
 import socket
@@ -85,8 +87,9 @@ class ExerciseNet(nn.Module):
 
 
 MODELS = {"seed": SeedNet, "exercise": ExerciseNet}
-# cnn_ddp's per-model default learning rate (src/model/spec.c, cd_spec_default_lr).
+# cnn_ddp's per-model default recipe (src/model/spec.c, cd_spec_default_recipe).
 DEFAULT_LR = {"seed": 0.01, "exercise": 0.05}
+DEFAULT_SCHEDULE = {"seed": "constant", "exercise": "cosine"}
 
 
 # ---------------------------------------------------------------- data
@@ -169,6 +172,7 @@ def train(args, rank=0, world=1):
     n = xtr.shape[0]
     steps_per_epoch = (n + args.batch - 1) // args.batch
     max_steps = args.max_steps if args.max_steps is not None else args.epochs * steps_per_epoch
+    schedule_steps = args.epochs * steps_per_epoch
     step = 0
     timed_images = 0
     timed_s = 0.0
@@ -191,6 +195,9 @@ def train(args, rank=0, world=1):
             idx = rows[start:start + count]
             xb, yb = xtr[idx], ytr[idx]
             t0 = time.perf_counter()
+            if args.lr_schedule == "cosine":  # cnn_ddp's cd_lr_at: over --epochs, by the step being taken
+                for group in opt.param_groups:
+                    group["lr"] = args.lr * 0.5 * (1.0 + math.cos(math.pi * step / schedule_steps))
             opt.zero_grad(set_to_none=True)
             out = net(xb)
             # sum / global count * world: DDP divides by world, leaving the global-batch mean.
@@ -277,6 +284,8 @@ def parse_args(argv):
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many optimiser steps")
     p.add_argument("--batch", type=int, default=64, help="global batch size")
     p.add_argument("--lr", type=float, default=None, help="default: the model's (seed 0.01, exercise 0.05)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default=None,
+                   help="default: the model's (seed constant, exercise cosine over --epochs)")
     p.add_argument("--momentum", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads per process")
@@ -291,6 +300,8 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.lr is None:
         args.lr = DEFAULT_LR[args.model]
+    if args.lr_schedule is None:
+        args.lr_schedule = DEFAULT_SCHEDULE[args.model]
     for name in ("epochs", "batch", "threads", "ddp", "eval_batch", "eval_reps"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')}: must be at least 1")

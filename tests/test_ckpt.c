@@ -57,6 +57,7 @@ static void make_meta(cd_ckpt_meta *m, int64_t step)
     m->batch = 64;
     m->lr = 0.01;
     m->momentum = 0.9;
+    snprintf(m->lr_schedule, sizeof m->lr_schedule, "cosine/3540");
     m->epoch_loss_fx = -1234567890123LL;
     m->epoch_correct = 4321;
     m->epoch_samples = 5000;
@@ -119,6 +120,7 @@ static void assert_meta_equal(const cd_ckpt_meta *a, const cd_ckpt_meta *b)
     assert_int_equal(a->batch, b->batch);
     assert_memory_equal(&a->lr, &b->lr, sizeof a->lr);
     assert_memory_equal(&a->momentum, &b->momentum, sizeof a->momentum);
+    assert_string_equal(a->lr_schedule, b->lr_schedule);
     assert_int_equal(a->epoch_loss_fx, b->epoch_loss_fx);
     assert_int_equal(a->epoch_correct, b->epoch_correct);
     assert_int_equal(a->epoch_samples, b->epoch_samples);

@@ -94,16 +94,24 @@ static void test_exercise(void **state)
     assert_int_equal(64 * hw * hw, 576);
 }
 
-/* The exercise net trains at 0.05 unless told otherwise; everything else at the seed recipe's 0.01. */
-static void test_default_lr(void **state)
+/* The exercise net trains at 0.05 along a cosine unless told otherwise; everything else at the seed
+ * recipe's constant 0.01. */
+static void expect_recipe(const char *text, double lr, int cosine)
+{
+    cd_model_recipe r = cd_spec_default_recipe(text);
+    if (r.lr != lr || r.cosine != cosine)
+        fail_msg("'%s': recipe lr %g cosine %d, expected %g %d", text ? text : "(null)", r.lr, r.cosine, lr, cosine);
+}
+
+static void test_default_recipe(void **state)
 {
     (void)state;
-    assert_true(cd_spec_default_lr("exercise") == 0.05);
-    assert_true(cd_spec_default_lr("  exercise\n") == 0.05);
-    assert_true(cd_spec_default_lr("seed") == 0.01);
-    assert_true(cd_spec_default_lr("exercises") == 0.01);
-    assert_true(cd_spec_default_lr("conv(16,k=3,p=1) relu pool(2) fc(10)") == 0.01);
-    assert_true(cd_spec_default_lr(NULL) == 0.01);
+    expect_recipe("exercise", 0.05, 1);
+    expect_recipe("  exercise\n", 0.05, 1);
+    expect_recipe("seed", 0.01, 0);
+    expect_recipe("exercises", 0.01, 0);
+    expect_recipe("conv(16,k=3,p=1) relu pool(2) fc(10)", 0.01, 0);
+    expect_recipe(NULL, 0.01, 0);
 }
 
 static void test_custom_specs(void **state)
@@ -273,7 +281,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed),        cmocka_unit_test(test_exercise),
         cmocka_unit_test(test_custom_specs), cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_errors),      cmocka_unit_test(test_default_lr),
+        cmocka_unit_test(test_errors),      cmocka_unit_test(test_default_recipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
  *   /optim/<layer>/<tensor>    float32 momentum buffers, same shapes
  *   each dataset: attribute "checksum" (uint64, FNV-1a 64 of its float bytes)
  *   root attributes: format ("cnn_ddp-checkpoint"), format_version, version, model, step, epoch,
- *   step_in_epoch, seed, shards, batch, lr, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
+ *   step_in_epoch, seed, shards, batch, lr, lr_schedule, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
  *   epoch_seconds, config, meta_checksum (over all of the above). */
 #ifndef CNN_DDP_CKPT_H
 #define CNN_DDP_CKPT_H
@@ -18,7 +18,7 @@
 #include "cnn_ddp/error.h"
 
 #define CD_CKPT_FORMAT "cnn_ddp-checkpoint"
-#define CD_CKPT_FORMAT_VERSION 1
+#define CD_CKPT_FORMAT_VERSION 2 /* 2: lr_schedule */
 #define CD_CKPT_CONFIG_MAX 4096
 
 /* A named view of a piece of the arenas. */
@@ -40,6 +40,7 @@ typedef struct cd_ckpt_meta {
     uint64_t seed;
     int64_t shards, batch;
     double lr, momentum;
+    char lr_schedule[32]; /* "constant" or "cosine/<steps>" (cd_lr_schedule_format) */
     /* running totals of the epoch in progress, so a resumed run logs the same epoch figures */
     int64_t epoch_loss_fx, epoch_correct, epoch_samples;
     double epoch_seconds;

@@ -40,9 +40,14 @@ typedef struct cd_model_spec {
 /* Parses "seed", "exercise" or a spec text. On error: CD_E_INPUT with a message giving the
  * 1-based character position and the reason, e.g. "model spec at 12: unknown layer 'cnv'". */
 cd_status cd_spec_parse(const char *text, cd_model_spec *out, cd_error *err);
-/* The SGD learning rate a model trains with when none is given: 0.05 for "exercise", 0.01 for "seed"
- * and for any spec text (the seed recipe). */
-double cd_spec_default_lr(const char *text);
+/* How a model trains when the command line does not say: the SGD learning rate, and whether it decays
+ * along a cosine to 0 over the run's --epochs. "seed" and any spec text: 0.01, constant (the seed
+ * recipe); "exercise": 0.05, cosine. */
+typedef struct cd_model_recipe {
+    double lr;
+    int cosine;
+} cd_model_recipe;
+cd_model_recipe cd_spec_default_recipe(const char *text);
 /* "conv", "pool", "relu", "flatten", "fc": the spec's word for a layer type (and the stem of its
  * checkpoint group name, "conv1"). */
 const char *cd_layer_type_name(cd_layer_type type);

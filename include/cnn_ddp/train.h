@@ -4,6 +4,7 @@
 #ifndef CNN_DDP_TRAIN_H
 #define CNN_DDP_TRAIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "cnn_ddp/comm.h"
 #include "cnn_ddp/error.h"
@@ -16,13 +17,21 @@
 typedef enum cd_device_kind { CD_DEVICE_CPU = 0, CD_DEVICE_CUDA, CD_DEVICE_AUTO } cd_device_kind;
 typedef enum cd_comm_kind { CD_COMM_AUTO = 0, CD_COMM_MPI, CD_COMM_NCCL } cd_comm_kind;
 
+/* How the learning rate moves over the run. */
+typedef enum cd_lr_schedule {
+    CD_LR_MODEL_DEFAULT = 0, /* the model's recipe (cd_spec_default_recipe) */
+    CD_LR_CONSTANT,
+    CD_LR_COSINE, /* lr * (1 + cos(pi * step / total)) / 2, total = epochs * steps per epoch */
+} cd_lr_schedule;
+
 typedef struct cd_train_config {
     char data[CD_PATH_MAX];
     char model[CD_SPEC_TEXT_MAX];
     int64_t epochs;
     int64_t max_steps;      /* 0: no limit beyond epochs */
     int batch;              /* global batch */
-    double lr;              /* 0: the model's default, cd_spec_default_lr (0.01; exercise 0.05) */
+    double lr;              /* 0: the model's default, cd_spec_default_recipe (0.01; exercise 0.05) */
+    cd_lr_schedule lr_schedule;
     double momentum;
     uint64_t seed;
     cd_kernel_kind kernels;
@@ -54,5 +63,12 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, cd_error *err)
  * talk to the program through a static flag: this is the one piece of global mutable state.) */
 void cd_signals_install(void);
 int cd_signals_pending(void);
+
+/* The learning rate of global step `step` (0-based) of a run of `total` steps. Computed in double from
+ * the step alone, so every rank, a resumed run and a GPU run use the same value. */
+double cd_lr_at(double lr, cd_lr_schedule schedule, int64_t step, int64_t total);
+/* "constant", or "cosine/<total>": the schedule's identity, stored in checkpoints and compared on
+ * resume (a cosine run resumed with another --epochs would follow another curve). */
+void cd_lr_schedule_format(cd_lr_schedule schedule, int64_t total, char *buf, size_t size);
 
 #endif

@@ -22,6 +22,7 @@ static const field k_fields[] = {
     FIELD(F_I64, shards),        FIELD(F_I64, batch),         FIELD(F_F64, lr),
     FIELD(F_F64, momentum),      FIELD(F_I64, epoch_loss_fx), FIELD(F_I64, epoch_correct),
     FIELD(F_I64, epoch_samples), FIELD(F_F64, epoch_seconds), FIELD(F_STR, config),
+    FIELD(F_STR, lr_schedule),
 };
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 

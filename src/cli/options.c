@@ -25,6 +25,7 @@ static const option_def options[] = {
     {"no-ckpt", ARG_NONE},       {"resume", ARG_OPTIONAL},     {"check-every", ARG_REQUIRED},
     {"timeout", ARG_REQUIRED},   {"log-every", ARG_REQUIRED},  {"help", ARG_NONE},
     {"version", ARG_NONE},       {"device", ARG_REQUIRED},     {"comm", ARG_REQUIRED},
+    {"lr-schedule", ARG_REQUIRED},
 };
 
 const char *cd_cli_usage(void)
@@ -47,6 +48,8 @@ const char *cd_cli_usage(void)
            "  --max-steps N       stop after N global steps in total (default: no limit)\n"
            "  --batch N           global batch size, split over the shards (default 64)\n"
            "  --lr X              SGD learning rate (default 0.01; 0.05 for --model exercise)\n"
+           "  --lr-schedule S     constant | cosine: lr * (1 + cos(pi * step / steps)) / 2 over the --epochs\n"
+           "                      (default constant; cosine for --model exercise)\n"
            "  --momentum X        SGD momentum, 0 <= X < 1 (default 0.5)\n"
            "  --seed N            seed for the initial weights and the data order (default 1)\n"
            "  --shards K          virtual data shards (default 8). Each step takes batch/K samples from every\n"
@@ -165,6 +168,12 @@ static cd_status apply(const char *name, const char *value, cd_train_config *cfg
         else if (!strcmp(value, "cuda")) cfg->device = CD_DEVICE_CUDA;
         else if (!strcmp(value, "auto")) cfg->device = CD_DEVICE_AUTO;
         else return CD_FAIL(err, CD_E_USAGE, "--device %s: expected cpu, cuda or auto", value);
+        return CD_OK;
+    }
+    if (!strcmp(name, "lr-schedule")) {
+        if (!strcmp(value, "constant")) cfg->lr_schedule = CD_LR_CONSTANT;
+        else if (!strcmp(value, "cosine")) cfg->lr_schedule = CD_LR_COSINE;
+        else return CD_FAIL(err, CD_E_USAGE, "--lr-schedule %s: expected constant or cosine", value);
         return CD_OK;
     }
     if (!strcmp(name, "comm")) {

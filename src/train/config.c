@@ -49,10 +49,12 @@ void cd_train_config_format(const cd_train_config *c, char *buf, size_t size)
     shortest(c->lr, lr);
     shortest(c->momentum, momentum);
     snprintf(buf, size,
-             "data=%s\nmodel=%s\nepochs=%" PRId64 "\nmax_steps=%" PRId64 "\nbatch=%d\nlr=%s\nmomentum=%s\n"
+             "data=%s\nmodel=%s\nepochs=%" PRId64 "\nmax_steps=%" PRId64 "\nbatch=%d\nlr=%s\nlr_schedule=%s\nmomentum=%s\n"
              "seed=%" PRIu64 "\nkernels=%s\nshards=%d\nckpt_dir=%s\nckpt_every=%" PRId64 "\nkeep=%d\n"
              "check_every=%" PRId64 "\ntimeout=%g\ndevice=%s\ncomm=%s\n",
-             c->data, c->model, c->epochs, c->max_steps, c->batch, lr, momentum, c->seed,
+             c->data, c->model, c->epochs, c->max_steps, c->batch, lr,
+             c->lr_schedule == CD_LR_COSINE ? "cosine" : c->lr_schedule == CD_LR_CONSTANT ? "constant" : "model",
+             momentum, c->seed,
              kernel_name(c->kernels), c->shards, c->no_ckpt ? "(disabled)" : c->ckpt_dir, c->ckpt_every,
              c->keep, c->check_every, c->timeout_s,
              c->device == CD_DEVICE_CUDA ? "cuda" : c->device == CD_DEVICE_AUTO ? "auto" : "cpu",

@@ -55,7 +55,7 @@ static int fault_hits(const fault *f, fault_kind kind, int rank, int64_t step)
 typedef struct run {
     fault fault;
     const cd_train_config *cfg; /* -> resolved */
-    cd_train_config resolved;   /* the caller's config with the model's default lr filled in */
+    cd_train_config resolved;   /* the caller's config with the model's default lr and schedule filled in */
     cd_comm *comm;
     cd_model_spec spec;
     char spec_text[CD_SPEC_TEXT_MAX];
@@ -153,6 +153,19 @@ static cd_status load_local_data(run *r, cd_error *err)
     return CD_OK;
 }
 
+/* The schedule runs over --epochs (not --max-steps), so a run stopped early and resumed follows the
+ * same curve as one that never stopped. */
+static int64_t schedule_steps(const run *r)
+{
+    return r->cfg->epochs * r->sampler.steps_per_epoch;
+}
+
+/* The learning rate of the step being taken (r->step, 0-based). */
+static double lr_now(const run *r)
+{
+    return cd_lr_at(r->cfg->lr, r->cfg->lr_schedule, r->step, schedule_steps(r));
+}
+
 static void fill_meta(const run *r, cd_ckpt_meta *meta)
 {
     memset(meta, 0, sizeof *meta);
@@ -165,6 +178,7 @@ static void fill_meta(const run *r, cd_ckpt_meta *meta)
     meta->shards = r->cfg->shards;
     meta->batch = r->cfg->batch;
     meta->lr = r->cfg->lr;
+    cd_lr_schedule_format(r->cfg->lr_schedule, schedule_steps(r), meta->lr_schedule, sizeof meta->lr_schedule);
     meta->momentum = r->cfg->momentum;
     meta->epoch_loss_fx = r->epoch_loss_fx;
     meta->epoch_correct = r->epoch_correct;
@@ -188,6 +202,12 @@ static cd_status check_compatible(const run *r, const cd_ckpt_meta *m, const cha
     if (m->lr != c->lr || m->momentum != c->momentum)
         return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has --lr %g --momentum %g, this run --lr %g --momentum %g", path,
                        m->lr, m->momentum, c->lr, c->momentum);
+    char schedule[sizeof m->lr_schedule];
+    cd_lr_schedule_format(c->lr_schedule, schedule_steps(r), schedule, sizeof schedule);
+    if (strcmp(m->lr_schedule, schedule) != 0)
+        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has --lr-schedule %s, this run %s (a cosine schedule is over "
+                       "--epochs x %" PRId64 " steps: resume with the --epochs it started with)", path, m->lr_schedule,
+                       schedule, r->sampler.steps_per_epoch);
     if (m->step < 0 || m->epoch_samples < 0 || m->step % r->sampler.steps_per_epoch != m->step_in_epoch)
         return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint position (step %" PRId64 ") does not fit this data set's %" PRId64
                        " steps per epoch", path, m->step, r->sampler.steps_per_epoch);
@@ -438,7 +458,7 @@ static cd_status step_cpu(run *r, cd_status pending, const cd_error *pending_err
     if (slots[SLOT_ERROR]) return agree(r, local, err);
     cd_fixed_to_float(r->acc, r->model.arena.grads, r->n_params);
     r->model.kernels->sgd_momentum(r->n_params, r->model.arena.params, r->model.arena.momentum, r->model.arena.grads,
-                                   (float)cfg->lr, (float)cfg->momentum);
+                                   (float)lr_now(r), (float)cfg->momentum);
     if (fault_hits(&r->fault, FAULT_PERTURB, r->comm->rank, r->step)) {
         uint32_t bits;
         memcpy(&bits, r->model.arena.params, sizeof bits);
@@ -476,7 +496,8 @@ static cd_status train_loop(run *r, cd_error *err)
         CD_TRY(ensure_test_data(r, err));
         if (is_root(r)) draw_progress(r);
         if (cfg->log_every > 0 && r->step % cfg->log_every == 0 && is_root(r))
-            cd_metrics_step(&r->metrics, r->step, cd_fixed_to_double(slots[SLOT_LOSS]), cfg->lr);
+            cd_metrics_step(&r->metrics, r->step, cd_fixed_to_double(slots[SLOT_LOSS]),
+                            cd_lr_at(cfg->lr, cfg->lr_schedule, r->step - 1, schedule_steps(r)));
 
         if (cfg->check_every > 0 && r->step % cfg->check_every == 0) CD_TRY(check_weights(r, err));
         if (slots[SLOT_STOP]) {
@@ -571,7 +592,10 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, cd_error *err)
     run *r = NULL;
     CD_ALLOC(err, r, 1);
     r->resolved = *cfg;
-    if (r->resolved.lr == 0) r->resolved.lr = cd_spec_default_lr(cfg->model);
+    cd_model_recipe recipe = cd_spec_default_recipe(cfg->model);
+    if (r->resolved.lr == 0) r->resolved.lr = recipe.lr;
+    if (r->resolved.lr_schedule == CD_LR_MODEL_DEFAULT)
+        r->resolved.lr_schedule = recipe.cosine ? CD_LR_COSINE : CD_LR_CONSTANT;
     r->cfg = &r->resolved;
     r->comm = comm;
     r->fault = fault_from_env();
@@ -696,7 +720,7 @@ static cd_status step_cuda(run *r, cd_status pending, const cd_error *pending_er
         }
         return agree(r, local, err);
     }
-    CD_TRY(cd_cuda_replica_sgd(r->replica, (float)r->cfg->lr, (float)r->cfg->momentum, err));
+    CD_TRY(cd_cuda_replica_sgd(r->replica, (float)lr_now(r), (float)r->cfg->momentum, err));
     if (fault_hits(&r->fault, FAULT_PERTURB, r->comm->rank, r->step)) {
         float *p = r->model.arena.params;
         CD_TRY(cd_cuda_replica_download(r->replica, p, r->model.arena.momentum, err));

@@ -19,6 +19,7 @@ check "--batch 12x" --batch 12x
 check "unknown option '--bogus'" --bogus
 check "--epochs needs a value" --epochs
 check "--kernels avx9" --kernels avx9
+check "--lr-schedule linear: expected constant or cosine" --lr-schedule linear
 check "not a multiple of --shards" --batch 60
 check "missing.h5" --data "$WORK/missing.h5"
 check "model spec at" --model "conv(10,k=5) pol(2) fc(10)"
@@ -35,7 +36,7 @@ out=$(mpirun_np 3 --data "$DATA" --no-ckpt --shards 2 --batch 64 2>&1) && fail "
 [ "$(echo "$out" | grep -c 'cnn_ddp: error')" = 1 ] || fail "expected one error line for 3 ranks / 2 shards: $out"
 pass "3 ranks, 2 shards -> $(echo "$out" | grep 'cnn_ddp: error')"
 help=$("$CNN_DDP" --help)
-for opt in --data --model --epochs --max-steps --batch --lr --momentum --seed --kernels --shards --metrics --quiet \
+for opt in --data --model --epochs --max-steps --batch --lr --lr-schedule --momentum --seed --kernels --shards --metrics --quiet \
            --ckpt-dir --ckpt-every --keep --resume --timeout --check-every "cnn_ddp eval" "cnn_ddp predict" "cnn_ddp info"; do
   grep -q -- "$opt" <<<"$help" || fail "--help does not document $opt"
 done

@@ -18,3 +18,11 @@ done
 "$CNN_DDP" "${args[@]}" --shards 4 --ckpt-dir "$WORK/k4" >/dev/null
 [ "$(digest "$WORK/k4/final.h5" /params)" != "$ref_p" ] || fail "--shards 4 gave the same parameters as --shards 8"
 pass "different seed / shard count give different bits"
+# The exercise net's recipe (lr 0.05 along a cosine over --epochs, the padded k3 convs and their
+# transposed-dy weight-gradient path): 1 rank == 3 ranks too.
+ex=(--data "$DATA" --model exercise --epochs 1 --max-steps 12 --quiet)
+"$CNN_DDP" "${ex[@]}" --ckpt-dir "$WORK/e1" >/dev/null
+mpirun_np 3 "${ex[@]}" --ckpt-dir "$WORK/e3" >/dev/null
+[ "$(digest "$WORK/e1/final.h5" /params)" = "$(digest "$WORK/e3/final.h5" /params)" ] || fail "exercise: 1 vs 3 ranks differ"
+[ "$(digest "$WORK/e1/final.h5" /optim)" = "$(digest "$WORK/e3/final.h5" /optim)" ] || fail "exercise: 1 vs 3 ranks differ (/optim)"
+pass "exercise net, cosine schedule: 3 ranks == 1 rank, bit for bit"

@@ -33,15 +33,31 @@ for k in scalar avx2; do
 done
 pass "--quiet, plain output, --kernels scalar/avx2"
 
-# The learning rate defaults per model (exercise 0.05, everything else 0.01), an explicit --lr wins, and a
-# run resumes without repeating the default it started with.
-lr_of() { "$CNN_DDP" --data "$DATA" --max-steps "${STEPS:-2}" --no-ckpt "$@" | sed -nE 's/^config: .* lr=([^ ]+) .*/\1/p'; }
-[ "$(lr_of --model exercise)" = 0.05 ] || fail "exercise default lr: $(lr_of --model exercise)"
-[ "$(lr_of --model seed)" = 0.01 ] || fail "seed default lr: $(lr_of --model seed)"
-[ "$(lr_of --model exercise --lr 0.02)" = 0.02 ] || fail "--lr 0.02 with exercise: $(lr_of --model exercise --lr 0.02)"
-[ "$(lr_of --model "conv(4,k=3) pool(2) relu fc(10)")" = 0.01 ] || fail "spec default lr"
+# The learning rate and its schedule default per model (exercise 0.05 cosine, everything else 0.01
+# constant), explicit options win, and a run resumes without repeating the defaults it started with;
+# a cosine run resumed with other --epochs (another curve) is refused.
+cfg_of() { "$CNN_DDP" --data "$DATA" --max-steps 2 --no-ckpt "$@" | sed -nE 's/^config: .* (lr=[^ ]+ lr_schedule=[^ ]+) .*/\1/p'; }
+expect_cfg() { local want=$1; shift; [ "$(cfg_of "$@")" = "$want" ] || fail "$*: '$(cfg_of "$@")', expected '$want'"; }
+expect_cfg "lr=0.05 lr_schedule=cosine" --model exercise
+expect_cfg "lr=0.01 lr_schedule=constant" --model seed
+expect_cfg "lr=0.02 lr_schedule=cosine" --model exercise --lr 0.02
+expect_cfg "lr=0.05 lr_schedule=constant" --model exercise --lr-schedule constant
+expect_cfg "lr=0.01 lr_schedule=cosine" --model seed --lr-schedule cosine
+expect_cfg "lr=0.01 lr_schedule=constant" --model "conv(4,k=3) pool(2) relu fc(10)"
 "$CNN_DDP" --data "$DATA" --model exercise --max-steps 3 --ckpt-dir "$WORK/ex" --quiet > /dev/null || fail "exercise run"
+"$CNN_DDP" info "$WORK/ex/final.h5" | grep -q "lr 0.05 (cosine/3540)" || fail "exercise checkpoint: $("$CNN_DDP" info "$WORK/ex/final.h5")"
+out=$("$CNN_DDP" --data "$DATA" --model exercise --epochs 5 --max-steps 5 --ckpt-dir "$WORK/ex" --resume 2>&1) \
+  && fail "cosine run resumed with other --epochs"
+echo "$out" | grep -q "checkpoint has --lr-schedule cosine/3540, this run cosine/1770" || fail "schedule mismatch message: $out"
 "$CNN_DDP" --data "$DATA" --model exercise --max-steps 5 --ckpt-dir "$WORK/ex" --resume --quiet > "$WORK/ex.log" 2>&1 \
   || fail "exercise resume without --lr: $(cat "$WORK/ex.log")"
-"$CNN_DDP" info "$WORK/ex/final.h5" | grep -q "lr 0.05" || fail "exercise checkpoint lr: $("$CNN_DDP" info "$WORK/ex/final.h5")"
-pass "per-model default lr, --lr override, resume"
+pass "per-model default lr and schedule, overrides, resume, schedule mismatch refused"
+
+# Stopped and resumed under the cosine schedule ends on the same bits as the uninterrupted run.
+"$CNN_DDP" --data "$DATA" --model seed --lr-schedule cosine --epochs 1 --max-steps 40 --ckpt-dir "$WORK/c1" --quiet > /dev/null
+"$CNN_DDP" --data "$DATA" --model seed --lr-schedule cosine --epochs 1 --max-steps 25 --ckpt-dir "$WORK/c2" --quiet > /dev/null
+"$CNN_DDP" --data "$DATA" --model seed --lr-schedule cosine --epochs 1 --max-steps 40 --ckpt-dir "$WORK/c2" --resume --quiet > /dev/null
+[ "$("$DIGEST" "$WORK/c1/final.h5")" = "$("$DIGEST" "$WORK/c2/final.h5")" ] || fail "cosine: resumed run differs"
+"$CNN_DDP" --data "$DATA" --model seed --epochs 1 --max-steps 40 --ckpt-dir "$WORK/c3" --quiet > /dev/null
+[ "$("$DIGEST" "$WORK/c1/final.h5")" != "$("$DIGEST" "$WORK/c3/final.h5")" ] || fail "cosine and constant gave the same weights"
+pass "cosine schedule: stop/resume exact, and it changes the training"
