@@ -100,10 +100,11 @@ static void bench_linear(const cd_kernels *k, const char *label, cd_linear_shape
     cd_free(x), cd_free(w), cd_free(b), cd_free(y), cd_free(dy), cd_free(dx), cd_free(dw), cd_free(db);
 }
 
-static void bench_pool_relu(const cd_kernels *k, int n)
+/* 2x2 stride-2 pool over c planes of h x h (the relu timings on its output) */
+static void bench_pool_relu(const cd_kernels *k, int n, int c, int h)
 {
-    cd_pool_shape s = {.n = n, .c = 10, .h_in = 24, .w_in = 24, .h_out = 12, .w_out = 12, .k = 2, .stride = 2};
-    const size_t nx = (size_t)n * 10 * 24 * 24, ny = nx / 4;
+    cd_pool_shape s = {.n = n, .c = c, .h_in = h, .w_in = h, .h_out = h / 2, .w_out = h / 2, .k = 2, .stride = 2};
+    const size_t nx = (size_t)n * c * h * h, ny = (size_t)n * c * (h / 2) * (h / 2);
     float *x = buf(nx), *y = buf(ny), *dx = buf(nx), *dy = buf(ny);
     int32_t *am = cd_alloc_zeroed(sizeof(int32_t) * ny);
     double tf, tb, tr, trb;
@@ -111,9 +112,9 @@ static void bench_pool_relu(const cd_kernels *k, int n)
     TIME_OP(tb, k->pool_backward(&s, dy, am, dx));
     TIME_OP(tr, k->relu_forward(ny, y, y));
     TIME_OP(trb, k->relu_backward(ny, y, dy, dy));
-    printf("  pool 10x24x24 n=%-2d            fwd %7.2f us (%5.2f Gelem/s) | bwd %7.2f us | relu %5.2f us | "
+    printf("  pool %2dx%2dx%-2d n=%-2d            fwd %7.2f us (%5.2f Gelem/s) | bwd %7.2f us | relu %5.2f us | "
            "relu_bwd %5.2f us\n",
-           n, tf * 1e6, (double)nx / tf * 1e-9, tb * 1e6, tr * 1e6, trb * 1e6);
+           c, h, h, n, tf * 1e6, (double)nx / tf * 1e-9, tb * 1e6, tr * 1e6, trb * 1e6);
     cd_free(x), cd_free(y), cd_free(dx), cd_free(dy), cd_free(am);
 }
 
@@ -227,7 +228,10 @@ int main(int argc, char **argv)
         bench_linear(k, "linear n8 320->10", (cd_linear_shape){8, 320, 10});
         bench_linear(k, "linear n8 576->128", (cd_linear_shape){8, 576, 128});
         bench_linear(k, "linear n8 128->64", (cd_linear_shape){8, 128, 64});
-        bench_pool_relu(k, 8);
+        bench_pool_relu(k, 8, 10, 24);
+        bench_pool_relu(k, 8, 16, 28); /* the exercise net's three pools */
+        bench_pool_relu(k, 8, 32, 14);
+        bench_pool_relu(k, 8, 64, 7);
         double t8 = seed_step(k, 8, 8), t64 = seed_step(k, 64, 1);
         printf("  seed-net step, 64 images: n=8 x8 chunks %7.1f us = %7.0f img/s | n=64 x1 %7.1f us = %7.0f img/s"
                " (target 24000 img/s = %.0f us)\n",
