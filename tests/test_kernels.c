@@ -294,7 +294,16 @@ static void test_simd_pool_relu_match_scalar_exactly(void **state)
         const cd_kernels *k = get_set(simd_kinds[ki]);
         if (!k) continue;
         ran++;
-        for (uint64_t t = 0; t < 40; t++) {
+        /* after the random shapes: the exercise net's pools and narrow odd widths (w_out 1, 3, 5,
+         * 7, 13) for each window kind, which the narrow-plane paths take */
+        static const int fixed[][5] = {
+            {8, 64, 7, 2, 2}, {8, 32, 14, 2, 2}, {8, 16, 28, 2, 2}, {3, 5, 2, 2, 2},  {2, 7, 7, 2, 2},
+            {3, 3, 11, 2, 2}, {2, 5, 15, 2, 2},  {1, 3, 27, 2, 2},  {2, 5, 3, 3, 2},  {3, 3, 7, 3, 2},
+            {2, 5, 11, 3, 2}, {2, 3, 15, 3, 2},  {1, 3, 27, 3, 2},  {2, 5, 2, 2, 1},  {3, 3, 4, 2, 1},
+            {2, 5, 6, 2, 1},  {2, 3, 8, 2, 1},   {1, 3, 14, 2, 1},  {8, 9, 8, 2, 2},  {5, 7, 9, 2, 2},
+        };
+        const uint64_t nfixed = sizeof fixed / sizeof fixed[0];
+        for (uint64_t t = 0; t < 40 + 2 * nfixed; t++) {
             cd_pool_shape s;
             s.n = 1 + (int)cd_rng_below(t, 3, 0, 9);
             s.c = 1 + (int)cd_rng_below(t, 3, 1, 33);
@@ -304,12 +313,21 @@ static void test_simd_pool_relu_match_scalar_exactly(void **state)
             s.w_in = s.k + (int)cd_rng_below(t, 3, 5, 25);
             if (t == 0) s = (cd_pool_shape){.n = 8, .c = 10, .h_in = 24, .w_in = 24, .k = 2, .stride = 2};
             if (t == 1) s = (cd_pool_shape){.n = 8, .c = 20, .h_in = 8, .w_in = 8, .k = 2, .stride = 2};
+            if (t >= 40) {
+                const int *f = fixed[(t - 40) % nfixed];
+                s = (cd_pool_shape){.n = f[0], .c = f[1], .h_in = f[2] + (int)(t % 2), .w_in = f[2], .k = f[3],
+                                    .stride = f[4]};
+            }
             s.h_out = (s.h_in - s.k) / s.stride + 1;
             s.w_out = (s.w_in - s.k) / s.stride + 1;
             const size_t nx = (size_t)s.n * s.c * s.h_in * s.w_in, ny = (size_t)s.n * s.c * s.h_out * s.w_out;
             float *x = rand_buf(nx, 11 * t);
             /* few distinct values: ties are common */
             for (size_t i = 0; i < nx; i++) x[i] = floorf(x[i] * 2.0f);
+            /* the second pass over the fixed shapes: every value equal, so every window is a tie
+             * and the first element of each must win */
+            if (t >= 40 + nfixed)
+                for (size_t i = 0; i < nx; i++) x[i] = 1.0f;
             float *dy = rand_buf(ny, 11 * t + 1);
             float *y0 = nan_buf(ny), *y1 = nan_buf(ny), *dx0 = nan_buf(nx), *dx1 = nan_buf(nx);
             int32_t *a0 = malloc(sizeof(int32_t) * ny), *a1 = malloc(sizeof(int32_t) * ny);

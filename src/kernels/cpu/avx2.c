@@ -62,6 +62,15 @@ static inline vint vi_blend(vint a, vint b, vm m) { return _mm256_blendv_epi8(a,
 static inline vm vi_cmpeq(vint a, vint b) { return _mm256_cmpeq_epi32(a, b); }
 static inline vint vi_loadm(const int32_t *p, vm m) { return _mm256_maskload_epi32((const int *)p, m); }
 static inline void vi_storem(int32_t *p, vm m, vint v) { _mm256_maskstore_epi32((int *)p, m, v); }
+/* Narrow-plane 2x2 pool: VL int32 offsets from p; the 2 adjacent floats at p + off[i] for every
+ * lane i, as 2 VL consecutive floats (64-bit gathers: one per pair, not one per float). */
+static inline vint vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline void vi_store(int32_t *p, vint v) { _mm256_storeu_si256((__m256i *)p, v); }
+static inline void v_gather_pairs(const float *p, vint off, vf *lo, vf *hi)
+{
+    *lo = _mm256_castpd_ps(_mm256_i32gather_pd((const double *)p, _mm256_castsi256_si128(off), 4));
+    *hi = _mm256_castpd_ps(_mm256_i32gather_pd((const double *)p, _mm256_extracti128_si256(off, 1), 4));
+}
 /* (lo, hi) = 2 VL consecutive floats -> their even and odd elements */
 static inline void v_deinterleave(vf lo, vf hi, vf *even, vf *odd)
 {

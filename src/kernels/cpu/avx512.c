@@ -67,6 +67,15 @@ static inline void v_interleave(vf even, vf odd, vf *lo, vf *hi)
     *lo = _mm512_permutex2var_ps(even, il, odd);
     *hi = _mm512_permutex2var_ps(even, _mm512_add_epi32(il, _mm512_set1_epi32(8)), odd);
 }
+/* Narrow-plane 2x2 pool: VL int32 offsets from p; the 2 adjacent floats at p + off[i] for every
+ * lane i, as 2 VL consecutive floats (64-bit gathers: one per pair, not one per float). */
+static inline vint vi_load(const int32_t *p) { return _mm512_loadu_si512(p); }
+static inline void vi_store(int32_t *p, vint v) { _mm512_storeu_si512(p, v); }
+static inline void v_gather_pairs(const float *p, vint off, vf *lo, vf *hi)
+{
+    *lo = _mm512_castpd_ps(_mm512_i32gather_pd(_mm512_castsi512_si256(off), p, 4));
+    *hi = _mm512_castpd_ps(_mm512_i32gather_pd(_mm512_extracti64x4_epi64(off, 1), p, 4));
+}
 /* r[i][j] <-> r[j][i]: pairs of rows, then 2x2 blocks within 128-bit lanes, then 128-bit lanes */
 static inline void v_transpose(vf r[16])
 {
