@@ -1278,7 +1278,9 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
 
 static void simd_pool_backward(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx)
 {
-    if (s->k == 2 && s->stride == 2 && pool2_backward(s, dy, argmax, dx)) return;
+    /* Narrow rows (under VL/2 outputs, like 7 and 3 on AVX-512): the memset-and-add loop below
+     * measured 1.6x (14x14) to 5x (7x7) faster than pool2_backward's masked row stores. */
+    if (s->k == 2 && s->stride == 2 && 2 * s->w_out >= VL && pool2_backward(s, dy, argmax, dx)) return;
     const size_t nx = (size_t)s->n * s->c * s->h_in * s->w_in;
     const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out;
     memset(dx, 0, sizeof(float) * nx);
