@@ -1078,6 +1078,20 @@ static void simd_sgd_momentum(size_t n, float *w, float *v, const float *g, floa
  * even/odd columns by permutes. The compare order is the scalar one (x00 seeds; x01, x10, x11 win
  * only when strictly greater, so ties and NaNs go the same way); `code` records which of the four
  * won as its offset from x00. */
+
+/* Max of a 2x2 window in the reference's order: x00 seeds it, a later element wins only if strictly
+ * greater (the first maximum on ties); g1..g3 say which of x01, x10, x11 won, for the arg-max. */
+static inline vf pool2_max4(vf x00, vf x01, vf x10, vf x11, vm *g1, vm *g2, vm *g3)
+{
+    vf best = x00;
+    *g1 = v_cmpgt(x01, best);
+    best = v_blend(best, x01, *g1);
+    *g2 = v_cmpgt(x10, best);
+    best = v_blend(best, x10, *g2);
+    *g3 = v_cmpgt(x11, best);
+    return v_blend(best, x11, *g3);
+}
+
 static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *am, int32_t base)
 {
     const vint iota2 = vi_iota2(), c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
@@ -1096,13 +1110,8 @@ static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *a
         vf x00, x01, x10, x11;
         v_deinterleave(a0, a1, &x00, &x01);
         v_deinterleave(b0, b1, &x10, &x11);
-        vf best = x00;
-        vm g1 = v_cmpgt(x01, best);
-        best = v_blend(best, x01, g1);
-        vm g2 = v_cmpgt(x10, best);
-        best = v_blend(best, x10, g2);
-        vm g3 = v_cmpgt(x11, best);
-        best = v_blend(best, x11, g3);
+        vm g1, g2, g3;
+        const vf best = pool2_max4(x00, x01, x10, x11, &g1, &g2, &g3);
         const vm out = v_mask(c);
         if (c == VL)
             v_store(y + ow0, best);
@@ -1152,13 +1161,8 @@ static void pool2_flat_forward(const cd_pool_shape *s, const float *x, float *y,
         v_gather_pairs(x + w_in, off, &b0, &b1);
         v_deinterleave(a0, a1, &x00, &x01);
         v_deinterleave(b0, b1, &x10, &x11);
-        vf best = x00;
-        vm g1 = v_cmpgt(x01, best);
-        best = v_blend(best, x01, g1);
-        vm g2 = v_cmpgt(x10, best);
-        best = v_blend(best, x10, g2);
-        vm g3 = v_cmpgt(x11, best);
-        best = v_blend(best, x11, g3);
+        vm g1, g2, g3;
+        const vf best = pool2_max4(x00, x01, x10, x11, &g1, &g2, &g3);
         if (c == VL)
             v_store(y + i, best);
         else
