@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/h5_quiet.h"
+#include "cnn_ddp/h5_quiet.h"
 
 #include "cnn_ddp/error.h"
 #include "cnn_ddp/idx.h"

@@ -27,7 +27,7 @@
 
 enum { ARENA = 250 + 10 + 400 + 10, N_TENSORS = 4 };
 
-static const cd_ckpt_tensor k_model[N_TENSORS] = {
+static const cd_tensor_view k_model[N_TENSORS] = {
     {"conv1", "weight", 0, 250, 4, {10, 1, 5, 5}},
     {"conv1", "bias", 250, 10, 1, {10}},
     {"fc1", "weight", 260, 400, 2, {10, 40}},
@@ -43,6 +43,15 @@ typedef struct fixture {
     float params[ARENA], momentum[ARENA];
     cd_ckpt_meta meta;
 } fixture;
+
+/* cd_ckpt_list's count, asserting it succeeded. */
+static int list_count(const char *dir, char (*paths)[CD_PATH_MAX], int max)
+{
+    cd_error err = {0};
+    int found = -1;
+    assert_int_equal(cd_ckpt_list(dir, paths, max, &found, &err), CD_OK);
+    return found;
+}
 
 static void make_meta(cd_ckpt_meta *m, int64_t step)
 {
@@ -330,7 +339,7 @@ static void test_other_model_is_refused_naming_both_shapes(void **state)
     write_good(f);
     /* Same names, different first conv. */
     enum { OTHER = 144 + 16 + 400 + 10 };
-    cd_ckpt_tensor other[N_TENSORS] = {
+    cd_tensor_view other[N_TENSORS] = {
         {"conv1", "weight", 0, 144, 4, {16, 1, 3, 3}},
         {"conv1", "bias", 144, 16, 1, {16}},
         {"fc1", "weight", 160, 400, 2, {10, 40}},
@@ -346,9 +355,9 @@ static void test_other_model_is_refused_naming_both_shapes(void **state)
 
     /* A model with one more layer: the file lacks it. */
     enum { BIGGER = ARENA + 20 };
-    cd_ckpt_tensor bigger[N_TENSORS + 1];
+    cd_tensor_view bigger[N_TENSORS + 1];
     memcpy(bigger, k_model, sizeof k_model);
-    bigger[N_TENSORS] = (cd_ckpt_tensor){"fc2", "weight", ARENA, 20, 2, {2, 10}};
+    bigger[N_TENSORS] = (cd_tensor_view){"fc2", "weight", ARENA, 20, 2, {2, 10}};
     float pb[BIGGER], mb[BIGGER];
     assert_int_equal(cd_ckpt_read(f->path, bigger, N_TENSORS + 1, &m, pb, mb, BIGGER, &err), CD_E_INPUT);
     snprintf(want, sizeof want, "%s: missing /params/fc2/weight", f->path);
@@ -359,7 +368,7 @@ static void test_other_model_is_refused_naming_both_shapes(void **state)
     assert_non_null(strstr(err.msg, "/params/fc1/bias is not a tensor of this model"));
 
     /* A descriptor whose dims disagree with its count is a bug in the caller, caught before reading. */
-    cd_ckpt_tensor wrong[N_TENSORS];
+    cd_tensor_view wrong[N_TENSORS];
     memcpy(wrong, k_model, sizeof k_model);
     wrong[3].dims[0] = 11;
     assert_int_equal(cd_ckpt_read(f->path, wrong, N_TENSORS, &m, p, mo, ARENA, &err), CD_E_INTERNAL);
@@ -426,9 +435,9 @@ static void test_garbage_files_are_refused(void **state)
 
 enum { BIG = 4 * 1024 * 1024 }; /* floats per arena: 32 MiB written per checkpoint */
 
-static void big_model(cd_ckpt_tensor *t)
+static void big_model(cd_tensor_view *t)
 {
-    *t = (cd_ckpt_tensor){"big", "weight", 0, BIG, 2, {BIG / 1024, 1024}};
+    *t = (cd_tensor_view){"big", "weight", 0, BIG, 2, {BIG / 1024, 1024}};
 }
 
 static double now_s(void)
@@ -444,7 +453,7 @@ static pid_t spawn_big_writer(const char *path, const float *big)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        cd_ckpt_tensor t;
+        cd_tensor_view t;
         big_model(&t);
         cd_ckpt_meta m;
         make_meta(&m, 2);
@@ -520,8 +529,8 @@ static void test_killed_writer_never_leaves_a_partial_file(void **state)
     assert_true(killed_midway >= 1);
 
     /* The stale temporaries are not checkpoints. */
-    char paths[4][4096];
-    assert_int_equal(cd_ckpt_list(f->dir, paths, 4), 1);
+    char paths[4][CD_PATH_MAX];
+    assert_int_equal(list_count(f->dir, paths, 4), 1);
     assert_string_equal(paths[0], f->path);
     free(big);
 }
@@ -540,7 +549,7 @@ static void test_failed_write_removes_temporary_and_keeps_old_file(void **state)
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit rl = {1 << 20, 1 << 20};
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0) _exit(2);
-        cd_ckpt_tensor t = {"big", "weight", 0, BIG / 8, 1, {BIG / 8}};
+        cd_tensor_view t = {"big", "weight", 0, BIG / 8, 1, {BIG / 8}};
         cd_ckpt_meta m;
         make_meta(&m, 2);
         cd_error err = {0};
@@ -578,7 +587,7 @@ static void test_failed_write_removes_temporary_and_keeps_old_file(void **state)
     assert_non_null(strstr(err.msg, "No such file or directory"));
 
     /* A tensor that does not fit the arena is a bug, refused before anything is written. */
-    cd_ckpt_tensor bad = k_model[2];
+    cd_tensor_view bad = k_model[2];
     bad.offset = ARENA - 5;
     assert_int_equal(cd_ckpt_write(f->path, &f->meta, &bad, 1, f->params, f->momentum, ARENA, &err), CD_E_INTERNAL);
     assert_final_is_whole(f, &step);
@@ -609,21 +618,29 @@ static void test_list_orders_newest_first_and_prune_keeps_newest(void **state)
                            "step-9.h5",   "step-1000.h5.tmp-9", "xstep-50.h5"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) touch(f->dir, names[i]);
 
-    char paths[8][4096];
+    char paths[8][CD_PATH_MAX];
     char want[4200];
     const char *order[] = {"final.h5", "step-100.h5", "step-20.h5", "step-9.h5", "step-5.h5"};
-    assert_int_equal(cd_ckpt_list(f->dir, paths, 8), 5);
+    assert_int_equal(list_count(f->dir, paths, 8), 5);
     for (int i = 0; i < 5; i++) {
         snprintf(want, sizeof want, "%s/%s", f->dir, order[i]);
         assert_string_equal(paths[i], want);
     }
-    assert_int_equal(cd_ckpt_list(f->dir, paths, 2), 2);
+    assert_int_equal(list_count(f->dir, paths, 2), 2);
     snprintf(want, sizeof want, "%s/step-100.h5", f->dir);
     assert_string_equal(paths[1], want);
 
     char absent[4200];
     snprintf(absent, sizeof absent, "%s/nothing-here", f->dir);
-    assert_int_equal(cd_ckpt_list(absent, paths, 8), 0);
+    assert_int_equal(list_count(absent, paths, 8), 0);
+    /* A directory that exists but cannot be read is an error, not "no checkpoints". */
+    char file_not_dir[4200];
+    snprintf(file_not_dir, sizeof file_not_dir, "%s/notes.txt", f->dir);
+    int found = -1;
+    cd_error list_err = {0};
+    assert_int_equal(cd_ckpt_list(file_not_dir, paths, 8, &found, &list_err), CD_E_IO);
+    assert_int_equal(found, 0);
+    assert_non_null(strstr(list_err.msg, "cannot list checkpoint directory"));
 
     cd_error err = {0};
     assert_int_equal(cd_ckpt_prune(f->dir, 2, &err), CD_OK);
@@ -633,7 +650,7 @@ static void test_list_orders_newest_first_and_prune_keeps_newest(void **state)
         if (strcmp(names[i], "step-9.h5") != 0) assert_true(exists_in(f->dir, names[i]));
 
     assert_int_equal(cd_ckpt_prune(f->dir, 0, &err), CD_OK);
-    assert_int_equal(cd_ckpt_list(f->dir, paths, 8), 1);
+    assert_int_equal(list_count(f->dir, paths, 8), 1);
     assert_true(exists_in(f->dir, "final.h5") && exists_in(f->dir, "notes.txt") &&
                 exists_in(f->dir, ".step-7.h5.tmp-123"));
 

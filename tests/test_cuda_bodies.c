@@ -15,7 +15,7 @@ extern "C" {
 #endif
 #include <cmocka.h>
 #include "cnn_ddp/kernels.h"
-#include "cnn_ddp/reduce.h"
+#include "cnn_ddp/fixed_point.h"
 #include "test_support.h"
 #ifdef __cplusplus
 }

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "cnn_ddp/train.h"
+#include "cnn_ddp/lr_schedule.h"
 
 static void test_constant(void **state)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cnn_ddp/reduce.h"
+#include "cnn_ddp/fixed_point.h"
 #include "cnn_ddp/rng.h"
 #include "test_support.h"
 

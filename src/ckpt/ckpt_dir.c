@@ -1,6 +1,6 @@
 /* The checkpoint directory: creating it, listing its checkpoints newest first, and pruning old
  * step files. Only "final.h5" and "step-<S>.h5" count; temporaries and anything else are left alone. */
-#include "ckpt/ckpt_internal.h"
+#include "ckpt_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -75,20 +75,28 @@ static long scan(const char *dir, step_file **out, int *has_final)
     return n;
 }
 
-int cd_ckpt_list(const char *dir, char (*paths)[4096], int max)
+cd_status cd_ckpt_list(const char *dir, char (*paths)[CD_PATH_MAX], int max, int *found, cd_error *err)
 {
     step_file *files;
     int has_final;
+    *found = 0;
     long n = scan(dir, &files, &has_final);
-    if (n < 0) return 0; /* no directory yet: no checkpoints */
-    int found = 0;
-    if (has_final && found < max) snprintf(paths[found++], 4096, "%s/final.h5", dir);
-    for (long i = 0; i < n && found < max; i++) {
-        int len = snprintf(paths[found], 4096, "%s/%s", dir, files[i].name);
-        if (len > 0 && len < 4096) found++;
+    if (n < 0 && errno == ENOENT) return CD_OK; /* no directory yet: no checkpoints */
+    if (n < 0) return CD_FAIL(err, errno == ENOMEM ? CD_E_NOMEM : CD_E_IO, "%s: cannot list checkpoint directory: %s", dir,
+                              strerror(errno));
+    int k = 0;
+    cd_status st = CD_OK;
+    if (has_final && k < max) snprintf(paths[k++], CD_PATH_MAX, "%s/final.h5", dir);
+    for (long i = 0; i < n && k < max && st == CD_OK; i++) {
+        int len = snprintf(paths[k], CD_PATH_MAX, "%s/%s", dir, files[i].name);
+        if (len < 0 || len >= CD_PATH_MAX)
+            st = CD_FAIL(err, CD_E_USAGE, "%s/%s: path longer than %d characters", dir, files[i].name, CD_PATH_MAX - 1);
+        else
+            k++;
     }
     cd_free(files);
-    return found;
+    *found = k;
+    return st;
 }
 
 cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err)
@@ -100,7 +108,7 @@ cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err)
     if (n < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot list checkpoint directory: %s", dir, strerror(errno));
     cd_status st = CD_OK;
     for (long i = keep; i < n && st == CD_OK; i++) {
-        char p[4096];
+        char p[CD_PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", dir, files[i].name);
         if (unlink(p) != 0 && errno != ENOENT)
             st = CD_FAIL(err, CD_E_IO, "%s: cannot delete old checkpoint: %s", p, strerror(errno));
@@ -112,7 +120,7 @@ cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err)
 cd_status cd_ckpt_make_dir(const char *dir, cd_error *err)
 {
     if (dir == NULL || dir[0] == '\0') return CD_FAIL(err, CD_E_USAGE, "empty checkpoint directory name");
-    char p[4096];
+    char p[CD_PATH_MAX];
     size_t len = strlen(dir);
     if (len >= sizeof p) return CD_FAIL(err, CD_E_USAGE, "checkpoint directory name is too long (%zu bytes)", len);
     memcpy(p, dir, len + 1);

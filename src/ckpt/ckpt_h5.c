@@ -1,6 +1,6 @@
 /* HDF5 plumbing for checkpoints: silencing its error printer, turning its error stack into a short
  * reason, and opening a file for reading with a message a person can act on. */
-#include "ckpt/ckpt_internal.h"
+#include "ckpt_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

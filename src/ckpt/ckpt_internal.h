@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/h5_quiet.h"
+#include "cnn_ddp/h5_quiet.h"
 
 #include "cnn_ddp/ckpt.h"
 
@@ -30,7 +30,7 @@ cd_status ck_meta_read(hid_t file, const char *path, cd_ckpt_meta *meta, cd_erro
 
 /* Checks tensor descriptors against the arena (names usable as HDF5 links, dims matching count,
  * inside the arena, no duplicates). They come from the model, so a bad one is CD_E_INTERNAL. */
-cd_status ck_check_descriptors(const char *path, const cd_ckpt_tensor *tensors, int n, size_t arena_count,
+cd_status ck_check_descriptors(const char *path, const cd_tensor_view *tensors, int n, size_t arena_count,
                                cd_error *err);
 
 /* 1 if /<section>/<layer>/<name> exists, 0 if not, -1 on error. */

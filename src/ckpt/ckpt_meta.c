@@ -1,6 +1,6 @@
 /* The root attributes of a checkpoint: one table drives writing, reading and the meta_checksum, so a
  * field added to the table is written, read and protected alike. */
-#include "ckpt/ckpt_internal.h"
+#include "ckpt_internal.h"
 
 #include <stddef.h>
 #include <string.h>

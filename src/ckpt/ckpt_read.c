@@ -1,7 +1,7 @@
 /* Reading a checkpoint into a model's arenas: everything is checked against temporaries first
  * (format, metadata checksum, each expected tensor's presence, shape and checksum, no unknown
  * tensors), and the caller's buffers are written only once the whole file has proven good. */
-#include "ckpt/ckpt_internal.h"
+#include "ckpt_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 typedef struct expect_ctx {
     const char *path;
     const char *section;
-    const cd_ckpt_tensor *tensors;
+    const cd_tensor_view *tensors;
     int n;
 } expect_ctx;
 
@@ -19,16 +19,16 @@ static cd_status expect_known(hid_t file, const char *layer, const char *name, v
     (void)file;
     const expect_ctx *c = ctx;
     for (int i = 0; i < c->n; i++)
-        if (strcmp(c->tensors[i].layer, layer) == 0 && strcmp(c->tensors[i].name, name) == 0) return CD_OK;
+        if (strcmp(c->tensors[i].group, layer) == 0 && strcmp(c->tensors[i].name, name) == 0) return CD_OK;
     return CD_FAIL(err, CD_E_INPUT, "%s: /%s/%s/%s is not a tensor of this model", c->path, c->section, layer, name);
 }
 
 static cd_status load_expected(hid_t file, const char *path, off_t file_size, const char *section,
-                               const cd_ckpt_tensor *t, float *arena, cd_error *err)
+                               const cd_tensor_view *t, float *arena, cd_error *err)
 {
     char what[96];
-    snprintf(what, sizeof what, "/%s/%s/%s", section, t->layer, t->name);
-    int e = ck_tensor_exists(file, section, t->layer, t->name);
+    snprintf(what, sizeof what, "/%s/%s/%s", section, t->group, t->name);
+    int e = ck_tensor_exists(file, section, t->group, t->name);
     if (e < 0) return CD_FAIL(err, CD_E_INPUT, "%s: cannot look up %s (file is damaged)", path, what);
     if (e == 0) return CD_FAIL(err, CD_E_INPUT, "%s: missing %s", path, what);
 
@@ -48,7 +48,7 @@ static cd_status load_expected(hid_t file, const char *path, off_t file_size, co
     return st;
 }
 
-static cd_status read_all(hid_t file, const char *path, off_t file_size, const cd_ckpt_tensor *tensors, int n,
+static cd_status read_all(hid_t file, const char *path, off_t file_size, const cd_tensor_view *tensors, int n,
                           cd_ckpt_meta *meta, float *params, float *momentum, cd_error *err)
 {
     CD_TRY(ck_meta_read(file, path, meta, err));
@@ -64,7 +64,7 @@ static cd_status read_all(hid_t file, const char *path, off_t file_size, const c
     return CD_OK;
 }
 
-cd_status cd_ckpt_read(const char *path, const cd_ckpt_tensor *tensors, int n_tensors, cd_ckpt_meta *meta,
+cd_status cd_ckpt_read(const char *path, const cd_tensor_view *tensors, int n_tensors, cd_ckpt_meta *meta,
                        float *params, float *momentum, size_t arena_count, cd_error *err)
 {
     CD_TRY(ck_check_descriptors(path, tensors, n_tensors, arena_count, err));

@@ -1,6 +1,6 @@
 /* One tensor dataset of a checkpoint: find it, check its type and shape, read it and check its
  * checksum; and walking /params or /optim to visit every tensor a file holds. */
-#include "ckpt/ckpt_internal.h"
+#include "ckpt_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -8,15 +8,15 @@
 #include "cnn_ddp/arena.h"
 
 /* Tensor descriptors come from the model, not the user: a bad one is a bug. */
-cd_status ck_check_descriptors(const char *path, const cd_ckpt_tensor *tensors, int n, size_t arena_count,
+cd_status ck_check_descriptors(const char *path, const cd_tensor_view *tensors, int n, size_t arena_count,
                                cd_error *err)
 {
     if (n < 0) return CD_FAIL(err, CD_E_INTERNAL, "%s: negative tensor count %d", path, n);
     for (int i = 0; i < n; i++) {
-        const cd_ckpt_tensor *t = &tensors[i];
-        size_t llen = strnlen(t->layer, sizeof t->layer), nlen = strnlen(t->name, sizeof t->name);
-        if (llen == 0 || llen == sizeof t->layer || nlen == 0 || nlen == sizeof t->name || strchr(t->layer, '/') ||
-            strchr(t->name, '/') || strcmp(t->layer, ".") == 0 || strcmp(t->name, ".") == 0)
+        const cd_tensor_view *t = &tensors[i];
+        size_t llen = strnlen(t->group, sizeof t->group), nlen = strnlen(t->name, sizeof t->name);
+        if (llen == 0 || llen == sizeof t->group || nlen == 0 || nlen == sizeof t->name || strchr(t->group, '/') ||
+            strchr(t->name, '/') || strcmp(t->group, ".") == 0 || strcmp(t->name, ".") == 0)
             return CD_FAIL(err, CD_E_INTERNAL, "%s: tensor %d has an invalid layer or tensor name", path, i);
         size_t product = 1;
         int bad = t->ndims < 1 || t->ndims > 4;
@@ -27,10 +27,10 @@ cd_status ck_check_descriptors(const char *path, const cd_ckpt_tensor *tensors, 
         if (bad || product != t->count || t->offset > arena_count || t->count > arena_count - t->offset)
             return CD_FAIL(err, CD_E_INTERNAL,
                            "%s: tensor %s/%s: shape, count %zu and offset %zu do not fit an arena of %zu floats",
-                           path, t->layer, t->name, t->count, t->offset, arena_count);
+                           path, t->group, t->name, t->count, t->offset, arena_count);
         for (int j = 0; j < i; j++)
-            if (strcmp(tensors[j].layer, t->layer) == 0 && strcmp(tensors[j].name, t->name) == 0)
-                return CD_FAIL(err, CD_E_INTERNAL, "%s: tensor %s/%s is listed twice", path, t->layer, t->name);
+            if (strcmp(tensors[j].group, t->group) == 0 && strcmp(tensors[j].name, t->name) == 0)
+                return CD_FAIL(err, CD_E_INTERNAL, "%s: tensor %s/%s is listed twice", path, t->group, t->name);
     }
     return CD_OK;
 }

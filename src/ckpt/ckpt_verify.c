@@ -1,7 +1,7 @@
 /* Verifying a checkpoint without knowing the model: every tensor under /params and /optim is read
  * and checked against its checksum, each parameter must have a momentum tensor of the same shape
  * and vice versa, and the metadata checksum must hold. */
-#include "ckpt/ckpt_internal.h"
+#include "ckpt_internal.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * temporary next to the target, flushed to disk, and only then renamed over the target; the directory
  * is flushed last. A crash at any point leaves either the old file or the complete new one under the
  * final name (and at worst a stale temporary, which listings ignore). */
-#include "ckpt/ckpt_internal.h"
+#include "ckpt_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,14 +32,14 @@ static int h5_ok(int64_t rc, char *reason)
 }
 
 /* /<section>/<layer>/<name>: float32 data plus its checksum attribute. 0 on success. */
-static int write_tensor(hid_t section, const cd_ckpt_tensor *t, const float *data, char *reason)
+static int write_tensor(hid_t section, const cd_tensor_view *t, const float *data, char *reason)
 {
     hsize_t dims[4];
     for (int d = 0; d < t->ndims; d++) dims[d] = (hsize_t)t->dims[d];
     uint64_t sum = (uint64_t)cd_checksum_floats(data, t->count);
     hid_t layer, space = H5I_INVALID_HID, dcpl = H5I_INVALID_HID, ds = H5I_INVALID_HID;
     hid_t aspace = H5I_INVALID_HID, attr = H5I_INVALID_HID;
-    int ok = h5_ok(layer = open_or_create_group(section, t->layer), reason) &&
+    int ok = h5_ok(layer = open_or_create_group(section, t->group), reason) &&
              h5_ok(space = H5Screate_simple(t->ndims, dims, NULL), reason) &&
              h5_ok(dcpl = H5Pcreate(H5P_DATASET_CREATE), reason) &&
              /* The data is written in full right away; filling it with zeros first is wasted work. */
@@ -58,7 +58,7 @@ static int write_tensor(hid_t section, const cd_ckpt_tensor *t, const float *dat
     return ok ? 0 : -1;
 }
 
-static cd_status fill_file(hid_t file, const char *path, const cd_ckpt_meta *meta, const cd_ckpt_tensor *tensors,
+static cd_status fill_file(hid_t file, const char *path, const cd_ckpt_meta *meta, const cd_tensor_view *tensors,
                            int n, const float *params, const float *momentum, cd_error *err)
 {
     CD_TRY(ck_meta_write(file, path, meta, err));
@@ -72,7 +72,7 @@ static cd_status fill_file(hid_t file, const char *path, const cd_ckpt_meta *met
         for (int i = 0; i < n; i++) {
             if (write_tensor(g, &tensors[i], arenas[s] + tensors[i].offset, reason) < 0) {
                 H5Gclose(g);
-                return CD_FAIL(err, CD_E_IO, "%s: cannot write /%s/%s/%s (%s)", path, sections[s], tensors[i].layer,
+                return CD_FAIL(err, CD_E_IO, "%s: cannot write /%s/%s/%s (%s)", path, sections[s], tensors[i].group,
                                tensors[i].name, reason);
             }
         }
@@ -84,7 +84,7 @@ static cd_status fill_file(hid_t file, const char *path, const cd_ckpt_meta *met
 /* The whole file is assembled in memory (HDF5's core driver) and handed back as one image. HDF5 never
  * writes to disk itself: this HDF5 crashes at exit after a file whose close failed on a full disk,
  * and our own write(2) reports the OS's reason plainly. */
-static cd_status build_image(const char *path, const cd_ckpt_meta *meta, const cd_ckpt_tensor *tensors, int n,
+static cd_status build_image(const char *path, const cd_ckpt_meta *meta, const cd_tensor_view *tensors, int n,
                              const float *params, const float *momentum, unsigned char **image, size_t *size,
                              cd_error *err)
 {
@@ -156,7 +156,7 @@ static cd_status fsync_dir(const char *path, const char *dir, cd_error *err)
     return CD_OK;
 }
 
-cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ckpt_tensor *tensors, int n_tensors,
+cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_tensor_view *tensors, int n_tensors,
                         const float *params, const float *momentum, size_t arena_count, cd_error *err)
 {
     if (path == NULL || path[0] == '\0') return CD_FAIL(err, CD_E_USAGE, "empty checkpoint path");

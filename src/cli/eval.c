@@ -7,10 +7,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/subcommands.h"
+#include "subcommands.h"
 #include "cnn_ddp/comm.h"
 #include "cnn_ddp/data.h"
-#include "cnn_ddp/train.h"
+#include "cnn_ddp/evaluate.h"
+#include "cnn_ddp/limits.h"
 
 typedef struct eval_options {
     const char *ckpt;
@@ -57,7 +58,6 @@ typedef struct eval_state {
     char data[CD_PATH_MAX];
     cd_data_info info;
     cd_dataset test;
-    uint8_t *labels;
     int64_t confusion[CD_CLASSES * CD_CLASSES];
     double seconds;
 } eval_state;
@@ -88,18 +88,18 @@ static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s,
     const int64_t n = s->info.count, size = comm->size, rank = comm->rank;
     const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
     CD_TRY(cd_data_load(s->data, "test", first, count, &s->test, err));
-    CD_ALLOC(err, s->labels, o->batch);
     return CD_OK;
 }
 
-static void count(eval_state *s)
+/* This rank's rows through the CPU replica of the loaded model, into the confusion matrix. */
+static cd_status count(eval_state *s, cd_error *err)
 {
-    cd_model *m = &s->model;
-    for (int64_t start = 0; start < s->test.count; start += m->max_batch) {
-        int b = (int)(s->test.count - start < m->max_batch ? s->test.count - start : m->max_batch);
-        cd_data_gather_range(&s->test, start, b, m->act[0], s->labels);
-        cd_model_predict_count(m, m->act[0], s->labels, b, s->confusion);
-    }
+    cd_replica *r = NULL;
+    CD_TRY(cd_replica_cpu(&s->model, 1, &r, err));
+    int64_t hits = 0;
+    cd_status st = cd_evaluate(r, &s->test, CD_CLASSES, &hits, s->confusion, NULL, NULL, err);
+    r->ops->free(r);
+    return st;
 }
 
 static double now_s(void)
@@ -150,14 +150,10 @@ static void report(const eval_options *o, const cd_comm *comm, const eval_state 
 /* Collective: every rank loads and counts, all agree on the first failure, then one exact sum. */
 static cd_status run_eval(const eval_options *o, cd_comm *comm, eval_state *s, cd_error *err)
 {
-    cd_status st = load(o, comm, s, err);
-    int failed = -1;
-    st = cd_comm_agree(comm, st, err, &failed);
-    if (st != CD_OK && comm->size > 1 && failed > 0 && st != CD_E_COMM) cd_error_prefix(err, "rank %d: ", failed);
-    CD_TRY(st);
+    CD_TRY(cd_comm_agree_named(comm, load(o, comm, s, err), err));
     /* Timed from here: the forward passes and the sum, not the loading. */
     const double t0 = now_s();
-    count(s);
+    CD_TRY(cd_comm_agree_named(comm, count(s, err), err));
     CD_TRY(comm->allreduce_sum_i64(comm, s->confusion, CD_CLASSES * CD_CLASSES, err));
     s->seconds = now_s() - t0;
     if (comm->rank == 0) report(o, comm, s, stdout);
@@ -194,7 +190,6 @@ int cd_cli_eval_main(int argc, char **argv)
     if (s) {
         if (s->model_built) cd_model_free(&s->model);
         cd_data_free(&s->test);
-        cd_free(s->labels);
         cd_free(s);
     }
     fflush(stdout);

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/subcommands.h"
+#include "subcommands.h"
 #include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/data.h"
 

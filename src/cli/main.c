@@ -4,11 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "cli/subcommands.h"
 #include "cnn_ddp/cli.h"
 #include "cnn_ddp/comm.h"
+#include "cnn_ddp/signals.h"
 #include "cnn_ddp/train.h"
+#include "console.h"
+#include "subcommands.h"
 
 /* The rank before MPI is up, from the launcher's environment, so a usage error is printed once. */
 static int launcher_rank(void)
@@ -73,7 +76,12 @@ int main(int argc, char **argv)
     }
     cd_signals_install();
     cfg->process_start = (double)t0.tv_sec + (double)t0.tv_nsec * 1e-9;
-    st = cd_train_run(cfg, &comm, &err);
+    /* Under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own output is (a log file, a
+     * Slurm job), so only a process started directly can know it is on a terminal. */
+    cd_console console;
+    const cd_reporter reporter =
+        cd_console_reporter(&console, cfg->quiet, isatty(STDOUT_FILENO) && !cd_comm_under_launcher());
+    st = cd_train_run(cfg, &comm, &reporter, &err);
     int code = cd_status_exit_code(st);
     if (st == CD_E_STOPPED) code = 128 + cd_signals_pending();
     if (st != CD_OK && st != CD_E_STOPPED && comm.rank == 0) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/subcommands.h"
+#include "subcommands.h"
 #include "cnn_ddp/data.h"
 #include "cnn_ddp/spec.h"
 
@@ -31,7 +31,7 @@ cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_bat
         return CD_FAIL(err, CD_E_INPUT, "%s: its model cannot take %dx%d images (%s)", ckpt, height, width,
                        build_err.msg);
     }
-    cd_ckpt_tensor tensors[2 * CD_MAX_LAYERS];
+    cd_tensor_view tensors[2 * CD_MAX_LAYERS];
     int n = cd_model_tensor_views(model, tensors);
     cd_error read_err = {0};
     st = cd_ckpt_read(ckpt, tensors, n, meta, model->arena.params, model->arena.momentum, model->arena.count,

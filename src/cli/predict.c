@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/subcommands.h"
+#include "subcommands.h"
 #include "cnn_ddp/data.h"
 #include "cnn_ddp/image.h"
-#include "cnn_ddp/train.h"
+#include "cnn_ddp/limits.h"
 
 enum { MAX_IMAGES = 4096 };
 

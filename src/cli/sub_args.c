@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/subcommands.h"
+#include "subcommands.h"
 
 cd_status cd_cli_next_arg(int argc, char **argv, int *i, const char *const *valued, char *name, size_t cap,
                           const char **value, cd_error *err)

@@ -1,14 +1,20 @@
-/* The NCCL backend: one communicator per job, its unique id travelling over the job's cd_comm (MPI). */
-#include "comm/nccl.h"
-
+/* The NCCL backend: sums int64 buffers in CUDA device memory with one communicator per job. The
+ * communicator's unique id travels over the job's host comm (MPI), and every call but the sum is the
+ * host comm's. The sum runs on this backend's own stream and returns when it is done, like MPI's, so
+ * a caller needs no CUDA stream of ours. */
+#include <cuda_runtime.h>
 #include <nccl.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct cd_nccl {
+#include "cnn_ddp/comm.h"
+
+typedef struct nccl_impl {
     ncclComm_t comm;
-    int rank;
-};
+    cudaStream_t stream;
+    int device;
+    cd_comm *host;
+} nccl_impl;
 
 static cd_status nccl_check(ncclResult_t rc, const char *call, const char *file, int line, int rank, cd_error *err)
 {
@@ -17,40 +23,83 @@ static cd_status nccl_check(ncclResult_t rc, const char *call, const char *file,
     return cd_error_set(err, CD_E_COMM, file, line, "rank %d: %s failed at %s:%d: %s%s%s", rank, call, file, line,
                         ncclGetErrorString(rc), last && *last ? ": " : "", last ? last : "");
 }
-#define NCCL_CK(call, rank, err) CD_TRY(nccl_check((call), #call, __FILE__, __LINE__, (rank), (err)))
 
-cd_status cd_nccl_create(cd_comm *comm, cd_nccl **out, cd_error *err)
+static cd_status cuda_check(cudaError_t rc, const char *call, int rank, cd_error *err)
 {
-    *out = NULL;
+    if (rc == cudaSuccess) return CD_OK;
+    return CD_FAIL(err, CD_E_COMM, "rank %d: %s failed: %s (%s)", rank, call, cudaGetErrorString(rc),
+                   cudaGetErrorName(rc));
+}
+
+static cd_status nccl_allreduce(cd_comm *c, int64_t *buf, size_t n, cd_error *err)
+{
+    nccl_impl *m = (nccl_impl *)c->impl;
+    CD_TRY(cuda_check(cudaSetDevice(m->device), "cudaSetDevice", c->rank, err));
+    CD_TRY(nccl_check(ncclAllReduce(buf, buf, n, ncclInt64, ncclSum, m->comm, m->stream), "ncclAllReduce", __FILE__,
+                      __LINE__, c->rank, err));
+    return cuda_check(cudaStreamSynchronize(m->stream), "cudaStreamSynchronize after ncclAllReduce", c->rank, err);
+}
+
+static cd_status nccl_allgather(cd_comm *c, uint64_t value, uint64_t *out, cd_error *err)
+{
+    cd_comm *h = ((nccl_impl *)c->impl)->host;
+    return h->allgather_u64(h, value, out, err);
+}
+
+static cd_status nccl_broadcast(cd_comm *c, void *buf, size_t bytes, int root, cd_error *err)
+{
+    cd_comm *h = ((nccl_impl *)c->impl)->host;
+    return h->broadcast(h, buf, bytes, root, err);
+}
+
+static void nccl_abort(cd_comm *c, int exit_code)
+{
+    cd_comm *h = ((nccl_impl *)c->impl)->host;
+    h->abort(h, exit_code);
+}
+
+static void nccl_finalize(cd_comm *c)
+{
+    nccl_impl *m = (nccl_impl *)c->impl;
+    if (!m) return;
+    cudaSetDevice(m->device);
+    if (m->comm) ncclCommDestroy(m->comm);
+    if (m->stream) cudaStreamDestroy(m->stream);
+    cd_free(m);
+    c->impl = NULL;
+}
+
+extern "C" int cd_comm_nccl_built(void) { return 1; }
+
+extern "C" cd_status cd_comm_nccl(cd_comm *host, int device, cd_comm *out, cd_error *err)
+{
+    memset(out, 0, sizeof *out);
     ncclUniqueId id;
     cd_status st = CD_OK;
-    if (comm->rank == 0) st = nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId(&id)", __FILE__, __LINE__, 0, err);
+    if (host->rank == 0) st = nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId(&id)", __FILE__, __LINE__, 0, err);
     /* Every rank must reach the broadcast; a failed id becomes zeros and fails everyone's init. */
     if (st != CD_OK) memset(&id, 0, sizeof id);
-    CD_TRY(comm->broadcast(comm, &id, sizeof id, 0, err));
+    CD_TRY(host->broadcast(host, &id, sizeof id, 0, err));
     CD_TRY(st);
-    cd_nccl *n = (cd_nccl *)cd_alloc_zeroed(sizeof *n);
-    if (!n) return CD_FAIL(err, CD_E_NOMEM, "rank %d: out of memory for the NCCL communicator", comm->rank);
-    n->rank = comm->rank;
-    st = nccl_check(ncclCommInitRank(&n->comm, comm->size, id, comm->rank), "ncclCommInitRank", __FILE__, __LINE__,
-                    comm->rank, err);
-    if (st != CD_OK) {
-        cd_free(n);
-        return st;
-    }
-    *out = n;
-    return CD_OK;
-}
-
-cd_status cd_nccl_allreduce_i64(cd_nccl *n, int64_t *buf, size_t count, cudaStream_t stream, cd_error *err)
-{
-    NCCL_CK(ncclAllReduce(buf, buf, count, ncclInt64, ncclSum, n->comm, stream), n->rank, err);
-    return CD_OK;
-}
-
-void cd_nccl_free(cd_nccl *n)
-{
-    if (!n) return;
-    ncclCommDestroy(n->comm);
-    cd_free(n);
+    nccl_impl *m = (nccl_impl *)cd_alloc_zeroed(sizeof *m);
+    if (!m) return CD_FAIL(err, CD_E_NOMEM, "rank %d: out of memory for the NCCL communicator", host->rank);
+    m->device = device;
+    m->host = host;
+    *out = *host;
+    out->name = "nccl";
+    out->memory = CD_MEMORY_CUDA;
+    out->impl = m;
+    out->allreduce_sum_i64 = nccl_allreduce;
+    out->allgather_u64 = nccl_allgather;
+    out->broadcast = nccl_broadcast;
+    out->abort = nccl_abort;
+    out->finalize = nccl_finalize;
+    st = cuda_check(cudaSetDevice(device), "cudaSetDevice", host->rank, err);
+    if (st == CD_OK) st = cuda_check(cudaStreamCreateWithFlags(&m->stream, cudaStreamNonBlocking), "cudaStreamCreate",
+                                     host->rank, err);
+    if (st == CD_OK)
+        st = nccl_check(ncclCommInitRank(&m->comm, host->size, id, host->rank), "ncclCommInitRank", __FILE__, __LINE__,
+                        host->rank, err);
+    if (st != CD_OK) nccl_finalize(out);
+    return st;
 }

@@ -12,7 +12,7 @@
  *    way the result would be a pure function of the integer; this way it is also the nearest float.
  *  - to double: (double)acc rounds once when |acc| > 2^53 (sums of large values): still a
  *    deterministic function of the integer, which is all the reduction needs. */
-#include "cnn_ddp/reduce.h"
+#include "cnn_ddp/fixed_point.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* See h5_quiet.h. */
-#include "core/h5_quiet.h"
+#include "cnn_ddp/h5_quiet.h"
 
 #include <stdio.h>
 #include <string.h>

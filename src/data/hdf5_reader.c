@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/h5_quiet.h"
+#include "cnn_ddp/h5_quiet.h"
 
 #define MAX_SIDE 4096         /* largest accepted image height or width */
 #define LABEL_BLOCK 65536     /* labels are range-checked this many rows at a time */

@@ -1,12 +1,5 @@
 /* conv2d: shape inference, parameter layout [c_out][c_in][k][k] + [c_out], kernel calls. */
-#include "layers/layer.h"
-
-static cd_conv_shape conv_shape(const cd_layer *l, int n)
-{
-    return (cd_conv_shape){.n = n, .c_in = l->in.c, .h_in = l->in.h, .w_in = l->in.w,
-                           .c_out = l->out.c, .h_out = l->out.h, .w_out = l->out.w,
-                           .k_h = l->spec.k, .k_w = l->spec.k, .stride = l->spec.stride, .pad = l->spec.pad};
-}
+#include "layer_types.h"
 
 static cd_status conv_infer(cd_layer *l, int index, cd_error *err)
 {
@@ -31,28 +24,21 @@ static cd_status conv_infer(cd_layer *l, int index, cd_error *err)
 
 static size_t conv_workspace(const cd_layer *l, const cd_kernels *k, int n)
 {
-    cd_conv_shape s = conv_shape(l, n);
+    cd_conv_shape s = cd_layer_conv_shape(l, n);
     return k->conv_workspace(&s);
 }
 
-static void conv_forward(cd_model *m, int i, int n)
+static void conv_forward(const cd_layer *l, const cd_layer_io *io)
 {
-    const cd_layer *l = &m->layers[i];
-    cd_conv_shape s = conv_shape(l, n);
-    const float *p = m->arena.params;
-    m->kernels->conv_forward(&s, m->act[i], p + l->weight_offset, p + l->bias_offset, m->act[i + 1], m->work);
+    cd_conv_shape s = cd_layer_conv_shape(l, io->n);
+    io->k->conv_forward(&s, io->x, io->w, io->b, io->y, io->work);
 }
 
-static void conv_backward(cd_model *m, int i, int n, int need_dx)
+static void conv_backward(const cd_layer *l, const cd_layer_io *io)
 {
-    const cd_layer *l = &m->layers[i];
-    cd_conv_shape s = conv_shape(l, n);
-    float *g = m->arena.grads;
-    m->kernels->conv_backward_weights(&s, m->act[i], m->grad[i + 1], g + l->weight_offset,
-                                      g + l->bias_offset, m->work);
-    if (need_dx)
-        m->kernels->conv_backward_data(&s, m->grad[i + 1], m->arena.params + l->weight_offset, m->grad[i],
-                                       m->work);
+    cd_conv_shape s = cd_layer_conv_shape(l, io->n);
+    io->k->conv_backward_weights(&s, io->x, io->dy, io->dw, io->db, io->work);
+    if (io->dx) io->k->conv_backward_data(&s, io->dy, io->w, io->dx, io->work);
 }
 
 const cd_layer_ops *cd_layer_ops_conv(void)

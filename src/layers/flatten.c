@@ -1,5 +1,5 @@
 /* flatten: NCHW is already contiguous per sample, so this only changes the shape ([c*h*w,1,1]). */
-#include "layers/layer.h"
+#include "layer_types.h"
 
 #include <string.h>
 
@@ -16,14 +16,14 @@ static size_t flatten_workspace(const cd_layer *l, const cd_kernels *k, int n)
     return 0;
 }
 
-static void flatten_forward(cd_model *m, int i, int n)
+static void flatten_forward(const cd_layer *l, const cd_layer_io *io)
 {
-    memcpy(m->act[i + 1], m->act[i], sizeof(float) * (size_t)n * cd_shape_size(m->layers[i].in));
+    memcpy(io->y, io->x, sizeof(float) * (size_t)io->n * cd_shape_size(l->in));
 }
 
-static void flatten_backward(cd_model *m, int i, int n, int need_dx)
+static void flatten_backward(const cd_layer *l, const cd_layer_io *io)
 {
-    if (need_dx) memcpy(m->grad[i], m->grad[i + 1], sizeof(float) * (size_t)n * cd_shape_size(m->layers[i].in));
+    if (io->dx) memcpy(io->dx, io->dy, sizeof(float) * (size_t)io->n * cd_shape_size(l->in));
 }
 
 const cd_layer_ops *cd_layer_ops_flatten(void)

@@ -1,10 +1,5 @@
 /* linear (fully connected): flattens its input; weight [out][in] + bias [out]. */
-#include "layers/layer.h"
-
-static cd_linear_shape linear_shape(const cd_layer *l, int n)
-{
-    return (cd_linear_shape){.n = n, .in = (int)cd_shape_size(l->in), .out = l->out.c};
-}
+#include "layer_types.h"
 
 static cd_status linear_infer(cd_layer *l, int index, cd_error *err)
 {
@@ -26,21 +21,17 @@ static size_t linear_workspace(const cd_layer *l, const cd_kernels *k, int n)
     return 0;
 }
 
-static void linear_forward(cd_model *m, int i, int n)
+static void linear_forward(const cd_layer *l, const cd_layer_io *io)
 {
-    const cd_layer *l = &m->layers[i];
-    cd_linear_shape s = linear_shape(l, n);
-    const float *p = m->arena.params;
-    m->kernels->linear_forward(&s, m->act[i], p + l->weight_offset, p + l->bias_offset, m->act[i + 1]);
+    cd_linear_shape s = cd_layer_linear_shape(l, io->n);
+    io->k->linear_forward(&s, io->x, io->w, io->b, io->y);
 }
 
-static void linear_backward(cd_model *m, int i, int n, int need_dx)
+static void linear_backward(const cd_layer *l, const cd_layer_io *io)
 {
-    const cd_layer *l = &m->layers[i];
-    cd_linear_shape s = linear_shape(l, n);
-    float *g = m->arena.grads;
-    m->kernels->linear_backward_weights(&s, m->act[i], m->grad[i + 1], g + l->weight_offset, g + l->bias_offset);
-    if (need_dx) m->kernels->linear_backward_data(&s, m->grad[i + 1], m->arena.params + l->weight_offset, m->grad[i]);
+    cd_linear_shape s = cd_layer_linear_shape(l, io->n);
+    io->k->linear_backward_weights(&s, io->x, io->dy, io->dw, io->db);
+    if (io->dx) io->k->linear_backward_data(&s, io->dy, io->w, io->dx);
 }
 
 const cd_layer_ops *cd_layer_ops_linear(void)

@@ -1,11 +1,5 @@
 /* max-pool 2d: no padding, floor mode; the forward pass records each winner for the backward pass. */
-#include "layers/layer.h"
-
-static cd_pool_shape pool_shape(const cd_layer *l, int n)
-{
-    return (cd_pool_shape){.n = n, .c = l->in.c, .h_in = l->in.h, .w_in = l->in.w, .h_out = l->out.h,
-                           .w_out = l->out.w, .k = l->spec.k, .stride = l->spec.stride};
-}
+#include "layer_types.h"
 
 static cd_status pool_infer(cd_layer *l, int index, cd_error *err)
 {
@@ -23,17 +17,17 @@ static size_t pool_workspace(const cd_layer *l, const cd_kernels *k, int n)
     return 0;
 }
 
-static void pool_forward(cd_model *m, int i, int n)
+static void pool_forward(const cd_layer *l, const cd_layer_io *io)
 {
-    cd_pool_shape s = pool_shape(&m->layers[i], n);
-    m->kernels->pool_forward(&s, m->act[i], m->act[i + 1], m->inference ? NULL : m->argmax[i]);
+    cd_pool_shape s = cd_layer_pool_shape(l, io->n);
+    io->k->pool_forward(&s, io->x, io->y, io->argmax);
 }
 
-static void pool_backward(cd_model *m, int i, int n, int need_dx)
+static void pool_backward(const cd_layer *l, const cd_layer_io *io)
 {
-    if (!need_dx) return;
-    cd_pool_shape s = pool_shape(&m->layers[i], n);
-    m->kernels->pool_backward(&s, m->grad[i + 1], m->argmax[i], m->grad[i]);
+    if (!io->dx) return;
+    cd_pool_shape s = cd_layer_pool_shape(l, io->n);
+    io->k->pool_backward(&s, io->dy, io->argmax, io->dx);
 }
 
 const cd_layer_ops *cd_layer_ops_pool(void)

@@ -1,5 +1,5 @@
 /* ReLU: the backward pass masks with the forward output (y > 0 exactly where x > 0). */
-#include "layers/layer.h"
+#include "layer_types.h"
 
 static cd_status relu_infer(cd_layer *l, int index, cd_error *err)
 {
@@ -14,16 +14,14 @@ static size_t relu_workspace(const cd_layer *l, const cd_kernels *k, int n)
     return 0;
 }
 
-static void relu_forward(cd_model *m, int i, int n)
+static void relu_forward(const cd_layer *l, const cd_layer_io *io)
 {
-    m->kernels->relu_forward((size_t)n * cd_shape_size(m->layers[i].in), m->act[i], m->act[i + 1]);
+    io->k->relu_forward((size_t)io->n * cd_shape_size(l->in), io->x, io->y);
 }
 
-static void relu_backward(cd_model *m, int i, int n, int need_dx)
+static void relu_backward(const cd_layer *l, const cd_layer_io *io)
 {
-    if (!need_dx) return;
-    m->kernels->relu_backward((size_t)n * cd_shape_size(m->layers[i].in), m->act[i + 1], m->grad[i + 1],
-                              m->grad[i]);
+    if (io->dx) io->k->relu_backward((size_t)io->n * cd_shape_size(l->in), io->y, io->dy, io->dx);
 }
 
 const cd_layer_ops *cd_layer_ops_relu(void)

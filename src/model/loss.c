@@ -1,6 +1,6 @@
 /* Softmax cross-entropy on logits. Computed per sample in double from float logits so the loss and its
  * gradient are accurate; the result per sample depends only on that sample's logits. */
-#include "model/loss.h"
+#include "loss.h"
 
 #include <math.h>
 #include <stddef.h>

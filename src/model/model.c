@@ -7,8 +7,7 @@
 #include <string.h>
 
 #include "cnn_ddp/rng.h"
-#include "layers/layer.h"
-#include "model/loss.h"
+#include "loss.h"
 
 void cd_model_free(cd_model *m)
 {
@@ -35,7 +34,7 @@ static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, i
     m->max_batch = max_batch;
     m->kernels = kernels;
 
-    int counts[5] = {0};
+    int counts[CD_LAYER_TYPES] = {0};
     size_t offset = 0, work = 0;
     cd_shape shape = input;
     for (int i = 0; i < m->n_layers; i++) {
@@ -104,10 +103,27 @@ void cd_model_init_params(cd_model *m, uint64_t seed)
     memset(m->arena.grads, 0, sizeof(float) * m->arena.count);
 }
 
+/* Layer i's tensors in this network's buffers. */
+static cd_layer_io layer_io(const cd_model *m, int i, int n)
+{
+    const cd_layer *l = &m->layers[i];
+    const int has_params = l->weight_count > 0;
+    return (cd_layer_io){.n = n, .x = m->act[i], .y = m->act[i + 1], .dy = m->grad[i + 1], .dx = m->grad[i],
+                         .w = has_params ? m->arena.params + l->weight_offset : NULL,
+                         .b = has_params ? m->arena.params + l->bias_offset : NULL,
+                         .dw = has_params ? m->arena.grads + l->weight_offset : NULL,
+                         .db = has_params ? m->arena.grads + l->bias_offset : NULL,
+                         .argmax = m->argmax[i], .work = m->work, .k = m->kernels};
+}
+
 void cd_model_forward(cd_model *m, const float *x, int n)
 {
     if (x && x != m->act[0]) memcpy(m->act[0], x, sizeof(float) * (size_t)n * cd_shape_size(m->input));
-    for (int i = 0; i < m->n_layers; i++) cd_layer_ops_for(m->layers[i].spec.type)->forward(m, i, n);
+    for (int i = 0; i < m->n_layers; i++) {
+        cd_layer_io io = layer_io(m, i, n);
+        if (m->inference) io.argmax = NULL; /* no backward pass follows: skip the arg-max bookkeeping */
+        cd_layer_ops_for(m->layers[i].spec.type)->forward(&m->layers[i], &io);
+    }
 }
 
 const float *cd_model_logits(const cd_model *m) { return m->act[m->n_layers]; }
@@ -122,30 +138,45 @@ double cd_model_loss_backward(cd_model *m, const uint8_t *labels, int n, float s
             lowest = i;
             break;
         }
-    for (int i = m->n_layers - 1; i >= lowest; i--)
-        cd_layer_ops_for(m->layers[i].spec.type)->backward(m, i, n, i > lowest);
+    for (int i = m->n_layers - 1; i >= lowest; i--) {
+        cd_layer_io io = layer_io(m, i, n);
+        if (i == lowest) io.dx = NULL;
+        cd_layer_ops_for(m->layers[i].spec.type)->backward(&m->layers[i], &io);
+    }
     return loss;
+}
+
+void cd_model_predict(cd_model *m, const float *x, int n, int32_t *pred)
+{
+    const size_t per = cd_shape_size(m->input);
+    m->inference = 1;
+    for (int start = 0; start < n; start += m->max_batch) {
+        const int b = n - start < m->max_batch ? n - start : m->max_batch;
+        cd_model_forward(m, x + per * (size_t)start, b);
+        const float *z = cd_model_logits(m);
+        for (int i = 0; i < b; i++) {
+            int best = 0; /* the first maximal logit, as the loss and the CUDA kernels choose */
+            for (int c = 1; c < m->classes; c++)
+                if (z[(size_t)i * m->classes + c] > z[(size_t)i * m->classes + best]) best = c;
+            pred[start + i] = best;
+        }
+    }
+    m->inference = 0;
 }
 
 int cd_model_predict_count(cd_model *m, const float *x, const uint8_t *labels, int n, int64_t *confusion)
 {
     int hits = 0;
-    size_t per = cd_shape_size(m->input);
-    m->inference = 1; /* no backward pass follows: skip the arg-max bookkeeping */
-    for (int start = 0; start < n; start += m->max_batch) {
-        int b = n - start < m->max_batch ? n - start : m->max_batch;
-        cd_model_forward(m, x + per * (size_t)start, b);
-        const float *z = cd_model_logits(m);
+    int32_t pred[64];
+    for (int start = 0; start < n; start += 64) {
+        const int b = n - start < 64 ? n - start : 64;
+        cd_model_predict(m, x + cd_shape_size(m->input) * (size_t)start, b, pred);
         for (int i = 0; i < b; i++) {
-            int best = 0;
-            for (int c = 1; c < m->classes; c++)
-                if (z[(size_t)i * m->classes + c] > z[(size_t)i * m->classes + best]) best = c;
-            int truth = labels[start + i];
-            hits += best == truth;
-            if (confusion) confusion[truth * m->classes + best]++;
+            const int truth = labels[start + i];
+            hits += pred[i] == truth;
+            if (confusion) confusion[truth * m->classes + pred[i]]++;
         }
     }
-    m->inference = 0;
     return hits;
 }
 

@@ -1,20 +1,19 @@
-/* The CUDA model replica (see include/cnn_ddp/cuda.h): device buffers, the layer walk over the host
- * model's layer list, staging through pinned memory, and the step's reduction and update. */
+/* The CUDA replica (see include/model/cnn_ddp/replica.h): device buffers, the layer walk over a copy of
+ * the host model's layer list, staging through pinned memory, the step buffer and the update. It sums
+ * nothing across ranks itself: reduce_buffer hands the trainer the buffer in the memory its comm
+ * backend sums (device memory for NCCL, pinned host memory for MPI). */
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-extern "C" {
-#include "cnn_ddp/cuda.h"
-#include "cnn_ddp/reduce.h"
-}
-#include "comm/nccl.h"
-#include "kernels/cuda/launch.h"
+#include "cnn_ddp/cuda_kernels.h"
+#include "cnn_ddp/fixed_point.h"
+#include "cnn_ddp/replica.h"
 
-struct cd_cuda_replica {
+typedef struct cuda_replica {
+    cd_replica base;
     int device, rank;
-    char name[320];
     int n_layers;
     cd_layer layers[CD_MAX_LAYERS];
     cd_shape input;
@@ -23,21 +22,23 @@ struct cd_cuda_replica {
     cudaStream_t stream;
     cudaEvent_t staged;                      /* the last upload from the pinned buffers finished */
     float *params, *momentum, *cgrad;        /* cgrad: [max_chunks][n_params] chunk gradients */
-    int64_t *acc;                            /* [n_params + CD_CUDA_SLOTS] */
+    int64_t *acc;                            /* [n_params + CD_SLOTS] */
     float *act[CD_MAX_LAYERS + 1], *grad[CD_MAX_LAYERS + 1];
     int32_t *argmax[CD_MAX_LAYERS];
     double *loss;
     int *hit;
     uint8_t *labels;
     cd_cu_failure *fail;
-    unsigned long long *eval_hits;
+    int32_t *pred;                           /* [capacity]: predict's classes */
     /* pinned host memory */
     float *h_input;
     uint8_t *h_labels;
-    int64_t *h_acc;                          /* [n_params + CD_CUDA_SLOTS]: MPI path, slots */
+    int64_t *h_acc;                          /* [n_params + CD_SLOTS]: the step buffer summed by host */
     cd_cu_failure *h_fail;
-    cd_nccl *nccl;
-};
+    int32_t *h_pred;
+} cuda_replica;
+
+static cuda_replica *cu(cd_replica *r) { return (cuda_replica *)r->impl; }
 
 static cd_status cuda_check(cudaError_t rc, const char *call, const char *file, int line, int rank, cd_error *err)
 {
@@ -53,6 +54,7 @@ static cd_status cuda_check(cudaError_t rc, const char *call, const char *file, 
 /* After a batch of kernel launches: reports a bad launch configuration or an earlier kernel fault. */
 #define CK_LAUNCH(what) CD_TRY(cuda_check(cudaGetLastError(), what, __FILE__, __LINE__, r->rank, err))
 
+
 extern "C" int cd_cuda_built(void) { return 1; }
 
 extern "C" int cd_cuda_device_count(void)
@@ -65,43 +67,20 @@ extern "C" int cd_cuda_device_count(void)
     return n;
 }
 
-static cd_conv_shape conv_shape(const cd_layer *l, int n)
+static void cuda_free(cd_replica *base)
 {
-    cd_conv_shape s;
-    s.n = n, s.c_in = l->in.c, s.h_in = l->in.h, s.w_in = l->in.w;
-    s.c_out = l->out.c, s.h_out = l->out.h, s.w_out = l->out.w;
-    s.k_h = s.k_w = l->spec.k, s.stride = l->spec.stride, s.pad = l->spec.pad;
-    return s;
-}
-
-static cd_pool_shape pool_shape(const cd_layer *l, int n)
-{
-    cd_pool_shape s;
-    s.n = n, s.c = l->in.c, s.h_in = l->in.h, s.w_in = l->in.w, s.h_out = l->out.h, s.w_out = l->out.w;
-    s.k = l->spec.k, s.stride = l->spec.stride;
-    return s;
-}
-
-static cd_linear_shape linear_shape(const cd_layer *l, int n)
-{
-    cd_linear_shape s;
-    s.n = n, s.in = (int)cd_shape_size(l->in), s.out = l->out.c;
-    return s;
-}
-
-extern "C" void cd_cuda_replica_free(cd_cuda_replica *r)
-{
-    if (!r) return;
+    if (!base) return;
+    cuda_replica *r = cu(base);
     cudaSetDevice(r->device);
     if (r->stream) cudaStreamSynchronize(r->stream);
-    cd_nccl_free(r->nccl);
     cudaFree(r->params), cudaFree(r->momentum), cudaFree(r->cgrad), cudaFree(r->acc);
     for (int i = 0; i <= CD_MAX_LAYERS; i++) {
         cudaFree(r->act[i]), cudaFree(r->grad[i]);
         if (i < CD_MAX_LAYERS) cudaFree(r->argmax[i]);
     }
-    cudaFree(r->loss), cudaFree(r->hit), cudaFree(r->labels), cudaFree(r->fail), cudaFree(r->eval_hits);
+    cudaFree(r->loss), cudaFree(r->hit), cudaFree(r->labels), cudaFree(r->fail), cudaFree(r->pred);
     cudaFreeHost(r->h_input), cudaFreeHost(r->h_labels), cudaFreeHost(r->h_acc), cudaFreeHost(r->h_fail);
+    cudaFreeHost(r->h_pred);
     if (r->staged) cudaEventDestroy(r->staged);
     if (r->stream) cudaStreamDestroy(r->stream);
     cd_free(r);
@@ -112,7 +91,7 @@ template <typename T> static cudaError_t dev_alloc(T **p, size_t count)
     return cudaMalloc((void **)p, sizeof(T) * (count ? count : 1));
 }
 
-static cd_status create(cd_cuda_replica *r, const cd_model *host, cd_error *err)
+static cd_status create(cuda_replica *r, cd_error *err)
 {
     int count = cd_cuda_device_count();
     if (r->device < 0 || r->device >= count)
@@ -120,7 +99,7 @@ static cd_status create(cd_cuda_replica *r, const cd_model *host, cd_error *err)
     CK(cudaSetDevice(r->device));
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, r->device));
-    snprintf(r->name, sizeof r->name, "%s (device %d)", prop.name, r->device);
+    snprintf(r->base.name, sizeof r->base.name, "%s (device %d)", prop.name, r->device);
     CK(cudaStreamCreateWithFlags(&r->stream, cudaStreamNonBlocking));
     CK(cudaEventCreateWithFlags(&r->staged, cudaEventDisableTiming));
 
@@ -128,7 +107,7 @@ static cd_status create(cd_cuda_replica *r, const cd_model *host, cd_error *err)
     CK(dev_alloc(&r->params, n));
     CK(dev_alloc(&r->momentum, n));
     CK(dev_alloc(&r->cgrad, n * (size_t)r->max_chunks));
-    CK(dev_alloc(&r->acc, n + CD_CUDA_SLOTS));
+    CK(dev_alloc(&r->acc, n + CD_SLOTS));
     for (int i = 0; i <= r->n_layers; i++) {
         size_t per = cd_shape_size(i == 0 ? r->input : r->layers[i - 1].out);
         CK(dev_alloc(&r->act[i], per * cap));
@@ -140,51 +119,22 @@ static cd_status create(cd_cuda_replica *r, const cd_model *host, cd_error *err)
     CK(dev_alloc(&r->hit, cap));
     CK(dev_alloc(&r->labels, cap));
     CK(dev_alloc(&r->fail, 1));
-    CK(dev_alloc(&r->eval_hits, 1));
+    CK(dev_alloc(&r->pred, cap));
     CK(cudaMallocHost((void **)&r->h_input, sizeof(float) * cd_shape_size(r->input) * cap));
     CK(cudaMallocHost((void **)&r->h_labels, cap));
-    CK(cudaMallocHost((void **)&r->h_acc, sizeof(int64_t) * (n + CD_CUDA_SLOTS)));
+    CK(cudaMallocHost((void **)&r->h_acc, sizeof(int64_t) * (n + CD_SLOTS)));
     CK(cudaMallocHost((void **)&r->h_fail, sizeof(cd_cu_failure)));
+    CK(cudaMallocHost((void **)&r->h_pred, sizeof(int32_t) * cap));
     CK(cudaMemsetAsync(r->params, 0, sizeof(float) * n, r->stream));
     CK(cudaMemsetAsync(r->momentum, 0, sizeof(float) * n, r->stream));
-    CK(cudaMemsetAsync(r->eval_hits, 0, sizeof(unsigned long long), r->stream));
     CK(cudaEventRecord(r->staged, r->stream));
     CK(cudaStreamSynchronize(r->stream));
-    (void)host;
     return CD_OK;
 }
 
-extern "C" cd_status cd_cuda_replica_create(const cd_model *host, int device, int rank, int chunk, int max_chunks,
-                                            cd_cuda_replica **out, cd_error *err)
+static cd_status cuda_upload(cd_replica *base, const float *params, const float *momentum, cd_error *err)
 {
-    *out = NULL;
-    if (chunk < 1 || max_chunks < 1)
-        return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: chunk %d x %d chunks", chunk, max_chunks);
-    cd_cuda_replica *r = (cd_cuda_replica *)cd_alloc_zeroed(sizeof *r);
-    if (!r) return CD_FAIL(err, CD_E_NOMEM, "out of memory allocating the CUDA replica");
-    r->device = device;
-    r->rank = rank;
-    r->n_layers = host->n_layers;
-    memcpy(r->layers, host->layers, sizeof r->layers);
-    r->input = host->input;
-    r->classes = host->classes;
-    r->chunk = chunk;
-    r->max_chunks = max_chunks;
-    r->capacity = chunk * max_chunks > host->max_batch ? chunk * max_chunks : host->max_batch;
-    r->n_params = host->arena.count;
-    cd_status st = create(r, host, err);
-    if (st != CD_OK) {
-        cd_cuda_replica_free(r);
-        return st;
-    }
-    *out = r;
-    return CD_OK;
-}
-
-extern "C" const char *cd_cuda_replica_name(const cd_cuda_replica *r) { return r->name; }
-
-extern "C" cd_status cd_cuda_replica_upload(cd_cuda_replica *r, const float *params, const float *momentum, cd_error *err)
-{
+    cuda_replica *r = cu(base);
     CK(cudaSetDevice(r->device));
     CK(cudaMemcpyAsync(r->params, params, sizeof(float) * r->n_params, cudaMemcpyHostToDevice, r->stream));
     CK(cudaMemcpyAsync(r->momentum, momentum, sizeof(float) * r->n_params, cudaMemcpyHostToDevice, r->stream));
@@ -192,8 +142,9 @@ extern "C" cd_status cd_cuda_replica_upload(cd_cuda_replica *r, const float *par
     return CD_OK;
 }
 
-extern "C" cd_status cd_cuda_replica_download(cd_cuda_replica *r, float *params, float *momentum, cd_error *err)
+static cd_status cuda_download(cd_replica *base, float *params, float *momentum, cd_error *err)
 {
+    cuda_replica *r = cu(base);
     CK(cudaSetDevice(r->device));
     CK(cudaMemcpyAsync(params, r->params, sizeof(float) * r->n_params, cudaMemcpyDeviceToHost, r->stream));
     CK(cudaMemcpyAsync(momentum, r->momentum, sizeof(float) * r->n_params, cudaMemcpyDeviceToHost, r->stream));
@@ -201,27 +152,30 @@ extern "C" cd_status cd_cuda_replica_download(cd_cuda_replica *r, float *params,
     return CD_OK;
 }
 
-extern "C" float *cd_cuda_replica_input(cd_cuda_replica *r)
+static float *cuda_input(cd_replica *base)
 {
+    cuda_replica *r = cu(base);
     cudaEventSynchronize(r->staged); /* a failure here resurfaces at the next checked call */
     return r->h_input;
 }
 
-extern "C" uint8_t *cd_cuda_replica_labels(cd_cuda_replica *r)
+static uint8_t *cuda_labels(cd_replica *base)
 {
+    cuda_replica *r = cu(base);
     cudaEventSynchronize(r->staged);
     return r->h_labels;
 }
 
-extern "C" cd_status cd_cuda_replica_begin_step(cd_cuda_replica *r, cd_error *err)
+static cd_status cuda_begin_step(cd_replica *base, cd_error *err)
 {
+    cuda_replica *r = cu(base);
     CK(cudaSetDevice(r->device));
-    CK(cudaMemsetAsync(r->acc, 0, sizeof(int64_t) * (r->n_params + CD_CUDA_SLOTS), r->stream));
+    CK(cudaMemsetAsync(r->acc, 0, sizeof(int64_t) * (r->n_params + CD_SLOTS), r->stream));
     CK(cudaMemsetAsync(r->fail, 0xff, sizeof(cd_cu_failure), r->stream)); /* key = CD_CU_NO_FAILURE */
     return CD_OK;
 }
 
-static cd_status stage(cd_cuda_replica *r, int n, cd_error *err)
+static cd_status stage(cuda_replica *r, int n, cd_error *err)
 {
     CK(cudaMemcpyAsync(r->act[0], r->h_input, sizeof(float) * cd_shape_size(r->input) * (size_t)n,
                        cudaMemcpyHostToDevice, r->stream));
@@ -231,26 +185,26 @@ static cd_status stage(cd_cuda_replica *r, int n, cd_error *err)
 }
 
 /* act[0] -> logits for n samples: per-sample ops, so one launch covers every chunk. */
-static void forward(cd_cuda_replica *r, int n)
+static void forward(cuda_replica *r, int n)
 {
     for (int i = 0; i < r->n_layers; i++) {
         const cd_layer *l = &r->layers[i];
         const float *w = r->params + l->weight_offset, *b = r->params + l->bias_offset;
         switch (l->spec.type) {
-        case CD_LAYER_CONV: cd_cu_conv_forward(r->stream, conv_shape(l, n), r->act[i], w, b, r->act[i + 1]); break;
-        case CD_LAYER_POOL: cd_cu_pool_forward(r->stream, pool_shape(l, n), r->act[i], r->act[i + 1], r->argmax[i]); break;
+        case CD_LAYER_CONV: cd_cu_conv_forward(r->stream, cd_layer_conv_shape(l, n), r->act[i], w, b, r->act[i + 1]); break;
+        case CD_LAYER_POOL: cd_cu_pool_forward(r->stream, cd_layer_pool_shape(l, n), r->act[i], r->act[i + 1], r->argmax[i]); break;
         case CD_LAYER_RELU: cd_cu_relu_forward(r->stream, cd_shape_size(l->in) * (size_t)n, r->act[i], r->act[i + 1]); break;
         case CD_LAYER_FLATTEN:
             cudaMemcpyAsync(r->act[i + 1], r->act[i], sizeof(float) * cd_shape_size(l->in) * (size_t)n,
                             cudaMemcpyDeviceToDevice, r->stream);
             break;
-        case CD_LAYER_LINEAR: cd_cu_linear_forward(r->stream, linear_shape(l, n), r->act[i], w, b, r->act[i + 1]); break;
+        case CD_LAYER_LINEAR: cd_cu_linear_forward(r->stream, cd_layer_linear_shape(l, n), r->act[i], w, b, r->act[i + 1]); break;
         }
     }
 }
 
 /* grad[n_layers] -> chunk gradients in cgrad (and input gradients above the lowest parameter layer). */
-static void backward(cd_cuda_replica *r, int chunks)
+static void backward(cuda_replica *r, int chunks)
 {
     const int n = chunks * r->chunk;
     int lowest = r->n_layers;
@@ -265,12 +219,12 @@ static void backward(cd_cuda_replica *r, int chunks)
         const float *w = r->params + l->weight_offset;
         switch (l->spec.type) {
         case CD_LAYER_CONV:
-            cd_cu_conv_backward_weights(r->stream, conv_shape(l, r->chunk), chunks, r->act[i], r->grad[i + 1], r->cgrad,
+            cd_cu_conv_backward_weights(r->stream, cd_layer_conv_shape(l, r->chunk), chunks, r->act[i], r->grad[i + 1], r->cgrad,
                                         r->n_params, l->weight_offset, l->bias_offset);
-            if (need_dx) cd_cu_conv_backward_data(r->stream, conv_shape(l, n), r->grad[i + 1], w, r->grad[i]);
+            if (need_dx) cd_cu_conv_backward_data(r->stream, cd_layer_conv_shape(l, n), r->grad[i + 1], w, r->grad[i]);
             break;
         case CD_LAYER_POOL:
-            if (need_dx) cd_cu_pool_backward(r->stream, pool_shape(l, n), r->grad[i + 1], r->argmax[i], r->grad[i]);
+            if (need_dx) cd_cu_pool_backward(r->stream, cd_layer_pool_shape(l, n), r->grad[i + 1], r->argmax[i], r->grad[i]);
             break;
         case CD_LAYER_RELU:
             if (need_dx)
@@ -282,17 +236,17 @@ static void backward(cd_cuda_replica *r, int chunks)
                                 cudaMemcpyDeviceToDevice, r->stream);
             break;
         case CD_LAYER_LINEAR:
-            cd_cu_linear_backward_weights(r->stream, linear_shape(l, r->chunk), chunks, r->act[i], r->grad[i + 1],
+            cd_cu_linear_backward_weights(r->stream, cd_layer_linear_shape(l, r->chunk), chunks, r->act[i], r->grad[i + 1],
                                           r->cgrad, r->n_params, l->weight_offset, l->bias_offset);
-            if (need_dx) cd_cu_linear_backward_data(r->stream, linear_shape(l, n), r->grad[i + 1], w, r->grad[i]);
+            if (need_dx) cd_cu_linear_backward_data(r->stream, cd_layer_linear_shape(l, n), r->grad[i + 1], w, r->grad[i]);
             break;
         }
     }
 }
 
-extern "C" cd_status cd_cuda_replica_chunks(cd_cuda_replica *r, int first_chunk, int n_chunks, float scale,
-                                            int64_t poison, cd_error *err)
+static cd_status cuda_chunks(cd_replica *base, int first_chunk, int n_chunks, float scale, int64_t poison, cd_error *err)
 {
+    cuda_replica *r = cu(base);
     if (n_chunks < 1 || n_chunks > r->max_chunks)
         return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: %d chunks (1..%d allowed)", n_chunks, r->max_chunks);
     const int n = n_chunks * r->chunk;
@@ -309,47 +263,56 @@ extern "C" cd_status cd_cuda_replica_chunks(cd_cuda_replica *r, int first_chunk,
     return CD_OK;
 }
 
-extern "C" cd_status cd_cuda_replica_use_nccl(cd_cuda_replica *r, cd_comm *comm, cd_error *err)
+/* The device's own error flag stays: a failure chunks() recorded is in the error slot already. */
+static cd_status cuda_reduce_buffer(cd_replica *base, cd_memory memory, int stop, int error, int64_t **buf,
+                                    cd_error *err)
 {
-    CK(cudaSetDevice(r->device));
-    if (r->nccl) return CD_OK;
-    return cd_nccl_create(comm, &r->nccl, err);
-}
-
-extern "C" cd_status cd_cuda_replica_allreduce(cd_cuda_replica *r, cd_comm *comm, int stop, int local_error,
-                                               int64_t slots[CD_CUDA_SLOTS], cd_error *err)
-{
-    const size_t n = r->n_params, total = n + CD_CUDA_SLOTS;
+    cuda_replica *r = cu(base);
+    const size_t n = r->n_params, total = n + CD_SLOTS;
     int64_t *h_slots = r->h_acc + n;
     CK(cudaSetDevice(r->device));
-    if (r->nccl) {
-        /* The stop flag joins the device buffer, one NCCL sum, and only the 4 slots come back. */
-        h_slots[CD_CUDA_SLOT_STOP] = stop ? 1 : 0;
-        h_slots[CD_CUDA_SLOT_ERROR] = 1;
-        CK(cudaMemcpyAsync(r->acc + n + CD_CUDA_SLOT_STOP, &h_slots[CD_CUDA_SLOT_STOP], sizeof(int64_t),
-                           cudaMemcpyHostToDevice, r->stream));
-        if (local_error) /* else the device's own flag stands */
-            CK(cudaMemcpyAsync(r->acc + n + CD_CUDA_SLOT_ERROR, &h_slots[CD_CUDA_SLOT_ERROR], sizeof(int64_t),
+    if (memory == CD_MEMORY_CUDA) {
+        /* Only the two flags cross to the device; the sum stays there. */
+        h_slots[CD_SLOT_STOP] = stop ? 1 : 0;
+        h_slots[CD_SLOT_ERROR] = 1;
+        CK(cudaMemcpyAsync(r->acc + n + CD_SLOT_STOP, &h_slots[CD_SLOT_STOP], sizeof(int64_t), cudaMemcpyHostToDevice,
+                           r->stream));
+        if (error)
+            CK(cudaMemcpyAsync(r->acc + n + CD_SLOT_ERROR, &h_slots[CD_SLOT_ERROR], sizeof(int64_t),
                                cudaMemcpyHostToDevice, r->stream));
-        CD_TRY(cd_nccl_allreduce_i64(r->nccl, r->acc, total, r->stream, err));
-        CK(cudaMemcpyAsync(h_slots, r->acc + n, sizeof(int64_t) * CD_CUDA_SLOTS, cudaMemcpyDeviceToHost, r->stream));
-        CK(cudaStreamSynchronize(r->stream));
-    } else {
-        CK(cudaMemcpyAsync(r->h_acc, r->acc, sizeof(int64_t) * total, cudaMemcpyDeviceToHost, r->stream));
-        CK(cudaStreamSynchronize(r->stream));
-        h_slots[CD_CUDA_SLOT_STOP] = stop ? 1 : 0;
-        if (local_error) h_slots[CD_CUDA_SLOT_ERROR] = 1;
-        CD_TRY(comm->allreduce_sum_i64(comm, r->h_acc, total, err));
-        CK(cudaMemcpyAsync(r->acc, r->h_acc, sizeof(int64_t) * total, cudaMemcpyHostToDevice, r->stream));
-        /* h_acc must not change before this copy is done: the next writer is this function, after the
-         * next step's synchronisation. */
+        CK(cudaStreamSynchronize(r->stream)); /* the comm sums on its own stream */
+        *buf = r->acc;
+        return CD_OK;
     }
-    memcpy(slots, h_slots, sizeof(int64_t) * CD_CUDA_SLOTS);
+    CK(cudaMemcpyAsync(r->h_acc, r->acc, sizeof(int64_t) * total, cudaMemcpyDeviceToHost, r->stream));
+    CK(cudaStreamSynchronize(r->stream));
+    h_slots[CD_SLOT_STOP] = stop ? 1 : 0;
+    if (error) h_slots[CD_SLOT_ERROR] = 1;
+    *buf = r->h_acc;
     return CD_OK;
 }
 
-extern "C" cd_status cd_cuda_replica_step_failure(cd_cuda_replica *r, int *chunk, cd_error *err)
+static cd_status cuda_reduced(cd_replica *base, cd_memory memory, int64_t slots[CD_SLOTS], cd_error *err)
 {
+    cuda_replica *r = cu(base);
+    const size_t n = r->n_params;
+    int64_t *h_slots = r->h_acc + n;
+    CK(cudaSetDevice(r->device));
+    if (memory == CD_MEMORY_CUDA) {
+        CK(cudaMemcpyAsync(h_slots, r->acc + n, sizeof(int64_t) * CD_SLOTS, cudaMemcpyDeviceToHost, r->stream));
+        CK(cudaStreamSynchronize(r->stream));
+    } else {
+        /* h_acc must not change before this copy is done: its next writer is reduce_buffer, after the
+         * next step's synchronisation. */
+        CK(cudaMemcpyAsync(r->acc, r->h_acc, sizeof(int64_t) * (n + CD_SLOTS), cudaMemcpyHostToDevice, r->stream));
+    }
+    memcpy(slots, h_slots, sizeof(int64_t) * CD_SLOTS);
+    return CD_OK;
+}
+
+static cd_status cuda_failure(cd_replica *base, int *chunk, cd_error *err)
+{
+    cuda_replica *r = cu(base);
     *chunk = -1;
     CK(cudaSetDevice(r->device));
     CK(cudaMemcpyAsync(r->h_fail, r->fail, sizeof(cd_cu_failure), cudaMemcpyDeviceToHost, r->stream));
@@ -370,40 +333,77 @@ extern "C" cd_status cd_cuda_replica_step_failure(cd_cuda_replica *r, int *chunk
     return CD_FAIL(err, CD_E_NUMERIC, "gradient element %zu (of %zu): fixed-point sum overflows adding %.9g", i, n, v);
 }
 
-extern "C" cd_status cd_cuda_replica_sgd(cd_cuda_replica *r, float lr, float momentum, cd_error *err)
+static cd_status cuda_update(cd_replica *base, float lr, float momentum, cd_error *err)
 {
+    cuda_replica *r = cu(base);
     CK(cudaSetDevice(r->device));
     cd_cu_sgd_fixed(r->stream, r->n_params, r->acc, r->params, r->momentum, lr, momentum);
     CK_LAUNCH("sgd kernel");
     return CD_OK;
 }
 
-extern "C" cd_status cd_cuda_replica_sum(cd_cuda_replica *r, int64_t *out, cd_error *err)
+static cd_status cuda_predict(cd_replica *base, int n, int32_t *pred, cd_error *err)
 {
-    CK(cudaSetDevice(r->device));
-    CK(cudaMemcpyAsync(out, r->acc, sizeof(int64_t) * (r->n_params + CD_CUDA_SLOTS), cudaMemcpyDeviceToHost, r->stream));
-    CK(cudaStreamSynchronize(r->stream));
-    return CD_OK;
-}
-
-extern "C" cd_status cd_cuda_replica_eval(cd_cuda_replica *r, int n, cd_error *err)
-{
-    if (n < 1 || n > r->capacity) return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: eval batch %d (1..%d)", n, r->capacity);
+    cuda_replica *r = cu(base);
+    if (n < 1 || n > r->capacity) return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: predict %d (1..%d)", n, r->capacity);
     CK(cudaSetDevice(r->device));
     CD_TRY(stage(r, n, err));
     forward(r, n);
-    cd_cu_count_hits(r->stream, n, r->classes, r->act[r->n_layers], r->labels, r->eval_hits);
-    CK_LAUNCH("evaluation kernels");
+    cd_cu_predict(r->stream, n, r->classes, r->act[r->n_layers], r->pred);
+    CK_LAUNCH("prediction kernels");
+    CK(cudaMemcpyAsync(r->h_pred, r->pred, sizeof(int32_t) * (size_t)n, cudaMemcpyDeviceToHost, r->stream));
+    CK(cudaStreamSynchronize(r->stream));
+    memcpy(pred, r->h_pred, sizeof(int32_t) * (size_t)n);
     return CD_OK;
 }
 
-extern "C" cd_status cd_cuda_replica_eval_hits(cd_cuda_replica *r, int64_t *hits, cd_error *err)
+static const cd_replica_ops cuda_ops = {
+    /* .input = */ cuda_input, /* .labels = */ cuda_labels, /* .begin_step = */ cuda_begin_step,
+    /* .chunks = */ cuda_chunks, /* .reduce_buffer = */ cuda_reduce_buffer, /* .reduced = */ cuda_reduced,
+    /* .failure = */ cuda_failure, /* .update = */ cuda_update, /* .predict = */ cuda_predict,
+    /* .upload = */ cuda_upload, /* .download = */ cuda_download, /* .free = */ cuda_free,
+};
+
+extern "C" cd_status cd_replica_cuda(const cd_model *host, int device, int rank, int chunk, int max_chunks,
+                                     cd_replica **out, cd_error *err)
 {
-    unsigned long long h = 0;
+    *out = NULL;
+    if (chunk < 1 || max_chunks < 1)
+        return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: chunk %d x %d chunks", chunk, max_chunks);
+    cuda_replica *r = (cuda_replica *)cd_alloc_zeroed(sizeof *r);
+    if (!r) return CD_FAIL(err, CD_E_NOMEM, "out of memory allocating the CUDA replica");
+    r->device = device;
+    r->rank = rank;
+    r->n_layers = host->n_layers;
+    memcpy(r->layers, host->layers, sizeof r->layers);
+    r->input = host->input;
+    r->classes = host->classes;
+    r->chunk = chunk;
+    r->max_chunks = max_chunks;
+    r->capacity = chunk * max_chunks > host->max_batch ? chunk * max_chunks : host->max_batch;
+    r->n_params = host->arena.count;
+    cd_replica *b = &r->base;
+    b->ops = &cuda_ops;
+    b->device = "cuda";
+    b->n_params = r->n_params;
+    b->chunk = chunk;
+    b->max_chunks = max_chunks;
+    b->max_batch = host->max_batch;
+    b->impl = r;
+    cd_status st = create(r, err);
+    if (st != CD_OK) {
+        cuda_free(b);
+        return st;
+    }
+    *out = b;
+    return CD_OK;
+}
+
+extern "C" cd_status cd_replica_cuda_sum(cd_replica *base, int64_t *out, cd_error *err)
+{
+    cuda_replica *r = cu(base);
     CK(cudaSetDevice(r->device));
-    CK(cudaMemcpyAsync(&h, r->eval_hits, sizeof h, cudaMemcpyDeviceToHost, r->stream));
-    CK(cudaMemsetAsync(r->eval_hits, 0, sizeof h, r->stream));
+    CK(cudaMemcpyAsync(out, r->acc, sizeof(int64_t) * (r->n_params + CD_SLOTS), cudaMemcpyDeviceToHost, r->stream));
     CK(cudaStreamSynchronize(r->stream));
-    *hits = (int64_t)h;
     return CD_OK;
 }

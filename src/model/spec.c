@@ -73,18 +73,6 @@ static int word_is(const char *s, size_t n, const char *word)
     return strlen(word) == n && strncmp(s, word, n) == 0;
 }
 
-const char *cd_layer_type_name(cd_layer_type t)
-{
-    switch (t) {
-    case CD_LAYER_CONV: return "conv";
-    case CD_LAYER_POOL: return "pool";
-    case CD_LAYER_RELU: return "relu";
-    case CD_LAYER_FLATTEN: return "flatten";
-    case CD_LAYER_LINEAR: return "fc";
-    }
-    return "?";
-}
-
 static int lookup_layer(const char *s, size_t n, cd_layer_type *t)
 {
     if (word_is(s, n, "conv")) *t = CD_LAYER_CONV;

@@ -5,17 +5,17 @@
 
 #include "cnn_ddp/model.h"
 
-int cd_model_tensor_views(const cd_model *m, cd_ckpt_tensor *views)
+int cd_model_tensor_views(const cd_model *m, cd_tensor_view *views)
 {
     int n = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const cd_layer *l = &m->layers[i];
         if (!l->weight_count) continue;
-        cd_ckpt_tensor *w = &views[n++], *b = &views[n++];
+        cd_tensor_view *w = &views[n++], *b = &views[n++];
         memset(w, 0, sizeof *w);
         memset(b, 0, sizeof *b);
-        snprintf(w->layer, sizeof w->layer, "%s", l->name);
-        snprintf(b->layer, sizeof b->layer, "%s", l->name);
+        snprintf(w->group, sizeof w->group, "%s", l->name);
+        snprintf(b->group, sizeof b->group, "%s", l->name);
         snprintf(w->name, sizeof w->name, "weight");
         snprintf(b->name, sizeof b->name, "bias");
         w->offset = l->weight_offset;

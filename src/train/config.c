@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cnn_ddp/train.h"
+#include "cnn_ddp/config.h"
 
 void cd_train_config_defaults(cd_train_config *cfg)
 {

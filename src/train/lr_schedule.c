@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "cnn_ddp/train.h"
+#include "cnn_ddp/lr_schedule.h"
 
 double cd_lr_at(double lr, cd_lr_schedule schedule, int64_t step, int64_t total)
 {

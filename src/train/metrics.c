@@ -1,5 +1,5 @@
 /* JSON-lines metrics; see metrics.h. Each line is flushed so a crash loses at most the line in flight. */
-#include "train/metrics.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -18,10 +18,10 @@ static void json_string(FILE *f, const char *s)
 }
 
 cd_status cd_metrics_open(cd_metrics *m, const char *path, int append, const char *config_lines, int world_size,
-                          cd_error *err)
+                          const char *device, cd_error *err)
 {
     memset(m, 0, sizeof *m);
-    snprintf(m->device, sizeof m->device, "cpu");
+    snprintf(m->device, sizeof m->device, "%s", device);
     if (!path || !*path) return CD_OK;
     m->file = fopen(path, append ? "a" : "w");
     if (!m->file) return CD_FAIL(err, CD_E_IO, "--metrics %s: cannot open for writing: %s", path, strerror(errno));
@@ -31,7 +31,8 @@ cd_status cd_metrics_open(cd_metrics *m, const char *path, int append, const cha
     while (line && *line) {
         const char *eq = strchr(line, '='), *nl = strchr(line, '\n');
         if (!nl) nl = line + strlen(line);
-        if (eq && eq < nl) {
+        /* "device" is the one the run uses, written above; the option may have said "auto". */
+        if (eq && eq < nl && strncmp(line, "device=", 7) != 0) {
             char key[64], value[4200];
             snprintf(key, sizeof key, "%.*s", (int)(eq - line), line);
             snprintf(value, sizeof value, "%.*s", (int)(nl - eq - 1), eq + 1);

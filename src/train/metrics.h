@@ -11,8 +11,9 @@ typedef struct cd_metrics {
     char device[16];
 } cd_metrics;
 
+/* `device`: where the run computes ("cpu", "cuda"), recorded in the config and epoch objects. */
 cd_status cd_metrics_open(cd_metrics *m, const char *path, int append, const char *config_lines, int world_size,
-                          cd_error *err);
+                          const char *device, cd_error *err);
 void cd_metrics_step(cd_metrics *m, int64_t step, double loss, double lr);
 void cd_metrics_epoch(cd_metrics *m, int64_t epoch, int64_t step, double train_loss, double train_acc,
                       double test_acc, double img_per_s, double elapsed_s, int world_size);

@@ -3,7 +3,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "cnn_ddp/train.h"
+#include "cnn_ddp/signals.h"
 
 static volatile sig_atomic_t stop_signal; /* the only mutable global: a handler has nowhere else to write */
 

@@ -1,5 +1,5 @@
 /* Progress watchdog: see watchdog.h. */
-#include "train/watchdog.h"
+#include "watchdog.h"
 
 #include <stdio.h>
 #include <time.h>

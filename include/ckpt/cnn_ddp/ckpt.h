@@ -16,20 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cnn_ddp/error.h"
+#include "cnn_ddp/limits.h"
+#include "cnn_ddp/tensor.h"
 
 #define CD_CKPT_FORMAT "cnn_ddp-checkpoint"
 #define CD_CKPT_FORMAT_VERSION 2 /* 2: lr_schedule */
 #define CD_CKPT_CONFIG_MAX 4096
-
-/* A named view of a piece of the arenas. */
-typedef struct cd_ckpt_tensor {
-    char layer[24];     /* "conv1" */
-    char name[16];      /* "weight" | "bias" */
-    size_t offset;      /* into the arena, in floats */
-    size_t count;
-    int ndims;
-    int64_t dims[4];
-} cd_ckpt_tensor;
 
 typedef struct cd_ckpt_meta {
     char version[32];   /* library version that wrote it */
@@ -49,7 +41,7 @@ typedef struct cd_ckpt_meta {
 
 /* Writes `path` atomically: `<dir>/.<name>.tmp-<pid>` first, fsync, rename over `path`, fsync the
  * directory. On failure the temporary is removed and any existing `path` is untouched. */
-cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ckpt_tensor *tensors,
+cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_tensor_view *tensors,
                         int n_tensors, const float *params, const float *momentum, size_t arena_count,
                         cd_error *err);
 
@@ -57,15 +49,16 @@ cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ckp
  * with exactly the expected dims. Fills meta, params and momentum (arena_count floats each) only if
  * everything verifies. CD_E_INPUT naming the file and what is wrong ("checkpoints/step-100.h5:
  * /params/conv1/weight: checksum mismatch (file is damaged)"). */
-cd_status cd_ckpt_read(const char *path, const cd_ckpt_tensor *tensors, int n_tensors, cd_ckpt_meta *meta,
+cd_status cd_ckpt_read(const char *path, const cd_tensor_view *tensors, int n_tensors, cd_ckpt_meta *meta,
                        float *params, float *momentum, size_t arena_count, cd_error *err);
 
 /* Verifies every checksum without knowing the model; fills meta. Used by `info` and by resume's search. */
 cd_status cd_ckpt_verify(const char *path, cd_ckpt_meta *meta, cd_error *err);
 
 /* Checkpoints in `dir` ("step-<S>.h5" and "final.h5"), newest first (final.h5, then by step
- * descending). Returns the number found (up to max), each path written into paths[i] (PATH_MAX). */
-int cd_ckpt_list(const char *dir, char (*paths)[4096], int max);
+ * descending): up to max paths into paths[], their number into *found. A directory that does not
+ * exist holds none (CD_OK); one that cannot be read, or memory running out, is an error. */
+cd_status cd_ckpt_list(const char *dir, char (*paths)[CD_PATH_MAX], int max, int *found, cd_error *err);
 
 /* Deletes all but the newest `keep` step-<S>.h5 files (final.h5 is never deleted). */
 cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err);

@@ -1,19 +1,25 @@
-/* Communication over flat buffers, knowing nothing of the model: a one-rank "self" backend and MPI
- * (NCCL joins later behind the same table). */
+/* Communication over flat buffers, knowing nothing of the model: "self" (one rank), "mpi", and "nccl"
+ * (sums on CUDA device memory), behind one table. */
 #ifndef CNN_DDP_COMM_H
 #define CNN_DDP_COMM_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "cnn_ddp/error.h"
+#include "cnn_ddp/fixed_point.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct cd_comm cd_comm;
 struct cd_comm {
-    const char *name;   /* "self", "mpi" */
+    const char *name;   /* "self", "mpi", "nccl" */
     int rank, size;
     int local_rank, local_size; /* within the node */
+    cd_memory memory;   /* where allreduce_sum_i64's buffer lives; every other call takes host memory */
     void *impl;
-    /* Exact integer sum across ranks, in place. */
+    /* Exact integer sum across ranks, in place; returns when the sum is in buf. */
     cd_status (*allreduce_sum_i64)(cd_comm *c, int64_t *buf, size_t n, cd_error *err);
     /* out[r] = value of rank r (out has size entries). */
     cd_status (*allgather_u64)(cd_comm *c, uint64_t value, uint64_t *out, cd_error *err);
@@ -29,9 +35,24 @@ void cd_comm_self(cd_comm *c);
 /* Calls MPI_Init; CD_E_COMM if that fails or MPI support was not compiled in. */
 cd_status cd_comm_mpi(int *argc, char ***argv, cd_comm *c, cd_error *err);
 
+/* 1 when this library was built with NCCL (the CUDA build). */
+int cd_comm_nccl_built(void);
+/* Collective over the ranks of `host`: one NCCL communicator for the job on CUDA device `device`
+ * (rank 0 makes the unique id, host->broadcast carries it). The result sums device memory; its other
+ * calls go through `host`, which must outlive it; its finalize frees only the NCCL side. CD_E_COMM
+ * naming the NCCL call and rank on failure; CD_E_USAGE when built without NCCL. */
+cd_status cd_comm_nccl(cd_comm *host, int device, cd_comm *out, cd_error *err);
+
 /* Collective error agreement: every rank passes its own status; all return the first failing
  * rank's status (lowest rank), and *failed_rank is set (-1 if none). Rank 0 gets the failing rank's
  * message in err. Used after each step's local work, so an error on any rank ends every rank. */
 cd_status cd_comm_agree(cd_comm *c, cd_status local, cd_error *err, int *failed_rank);
+/* The same, with "rank N: " put before another rank's message when the job has more than one rank
+ * (a comm failure keeps its own wording: it already names the rank). */
+cd_status cd_comm_agree_named(cd_comm *c, cd_status local, cd_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

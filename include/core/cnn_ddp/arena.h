@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include "cnn_ddp/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct cd_arena {
     size_t count;      /* floats in each buffer */
     float *params;
@@ -18,5 +22,9 @@ void cd_arena_free(cd_arena *arena);
 
 /* FNV-1a 64 over the bytes of n floats: the checksum ranks compare and checkpoints store. */
 unsigned long long cd_checksum_floats(const float *data, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

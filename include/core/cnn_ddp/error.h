@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum cd_status {
     CD_OK = 0,
     CD_E_USAGE,    /* bad flag or option value                       -> exit 2 */
@@ -55,5 +59,9 @@ void cd_free(void *ptr);
 
 const char *cd_status_name(cd_status code);
 int cd_status_exit_code(cd_status code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

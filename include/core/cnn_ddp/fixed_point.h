@@ -1,18 +1,40 @@
-/* Deterministic gradient combination: each chunk's float gradient is converted to fixed point
- * (int64, 2^-CD_FIXED_SHIFT resolution) and summed as integers. Integer addition is associative,
- * so the total is the same bits whichever rank holds which chunk and in whatever order MPI or NCCL
- * adds them; converting back gives the same float on every rank. */
-#ifndef CNN_DDP_REDUCE_H
-#define CNN_DDP_REDUCE_H
+/* The exact gradient sum, defined once for the CPU replica, the CUDA replica and every comm backend.
+ *
+ * Each chunk's float gradient is converted to fixed point (int64, 2^-CD_FIXED_SHIFT resolution) and
+ * summed as integers. Integer addition is associative, so the total is the same bits whichever rank
+ * holds which chunk and in whatever order MPI or NCCL adds them; converting back gives the same float
+ * on every rank.
+ *
+ * A step's buffer is n_params gradient values followed by CD_SLOTS bookkeeping values, so one
+ * allreduce per step sums the gradient and keeps every rank in step on loss, hits, errors and stops. */
+#ifndef CNN_DDP_FIXED_POINT_H
+#define CNN_DDP_FIXED_POINT_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "cnn_ddp/error.h"
+#include "cnn_ddp/limits.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define CD_FIXED_SHIFT 40
-/* |value| above which one chunk's contribution is refused: 4096 chunks (the most --shards allows) of
- * at most 2^10 * 2^40 each keep the sum inside int64. A chunk gradient that large means divergence. */
+/* |value| above which one chunk's contribution is refused: CD_MAX_SHARDS (4096 = 2^12) chunks of at
+ * most 2^10 * 2^40 each keep the sum inside int64. A chunk gradient that large means divergence. */
 #define CD_FIXED_LIMIT 1024.0
+
+/* The slots after the gradient, in this order in every step buffer. */
+typedef enum cd_slot {
+    CD_SLOT_LOSS,    /* sum over chunks of the chunk's share of the step's mean loss, fixed point */
+    CD_SLOT_CORRECT, /* training samples whose arg-max logit was their label */
+    CD_SLOT_ERROR,   /* > 0: some rank failed this step (the buffer's gradient is then meaningless) */
+    CD_SLOT_STOP,    /* > 0: some rank received SIGINT/SIGTERM */
+    CD_SLOTS
+} cd_slot;
+
+/* Where a step buffer lives: the host, or the memory of the CUDA device of the rank's replica. */
+typedef enum cd_memory { CD_MEMORY_HOST = 0, CD_MEMORY_CUDA } cd_memory;
 
 /* acc[i] += round(g[i] * 2^SHIFT). CD_E_NUMERIC when a value is NaN, Inf or beyond the limit
  * ("gradient element 12 (of 8490) is nan"); acc is then unspecified. */
@@ -22,5 +44,9 @@ int64_t cd_fixed_from_double(double v);
 double cd_fixed_to_double(int64_t v);
 /* g[i] = (float)(acc[i] * 2^-SHIFT), rounded once. */
 void cd_fixed_to_float(const int64_t *acc, float *g, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

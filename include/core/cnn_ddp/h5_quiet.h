@@ -1,8 +1,8 @@
 /* HDF5 plumbing shared by every module that reads or writes HDF5: its automatic error printer is
  * silenced around our calls (and restored after, so a caller's own handler survives), and its error
- * stack is turned into one short reason for our one-line messages. Internal to the library. */
-#ifndef CNN_DDP_SRC_H5_QUIET_H
-#define CNN_DDP_SRC_H5_QUIET_H
+ * stack is turned into one short reason for our one-line messages. */
+#ifndef CNN_DDP_H5_QUIET_H
+#define CNN_DDP_H5_QUIET_H
 
 #include <hdf5.h>
 #include <stddef.h>

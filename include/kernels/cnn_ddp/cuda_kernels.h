@@ -1,4 +1,4 @@
-/* Launchers of the CUDA kernels (C++, internal to the replica). Each enqueues on `st` and returns
+/* Launchers of the CUDA kernels (C++, for the CUDA replica). Each enqueues on `st` and returns
  * without waiting; launch errors surface through cudaGetLastError at the caller. Kernels that write
  * weight gradients run over `chunks` groups of s.n samples each (x and dy hold chunks * s.n samples)
  * and write chunk c's gradient at cgrad + c * stride + offset: one reduction per chunk, in the scalar
@@ -10,9 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-extern "C" {
 #include "cnn_ddp/kernels.h"
-}
 
 void cd_cu_conv_forward(cudaStream_t st, cd_conv_shape s, const float *x, const float *w, const float *b, float *y);
 void cd_cu_conv_backward_data(cudaStream_t st, cd_conv_shape s, const float *dy, const float *w, float *dx);
@@ -43,9 +41,8 @@ void cd_cu_softmax_xent(cudaStream_t st, int n, int classes, const float *logits
                         float *dlogits, double *loss, int *hit);
 void cd_cu_chunk_losses(cudaStream_t st, int chunks, int chunk, const double *loss, const int *hit, float scale,
                         int first_chunk, size_t n_params, int64_t *slots, cd_cu_failure *fail);
-/* hits += number of samples whose first maximal logit is their label */
-void cd_cu_count_hits(cudaStream_t st, int n, int classes, const float *logits, const uint8_t *labels,
-                      unsigned long long *hits);
+/* pred[i] = the class of sample i's first maximal logit */
+void cd_cu_predict(cudaStream_t st, int n, int classes, const float *logits, int32_t *pred);
 
 /* acc[i] += round(cgrad[c][i] * 2^40) for c = 0..chunks-1 in order, with cd_fixed_accumulate's checks;
  * a failure sets slots[2] and the failure record. poison >= 0: chunk 0's element poison reads NaN. */

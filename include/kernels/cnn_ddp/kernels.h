@@ -20,6 +20,10 @@
 #include <stdint.h>
 #include "cnn_ddp/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct cd_conv_shape {
     int n;                  /* batch */
     int c_in, h_in, w_in;
@@ -99,5 +103,9 @@ cd_status cd_kernels_select(cd_kernel_kind kind, const cd_kernels **out, cd_erro
 const cd_kernels *cd_kernels_scalar(void);
 const cd_kernels *cd_kernels_avx2(void);
 const cd_kernels *cd_kernels_avx512(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,36 +1,85 @@
-/* The small vtable each layer type implements (one file per type). Internal to the library. */
-#ifndef CNN_DDP_SRC_LAYER_H
-#define CNN_DDP_SRC_LAYER_H
+/* Layers: one file per type, each a small table of operations over its own tensors. A layer sees its
+ * description (cd_layer) and an I/O record (cd_layer_io: inputs, outputs, their gradients, its
+ * parameters and their gradients, scratch, the kernel table), never the network it is part of. */
+#ifndef CNN_DDP_LAYER_H
+#define CNN_DDP_LAYER_H
 
-#include "cnn_ddp/model.h"
+#include <stddef.h>
+#include <stdint.h>
+#include "cnn_ddp/error.h"
+#include "cnn_ddp/kernels.h"
+#include "cnn_ddp/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum cd_layer_type {
+    CD_LAYER_CONV = 0,
+    CD_LAYER_POOL,
+    CD_LAYER_RELU,
+    CD_LAYER_FLATTEN,
+    CD_LAYER_LINEAR,
+} cd_layer_type;
+#define CD_LAYER_TYPES (CD_LAYER_LINEAR + 1) /* not an enumerator, so switches need no case for it */
+
+/* What a model description says of one layer. */
+typedef struct cd_layer_spec {
+    cd_layer_type type;
+    int out;    /* conv: output channels; linear: output features */
+    int k;      /* conv/pool kernel size */
+    int stride;
+    int pad;
+} cd_layer_spec;
+
+/* One layer of a built network: its shapes and where its parameters sit in the arena. */
+typedef struct cd_layer {
+    cd_layer_spec spec;
+    char name[24];          /* "conv1", "pool1", "relu2", "fc1": the checkpoint group name */
+    cd_shape in, out;       /* per sample */
+    size_t weight_offset, weight_count;   /* into the arena (0 count: no parameters) */
+    size_t bias_offset, bias_count;
+    int weight_ndims;
+    int64_t weight_dims[4];
+} cd_layer;
+
+/* The tensors of one forward or backward call over n samples (NCHW, contiguous). */
+typedef struct cd_layer_io {
+    int n;
+    const float *x;   /* input activations */
+    float *y;         /* output activations (forward writes; backward reads, e.g. ReLU's mask) */
+    const float *dy;  /* loss gradient at y (backward) */
+    float *dx;        /* loss gradient at x, overwritten; NULL: not wanted (the lowest layers) */
+    const float *w, *b;
+    float *dw, *db;   /* parameter gradients, overwritten */
+    int32_t *argmax;  /* pool: winners, written forward (NULL there: inference) and read backward */
+    float *work;      /* at least workspace(n) floats, 64-byte aligned */
+    const cd_kernels *k;
+} cd_layer_io;
 
 typedef struct cd_layer_ops {
-    /* Fills l->out and the parameter dims/counts from l->in and l->spec; CD_E_INPUT if it cannot fit. */
+    /* Fills l->out and the parameter dims/counts from l->in and l->spec; CD_E_INPUT naming layer
+     * `index` (0-based) when the input does not fit. */
     cd_status (*infer)(cd_layer *l, int index, cd_error *err);
-    /* Scratch floats this layer needs at batch n. */
+    /* Scratch floats forward and backward need at batch n. */
     size_t (*workspace)(const cd_layer *l, const cd_kernels *k, int n);
-    /* act[i] -> act[i+1] */
-    void (*forward)(cd_model *m, int i, int n);
-    /* grad[i+1] -> parameter gradients in m->arena.grads, and grad[i] when need_dx */
-    void (*backward)(cd_model *m, int i, int n, int need_dx);
+    void (*forward)(const cd_layer *l, const cd_layer_io *io);
+    /* dy -> dw, db (layers with parameters) and dx when io->dx is set. */
+    void (*backward)(const cd_layer *l, const cd_layer_io *io);
 } cd_layer_ops;
 
-const cd_layer_ops *cd_layer_ops_conv(void);
-const cd_layer_ops *cd_layer_ops_pool(void);
-const cd_layer_ops *cd_layer_ops_relu(void);
-const cd_layer_ops *cd_layer_ops_flatten(void);
-const cd_layer_ops *cd_layer_ops_linear(void);
+const cd_layer_ops *cd_layer_ops_for(cd_layer_type type);
+/* "conv", "pool", "relu", "flatten", "fc": the spec's word for a layer type (and the stem of its
+ * checkpoint group name, "conv1"). */
+const char *cd_layer_type_name(cd_layer_type type);
 
-static inline const cd_layer_ops *cd_layer_ops_for(cd_layer_type type)
-{
-    switch (type) {
-    case CD_LAYER_CONV: return cd_layer_ops_conv();
-    case CD_LAYER_POOL: return cd_layer_ops_pool();
-    case CD_LAYER_RELU: return cd_layer_ops_relu();
-    case CD_LAYER_FLATTEN: return cd_layer_ops_flatten();
-    case CD_LAYER_LINEAR: return cd_layer_ops_linear();
-    }
-    return 0;
+/* The kernel shapes of a layer at batch n, for every backend (CPU layers, the CUDA replica). */
+cd_conv_shape cd_layer_conv_shape(const cd_layer *l, int n);
+cd_pool_shape cd_layer_pool_shape(const cd_layer *l, int n);
+cd_linear_shape cd_layer_linear_shape(const cd_layer *l, int n);
+
+#ifdef __cplusplus
 }
+#endif
 
 #endif

@@ -6,24 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cnn_ddp/arena.h"
-#include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/error.h"
 #include "cnn_ddp/kernels.h"
+#include "cnn_ddp/layer.h"
 #include "cnn_ddp/spec.h"
+#include "cnn_ddp/tensor.h"
 
-typedef struct cd_shape { int c, h, w; } cd_shape;
-
-static inline size_t cd_shape_size(cd_shape s) { return (size_t)s.c * (size_t)s.h * (size_t)s.w; }
-
-typedef struct cd_layer {
-    cd_layer_spec spec;
-    char name[24];          /* "conv1", "pool1", "relu2", "fc1": the checkpoint group name */
-    cd_shape in, out;       /* per sample */
-    size_t weight_offset, weight_count;   /* into the arena (0 count: no parameters) */
-    size_t bias_offset, bias_count;
-    int weight_ndims;
-    int64_t weight_dims[4];
-} cd_layer;
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct cd_model {
     int n_layers;
@@ -63,6 +54,9 @@ const float *cd_model_logits(const cd_model *model);
  * Returns the unscaled sum of the n per-sample losses; *correct gets the number of argmax hits. */
 double cd_model_loss_backward(cd_model *model, const uint8_t *labels, int n, float scale, int *correct);
 
+/* Forward only over n samples at x (any n: in batches of max_batch); pred[i] = the class of sample i's
+ * first maximal logit. */
+void cd_model_predict(cd_model *model, const float *x, int n, int32_t *pred);
 /* Forward only; counts correct predictions and, if confusion != NULL, adds to confusion[true][pred]
  * (classes x classes, row-major). */
 int cd_model_predict_count(cd_model *model, const float *x, const uint8_t *labels, int n,
@@ -70,9 +64,13 @@ int cd_model_predict_count(cd_model *model, const float *x, const uint8_t *label
 
 /* Fills views (room for 2 * CD_MAX_LAYERS) with the named weight and bias tensors the checkpoint
  * stores ("conv1"/"weight" [10,1,5,5], ...); returns how many. */
-int cd_model_tensor_views(const cd_model *model, cd_ckpt_tensor *views);
+int cd_model_tensor_views(const cd_model *model, cd_tensor_view *views);
 
 /* PyTorch-style parameter count. */
 size_t cd_model_param_count(const cd_model *model);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,26 +11,16 @@
 #ifndef CNN_DDP_SPEC_H
 #define CNN_DDP_SPEC_H
 
+#include <stddef.h>
 #include "cnn_ddp/error.h"
+#include "cnn_ddp/layer.h"
+#include "cnn_ddp/limits.h"
 
-#define CD_MAX_LAYERS 64
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define CD_SPEC_TEXT_MAX 1024
-
-typedef enum cd_layer_type {
-    CD_LAYER_CONV = 0,
-    CD_LAYER_POOL,
-    CD_LAYER_RELU,
-    CD_LAYER_FLATTEN,
-    CD_LAYER_LINEAR,
-} cd_layer_type;
-
-typedef struct cd_layer_spec {
-    cd_layer_type type;
-    int out;    /* conv: output channels; linear: output features */
-    int k;      /* conv/pool kernel size */
-    int stride;
-    int pad;
-} cd_layer_spec;
 
 typedef struct cd_model_spec {
     int n_layers;
@@ -48,11 +38,12 @@ typedef struct cd_model_recipe {
     int cosine;
 } cd_model_recipe;
 cd_model_recipe cd_spec_default_recipe(const char *text);
-/* "conv", "pool", "relu", "flatten", "fc": the spec's word for a layer type (and the stem of its
- * checkpoint group name, "conv1"). */
-const char *cd_layer_type_name(cd_layer_type type);
 /* Canonical text (every argument spelled out), the form stored in checkpoints and compared on
  * resume: "conv(10,k=5,s=1,p=0) pool(2,s=2) relu ... fc(10)". */
 void cd_spec_format(const cd_model_spec *spec, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -124,7 +124,7 @@ static inline float v_hsum(vf v)
 #define SIMD_NAME "avx2"
 #define SIMD_EXPORT cd_kernels_avx2
 
-#include "kernels/cpu/simd_body.h"
+#include "simd_body.h"
 
 #else
 const cd_kernels *cd_kernels_avx2(void) { return NULL; }

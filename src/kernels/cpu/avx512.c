@@ -122,7 +122,7 @@ static inline float v_hsum(vf v)
 #define SIMD_NAME "avx512"
 #define SIMD_EXPORT cd_kernels_avx512
 
-#include "kernels/cpu/simd_body.h"
+#include "simd_body.h"
 
 #else
 const cd_kernels *cd_kernels_avx512(void) { return NULL; }

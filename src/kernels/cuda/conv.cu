@@ -1,7 +1,7 @@
 /* Convolution kernels: one thread per output element, the bodies in conv_body.h. */
-#include "kernels/cuda/common.cuh"
-#include "kernels/cuda/conv_body.h"
-#include "kernels/cuda/launch.h"
+#include "common.cuh"
+#include "conv_body.h"
+#include "cnn_ddp/cuda_kernels.h"
 
 __global__ static void conv_forward_k(cd_conv_shape s, const float *x, const float *w, const float *b, float *y, size_t n)
 {

@@ -2,7 +2,7 @@
 #ifndef CD_CUDA_CONV_BODY_H
 #define CD_CUDA_CONV_BODY_H
 
-#include "kernels/cuda/hd.h"
+#include "hd.h"
 
 /* y[i], i over [n][c_out][h_out][w_out] */
 CD_HD float cd_body_conv_forward(cd_conv_shape s, const float *x, const float *w, const float *b, size_t i)

@@ -1,7 +1,7 @@
 /* ReLU and linear kernels. */
-#include "kernels/cuda/common.cuh"
-#include "kernels/cuda/dense_body.h"
-#include "kernels/cuda/launch.h"
+#include "common.cuh"
+#include "dense_body.h"
+#include "cnn_ddp/cuda_kernels.h"
 
 __global__ static void relu_forward_k(size_t n, const float *x, float *y)
 {

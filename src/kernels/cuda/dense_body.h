@@ -2,7 +2,7 @@
 #ifndef CD_CUDA_DENSE_BODY_H
 #define CD_CUDA_DENSE_BODY_H
 
-#include "kernels/cuda/hd.h"
+#include "hd.h"
 
 CD_HD float cd_body_relu_forward(float x) { return x < 0.0f ? 0.0f : x; }
 CD_HD float cd_body_relu_backward(float y, float dy) { return y > 0.0f ? dy : 0.0f; }

@@ -1,8 +1,8 @@
 /* Loss kernels: softmax cross-entropy per sample, the per-chunk loss sums, evaluation hit counts. */
-#include "cnn_ddp/reduce.h"
-#include "kernels/cuda/common.cuh"
-#include "kernels/cuda/launch.h"
-#include "kernels/cuda/loss_body.h"
+#include "cnn_ddp/fixed_point.h"
+#include "common.cuh"
+#include "cnn_ddp/cuda_kernels.h"
+#include "loss_body.h"
 
 __global__ static void softmax_xent_k(int n, int classes, const float *logits, const uint8_t *labels, float scale,
                                       float *dlogits, double *loss, int *hit)
@@ -42,10 +42,10 @@ __global__ static void chunk_losses_k(int chunks, int chunk, const double *loss,
     }
 }
 
-__global__ static void count_hits_k(int n, int classes, const float *logits, const uint8_t *labels, unsigned long long *hits)
+__global__ static void predict_k(int n, int classes, const float *logits, int32_t *pred)
 {
     CD_CU_FOR(i, (size_t)n)
-    if (cd_body_argmax(classes, logits, (int)i) == labels[i]) atomicAdd(hits, 1ull); /* integers: exact in any order */
+    pred[i] = cd_body_argmax(classes, logits, (int)i);
 }
 
 void cd_cu_softmax_xent(cudaStream_t st, int n, int classes, const float *logits, const uint8_t *labels, float scale,
@@ -60,8 +60,7 @@ void cd_cu_chunk_losses(cudaStream_t st, int chunks, int chunk, const double *lo
     chunk_losses_k<<<1, 1, 0, st>>>(chunks, chunk, loss, hit, scale, first_chunk, n_params, slots, fail);
 }
 
-void cd_cu_count_hits(cudaStream_t st, int n, int classes, const float *logits, const uint8_t *labels,
-                      unsigned long long *hits)
+void cd_cu_predict(cudaStream_t st, int n, int classes, const float *logits, int32_t *pred)
 {
-    count_hits_k<<<cd_cu_blocks((size_t)n), CD_CU_THREADS, 0, st>>>(n, classes, logits, labels, hits);
+    predict_k<<<cd_cu_blocks((size_t)n), CD_CU_THREADS, 0, st>>>(n, classes, logits, pred);
 }

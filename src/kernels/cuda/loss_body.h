@@ -7,7 +7,7 @@
 
 #include <math.h>
 
-#include "kernels/cuda/hd.h"
+#include "hd.h"
 
 /* Sample i: writes dlogits[i][*], returns its loss, *hit = whether its first maximal logit is the label. */
 CD_HD double cd_body_softmax_xent(int classes, const float *logits, const uint8_t *labels, float scale,

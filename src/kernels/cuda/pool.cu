@@ -1,7 +1,7 @@
 /* Max-pool kernels: one thread per output (forward) or input (backward, a gather) element. */
-#include "kernels/cuda/common.cuh"
-#include "kernels/cuda/launch.h"
-#include "kernels/cuda/pool_body.h"
+#include "common.cuh"
+#include "cnn_ddp/cuda_kernels.h"
+#include "pool_body.h"
 
 __global__ static void pool_forward_k(cd_pool_shape s, const float *x, float *y, int32_t *argmax, size_t n)
 {

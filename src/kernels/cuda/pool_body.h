@@ -2,7 +2,7 @@
 #ifndef CD_CUDA_POOL_BODY_H
 #define CD_CUDA_POOL_BODY_H
 
-#include "kernels/cuda/hd.h"
+#include "hd.h"
 
 /* y[i], i over [n][c][h_out][w_out]; *argmax = index into x of the first maximum (row-major). */
 CD_HD float cd_body_pool_forward(cd_pool_shape s, const float *x, size_t i, int32_t *argmax)

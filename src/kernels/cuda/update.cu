@@ -1,9 +1,9 @@
 /* Fixed-point accumulation of chunk gradients and the SGD update. Each parameter's chunks are added
  * by one thread in chunk order (integers: the order would not matter, but the first failure reported
  * is then the CPU's); the failure record takes the smallest key through an integer atomicMin. */
-#include "kernels/cuda/common.cuh"
-#include "kernels/cuda/launch.h"
-#include "kernels/cuda/update_body.h"
+#include "common.cuh"
+#include "cnn_ddp/cuda_kernels.h"
+#include "update_body.h"
 
 __global__ static void fixed_accumulate_k(size_t n, int chunks, const float *cgrad, int first_chunk, int64_t poison,
                                           int64_t *acc, int64_t *slots, cd_cu_failure *fail)

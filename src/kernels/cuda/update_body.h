@@ -4,8 +4,8 @@
 
 #include <math.h>
 
-#include "cnn_ddp/reduce.h"
-#include "kernels/cuda/hd.h"
+#include "cnn_ddp/fixed_point.h"
+#include "hd.h"
 
 /* float -> double -> * 2^40 is exact; the one rounding is to the nearest integer, ties to even:
  * llrint on the host (round-to-nearest mode, never changed), __double2ll_rn on the device. */

@@ -1,0 +1,24 @@
+/* Where a run computes and how it sums: the replica (cpu or cuda) and the comm backend for the
+ * gradient sum (the job's own comm, or NCCL over it), decided alike on every rank. */
+#ifndef CNN_DDP_SRC_DEVICE_H
+#define CNN_DDP_SRC_DEVICE_H
+
+#include "cnn_ddp/comm.h"
+#include "cnn_ddp/config.h"
+#include "cnn_ddp/replica.h"
+
+typedef struct cd_device {
+    cd_replica *replica;
+    cd_comm nccl;         /* when grad_comm is NCCL */
+    cd_comm *grad_comm;   /* sums the step buffer: the job's comm or &nccl */
+    int ranks_share_gpus;
+} cd_device;
+
+/* Collective. Opens this rank's replica of `model` for chunks of `chunk` samples and a rank's
+ * `shard_count` chunks per step, per --device and --comm, and uploads the model's (initial or
+ * resumed) weights to it. */
+cd_status cd_device_open(const cd_train_config *cfg, cd_comm *comm, cd_model *model, int chunk, int shard_count,
+                         cd_device *dev, cd_error *err);
+void cd_device_close(cd_device *dev);
+
+#endif

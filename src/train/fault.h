@@ -1,0 +1,25 @@
+/* Fault injection for the robustness tests, from CNN_DDP_FAULT="KIND:RANK:STEP" with KIND one of nan
+ * (a NaN gradient), perturb (flip a weight bit after the update) or stall (hang before the reduction).
+ * Read once at start-up; inert unless the variable is set. */
+#ifndef CNN_DDP_SRC_FAULT_H
+#define CNN_DDP_SRC_FAULT_H
+
+#include <stdint.h>
+
+typedef enum { CD_FAULT_NONE, CD_FAULT_NAN, CD_FAULT_PERTURB, CD_FAULT_STALL } cd_fault_kind;
+
+typedef struct cd_fault {
+    cd_fault_kind kind;
+    int rank;
+    int64_t step;
+} cd_fault;
+
+cd_fault cd_fault_from_env(void);
+/* Whether fault `kind` strikes `rank` at `step`. */
+int cd_fault_hits(const cd_fault *f, cd_fault_kind kind, int rank, int64_t step);
+/* Sleeps while the stall fault holds (forever, until the watchdog ends the process). */
+void cd_fault_stall(const cd_fault *f, int rank, int64_t step);
+/* Flips the lowest bit of the first float: a silent divergence between ranks. */
+void cd_fault_perturb(float *params);
+
+#endif

@@ -1,0 +1,451 @@
+/* The training loop. Per global step every rank computes the gradients of the chunks it owns (one per
+ * local shard, each on its own so its bits do not depend on the rank), adds them into one int64
+ * fixed-point buffer, and a single allreduce sums the buffer across ranks; the same buffer carries the
+ * loss, the hit count and the error and stop flags, so one collective per step keeps all ranks in step.
+ * The loop talks to its replica through the ops table only and never asks which device runs. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cnn_ddp/data.h"
+#include "cnn_ddp/evaluate.h"
+#include "cnn_ddp/lr_schedule.h"
+#include "cnn_ddp/sampler.h"
+#include "cnn_ddp/signals.h"
+#include "cnn_ddp/train.h"
+#include "device.h"
+#include "fault.h"
+#include "metrics.h"
+#include "run_meta.h"
+#include "watchdog.h"
+
+enum { EVAL_BATCH = 64 };
+
+typedef struct run {
+    const cd_train_config *cfg; /* -> resolved */
+    cd_train_config resolved;   /* the caller's config with the model's default lr and schedule filled in */
+    cd_comm *comm;
+    const cd_reporter *rep;     /* rank 0's; NULL elsewhere */
+    cd_fault fault;
+    cd_model_spec spec;
+    char spec_text[CD_SPEC_TEXT_MAX];
+    cd_model model;
+    int model_built;
+    cd_sampler sampler;
+    int shard_first, shard_count;
+    cd_dataset train, test;
+    int64_t test_total;
+    int test_loaded;
+    uint32_t **perm;            /* [shard_count]: this epoch's order of each local shard */
+    int64_t perm_epoch;
+    uint32_t *rows;             /* one chunk's local row indices */
+    cd_tensor_view tensors[2 * CD_MAX_LAYERS];
+    cd_run_identity id;
+    cd_run_arenas arenas;
+    cd_position pos;
+    int64_t total_steps;
+    int64_t slots[CD_SLOTS];    /* the last step's reduced slots */
+    cd_device dev;
+    cd_metrics metrics;
+    cd_watchdog watchdog;
+    double run_start;
+    char last_ckpt[CD_PATH_MAX];
+    int first_step_logged;
+} run;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int is_root(const run *r) { return r->comm->rank == 0; }
+static cd_replica *replica(const run *r) { return r->dev.replica; }
+static cd_status agree(run *r, cd_status local, cd_error *err) { return cd_comm_agree_named(r->comm, local, err); }
+
+/* The schedule runs over --epochs (not --max-steps), so a run stopped early and resumed follows the
+ * same curve as one that never stopped. */
+static int64_t schedule_steps(const run *r) { return r->cfg->epochs * r->sampler.steps_per_epoch; }
+static double lr_of_step(const run *r, int64_t step)
+{
+    return cd_lr_at(r->cfg->lr, r->cfg->lr_schedule, step, schedule_steps(r));
+}
+
+/* ---- set-up --------------------------------------------------------------------------------------- */
+
+/* This rank's shards of the training split, and the model with buffers for a chunk or an eval batch. */
+static cd_status load_local_data(run *r, cd_error *err)
+{
+    const cd_train_config *cfg = r->cfg;
+    cd_data_info info, test_info;
+    CD_TRY(cd_data_inspect(cfg->data, "train", &info, err));
+    CD_TRY(cd_data_inspect(cfg->data, "test", &test_info, err));
+    if (test_info.height != info.height || test_info.width != info.width)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /test/images are %dx%d but /train/images are %dx%d", cfg->data,
+                       test_info.height, test_info.width, info.height, info.width);
+    CD_TRY(cd_sampler_init(&r->sampler, info.count, cfg->shards, cfg->batch, cfg->seed, err));
+    CD_TRY(cd_sampler_rank_shards(cfg->shards, r->comm->size, r->comm->rank, &r->shard_first, &r->shard_count, err));
+    int64_t begin, end, unused;
+    cd_sampler_shard_rows(&r->sampler, r->shard_first, &begin, &unused);
+    cd_sampler_shard_rows(&r->sampler, r->shard_first + r->shard_count - 1, &unused, &end);
+    CD_TRY(cd_data_load(cfg->data, "train", begin, end - begin, &r->train, err));
+    /* The test rows themselves are loaded after the first step: see ensure_test_data. */
+    r->test_total = test_info.count;
+
+    cd_shape input = {1, info.height, info.width};
+    int max_batch = r->sampler.chunk > EVAL_BATCH ? r->sampler.chunk : EVAL_BATCH;
+    const cd_kernels *kernels;
+    CD_TRY(cd_kernels_select(cfg->kernels, &kernels, err));
+    CD_TRY(cd_model_build(&r->spec, input, CD_CLASSES, max_batch, kernels, &r->model, err));
+    r->model_built = 1;
+    CD_ALLOC(err, r->rows, r->sampler.chunk);
+    CD_ALLOC(err, r->perm, r->shard_count);
+    for (int s = 0; s < r->shard_count; s++) {
+        cd_sampler_shard_rows(&r->sampler, r->shard_first + s, &begin, &end);
+        CD_ALLOC(err, r->perm[s], end - begin);
+    }
+    r->perm_epoch = -1;
+    return CD_OK;
+}
+
+/* The run's identity and the checkpoint's view of the host arenas, once the model is built. */
+static void describe_run(run *r)
+{
+    const cd_train_config *cfg = r->cfg;
+    r->id = (cd_run_identity){.model = r->spec_text, .shards = cfg->shards, .batch = cfg->batch, .seed = cfg->seed,
+                              .lr = cfg->lr, .momentum = cfg->momentum, .steps_per_epoch = r->sampler.steps_per_epoch};
+    cd_lr_schedule_format(cfg->lr_schedule, schedule_steps(r), r->id.lr_schedule, sizeof r->id.lr_schedule);
+    r->arenas = (cd_run_arenas){.tensors = r->tensors, .n_tensors = cd_model_tensor_views(&r->model, r->tensors),
+                                .params = r->model.arena.params, .momentum = r->model.arena.momentum,
+                                .n_params = r->model.arena.count};
+}
+
+/* Collective. The test rows are read after the first training step rather than before it, so start-up
+ * reads only what the first step needs; a bad test split still stops the run a moment later, on every
+ * rank together. Each rank holds a contiguous share; counts are summed exactly. */
+static cd_status ensure_test_data(run *r, cd_error *err)
+{
+    if (r->test_loaded) return CD_OK;
+    const int64_t n = r->test_total, size = r->comm->size, rank = r->comm->rank;
+    const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
+    CD_TRY(agree(r, cd_data_load(r->cfg->data, "test", first, count, &r->test, err), err));
+    r->test_loaded = 1;
+    return CD_OK;
+}
+
+/* ---- one step ------------------------------------------------------------------------------------- */
+
+/* The host arenas from the replica (for checkpoints and weight checks). */
+static cd_status sync_host(run *r, cd_error *err)
+{
+    return replica(r)->ops->download(replica(r), r->model.arena.params, r->model.arena.momentum, err);
+}
+
+/* Chunks [first, first + g) of this rank's step into the replica's staging buffers. */
+static void stage_chunks(run *r, int first, int g)
+{
+    const cd_sampler *s = &r->sampler;
+    const int64_t pos = r->pos.step % s->steps_per_epoch;
+    const size_t per = cd_shape_size(r->model.input);
+    float *x = replica(r)->ops->input(replica(r));
+    uint8_t *labels = replica(r)->ops->labels(replica(r));
+    for (int j = 0; j < g; j++) {
+        int64_t begin, end;
+        cd_sampler_shard_rows(s, r->shard_first + first + j, &begin, &end);
+        for (int q = 0; q < s->chunk; q++)
+            r->rows[q] = (uint32_t)(begin - r->train.first_row) + r->perm[first + j][pos * s->chunk + q];
+        cd_data_gather(&r->train, r->rows, s->chunk, x + per * (size_t)j * s->chunk, labels + (size_t)j * s->chunk);
+    }
+}
+
+/* This rank's chunks of the current step into the replica's step buffer. Returns a local error, if any. */
+static cd_status local_step(run *r, cd_error *err)
+{
+    const cd_sampler *s = &r->sampler;
+    cd_replica *rep = replica(r);
+    const int64_t epoch = r->pos.step / s->steps_per_epoch;
+    if (epoch != r->perm_epoch) {
+        for (int k = 0; k < r->shard_count; k++) cd_sampler_epoch_order(s, epoch, r->shard_first + k, r->perm[k]);
+        r->perm_epoch = epoch;
+    }
+    const int64_t poison =
+        cd_fault_hits(&r->fault, CD_FAULT_NAN, r->comm->rank, r->pos.step) ? (int64_t)(rep->n_params / 2) : -1;
+    CD_TRY(rep->ops->begin_step(rep, err));
+    for (int first = 0; first < r->shard_count; first += rep->max_chunks) {
+        const int g = r->shard_count - first < rep->max_chunks ? r->shard_count - first : rep->max_chunks;
+        stage_chunks(r, first, g);
+        cd_status st = rep->ops->chunks(rep, first, g, 1.0f / (float)s->batch, first == 0 ? poison : -1, err);
+        if (st != CD_OK) {
+            cd_error_prefix(err, "step %" PRId64 " (shard %d): ", r->pos.step, r->shard_first + first);
+            return st;
+        }
+    }
+    return CD_OK;
+}
+
+/* One global step: this rank's chunks (or a pending failure in their place), the one allreduce of
+ * gradients + slots, failure agreement, the update. */
+static cd_status step(run *r, cd_status pending, const cd_error *pending_err, cd_error *err)
+{
+    cd_replica *rep = replica(r);
+    cd_comm *sum = r->dev.grad_comm;
+    cd_status local = pending != CD_OK ? pending : local_step(r, err);
+    if (pending != CD_OK) *err = *pending_err;
+    cd_fault_stall(&r->fault, r->comm->rank, r->pos.step);
+    int64_t *buf = NULL;
+    CD_TRY(rep->ops->reduce_buffer(rep, sum->memory, cd_signals_pending() != 0, local != CD_OK, &buf, err));
+    CD_TRY(sum->allreduce_sum_i64(sum, buf, rep->n_params + CD_SLOTS, err));
+    CD_TRY(rep->ops->reduced(rep, sum->memory, r->slots, err));
+    if (r->slots[CD_SLOT_ERROR]) {
+        int chunk = -1;
+        if (local == CD_OK) local = rep->ops->failure(rep, &chunk, err);
+        if (local != CD_OK && chunk >= 0)
+            cd_error_prefix(err, "step %" PRId64 " (shard %d): ", r->pos.step, r->shard_first + chunk);
+        return agree(r, local, err);
+    }
+    CD_TRY(rep->ops->update(rep, (float)lr_of_step(r, r->pos.step), (float)r->cfg->momentum, err));
+    if (cd_fault_hits(&r->fault, CD_FAULT_PERTURB, r->comm->rank, r->pos.step)) {
+        CD_TRY(sync_host(r, err));
+        cd_fault_perturb(r->model.arena.params);
+        CD_TRY(rep->ops->upload(rep, r->model.arena.params, r->model.arena.momentum, err));
+    }
+    return CD_OK;
+}
+
+/* Collective: every rank's weight checksum against rank 0's, so a silent divergence (mixed CPUs or
+ * kernel sets, a flipped bit) stops the run with the ranks that differ. */
+static cd_status check_weights(run *r, cd_error *err)
+{
+    CD_TRY(sync_host(r, err));
+    uint64_t mine = cd_checksum_floats(r->model.arena.params, r->model.arena.count);
+    mine ^= cd_checksum_floats(r->model.arena.momentum, r->model.arena.count) * 31;
+    uint64_t *all = NULL;
+    CD_ALLOC(err, all, r->comm->size);
+    cd_status st = r->comm->allgather_u64(r->comm, mine, all, err);
+    char list[512] = "";
+    size_t used = 0;
+    int differ = 0;
+    for (int k = 1; st == CD_OK && k < r->comm->size; k++) {
+        if (all[k] == all[0]) continue;
+        differ++;
+        if (used + 16 < sizeof list) used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", used ? "," : "", k);
+    }
+    cd_free(all);
+    CD_TRY(st);
+    if (differ)
+        return CD_FAIL(err, CD_E_NUMERIC, "weights diverged at step %" PRId64 ": rank(s) %s%s differ from rank 0 "
+                       "(mixed CPUs or kernel sets across nodes? use the same --kernels everywhere)", r->pos.step, list,
+                       used + 16 >= sizeof list ? ",..." : "");
+    return CD_OK;
+}
+
+static void beat(void *ctx) { cd_watchdog_beat(ctx); }
+
+/* Collective: the test accuracy of the current weights, the same for any rank count. */
+static cd_status evaluate(run *r, double *accuracy, cd_error *err)
+{
+    CD_TRY(ensure_test_data(r, err));
+    int64_t counts[2] = {0, r->test.count};
+    cd_status st = cd_evaluate(replica(r), &r->test, r->model.classes, &counts[0], NULL, beat, &r->watchdog, err);
+    CD_TRY(agree(r, st, err));
+    CD_TRY(r->comm->allreduce_sum_i64(r->comm, counts, 2, err));
+    *accuracy = counts[1] ? (double)counts[0] / (double)counts[1] : 0.0;
+    return CD_OK;
+}
+
+/* ---- reporting (rank 0) --------------------------------------------------------------------------- */
+
+/* epoch_loss_fx sums each step's mean loss */
+static double epoch_loss(const run *r)
+{
+    const cd_position *p = &r->pos;
+    return p->epoch_samples ? cd_fixed_to_double(p->epoch_loss_fx) * r->cfg->batch / (double)p->epoch_samples : 0.0;
+}
+
+static void report_step(run *r)
+{
+    if (!is_root(r)) return;
+    if (!r->first_step_logged) {
+        /* Start-up cost as a user sees it: process start (or run start) to the end of the first step. */
+        const double since = now_s() - (r->cfg->process_start > 0 ? r->cfg->process_start : r->run_start);
+        cd_metrics_note(&r->metrics, "first_step_s", since);
+        if (r->rep && r->rep->first_step) r->rep->first_step(r->rep->ctx, since);
+        r->first_step_logged = 1;
+    }
+    if (r->rep && r->rep->step) {
+        const cd_progress p = {.step = r->pos.step, .steps_per_epoch = r->sampler.steps_per_epoch,
+                               .epochs = r->cfg->epochs, .total_steps = r->total_steps, .batch = r->cfg->batch,
+                               .epoch_samples = r->pos.epoch_samples, .epoch_seconds = r->pos.epoch_seconds,
+                               .epoch_loss = epoch_loss(r), .run_seconds = now_s() - r->run_start};
+        r->rep->step(r->rep->ctx, &p);
+    }
+    const int64_t every = r->cfg->log_every;
+    if (every > 0 && r->pos.step % every == 0)
+        cd_metrics_step(&r->metrics, r->pos.step, cd_fixed_to_double(r->slots[CD_SLOT_LOSS]), lr_of_step(r, r->pos.step - 1));
+}
+
+static void report_epoch(run *r, double test_acc)
+{
+    if (!is_root(r)) return;
+    const cd_position *p = &r->pos;
+    const cd_epoch_summary e = {
+        .epoch = p->step / r->sampler.steps_per_epoch, .epochs = r->cfg->epochs, .step = p->step,
+        .loss = epoch_loss(r), .train_acc = p->epoch_samples ? (double)p->epoch_correct / (double)p->epoch_samples : 0.0,
+        .test_acc = test_acc, .img_per_s = p->epoch_seconds > 0 ? (double)p->epoch_samples / p->epoch_seconds : 0.0,
+        .elapsed_s = now_s() - r->run_start};
+    if (r->rep && r->rep->epoch) r->rep->epoch(r->rep->ctx, &e);
+    cd_metrics_epoch(&r->metrics, e.epoch, e.step, e.loss, e.train_acc, e.test_acc, e.img_per_s, e.elapsed_s,
+                     r->comm->size);
+}
+
+/* ---- the run -------------------------------------------------------------------------------------- */
+
+static cd_status checkpoint(run *r, int final, cd_error *err)
+{
+    if (r->cfg->no_ckpt) return CD_OK;
+    /* Every rank's replica is in the same state; rank 0's host arenas are the ones written. */
+    if (is_root(r)) CD_TRY(sync_host(r, err));
+    return cd_write_checkpoint(r->cfg, &r->id, &r->pos, &r->arenas, r->comm->rank, final, r->last_ckpt, err);
+}
+
+static cd_status stop_on_signal(run *r, cd_error *err)
+{
+    CD_TRY(agree(r, checkpoint(r, 0, err), err));
+    if (is_root(r) && r->rep && r->rep->stopped) r->rep->stopped(r->rep->ctx, r->pos.step, r->last_ckpt);
+    return CD_FAIL(err, CD_E_STOPPED, "stopped by signal at step %" PRId64, r->pos.step);
+}
+
+/* After a step: totals, progress, checks, the epoch's end, periodic checkpoints. *pending gets a local
+ * failure (rank 0's checkpoint write) to report with the next step's reduction. */
+static cd_status after_step(run *r, double t0, cd_status *pending, cd_error *pending_err, cd_error *err)
+{
+    const cd_train_config *cfg = r->cfg;
+    const int64_t spe = r->sampler.steps_per_epoch;
+    cd_position *p = &r->pos;
+    p->epoch_loss_fx += r->slots[CD_SLOT_LOSS];
+    p->epoch_correct += r->slots[CD_SLOT_CORRECT];
+    p->epoch_samples += cfg->batch;
+    p->step++;
+    p->epoch_seconds += now_s() - t0;
+    cd_watchdog_beat(&r->watchdog);
+    report_step(r);
+    CD_TRY(ensure_test_data(r, err));
+    if (cfg->check_every > 0 && p->step % cfg->check_every == 0) CD_TRY(check_weights(r, err));
+    if (r->slots[CD_SLOT_STOP]) return stop_on_signal(r, err);
+    const int epoch_end = p->step % spe == 0;
+    if (epoch_end) {
+        double acc;
+        CD_TRY(evaluate(r, &acc, err));
+        report_epoch(r, acc);
+        p->epoch_loss_fx = p->epoch_correct = p->epoch_samples = 0;
+        p->epoch_seconds = 0;
+    }
+    const int want = cfg->ckpt_every > 0 ? p->step % cfg->ckpt_every == 0 : epoch_end;
+    if (want && p->step < r->total_steps) {
+        *pending = checkpoint(r, 0, pending_err);
+        cd_watchdog_beat(&r->watchdog);
+    }
+    return CD_OK;
+}
+
+static cd_status train_loop(run *r, cd_error *err)
+{
+    cd_status pending = CD_OK; /* a local failure (e.g. rank 0's checkpoint write) to report at the next reduction */
+    cd_error pending_err = {0};
+    while (r->pos.step < r->total_steps) {
+        const double t0 = now_s();
+        /* A pending failure travels with this step's reduction instead of the step's own work. */
+        cd_status previous = pending;
+        pending = CD_OK;
+        CD_TRY(step(r, previous, &pending_err, err));
+        CD_TRY(after_step(r, t0, &pending, &pending_err, err));
+    }
+    /* A failure of the last periodic write has no next step to travel with. */
+    if (pending != CD_OK) *err = pending_err;
+    return agree(r, pending, err);
+}
+
+static void banner(run *r, const char *config)
+{
+    if (!is_root(r) || !r->rep || !r->rep->banner) return;
+    const cd_sampler *s = &r->sampler;
+    const cd_run_info info = {
+        .model = r->spec_text, .n_params = r->model.arena.count, .ranks = r->comm->size,
+        .kernels = r->model.kernels->name, .device = replica(r)->device, .device_name = replica(r)->name,
+        .ranks_share_gpus = r->dev.ranks_share_gpus, .grad_comm = r->dev.grad_comm->name, .config = config,
+        .data = r->cfg->data, .train_rows = s->rows, .test_rows = r->test_total, .shards = s->shards,
+        .batch = r->cfg->batch, .steps_per_epoch = s->steps_per_epoch,
+        .skipped_per_epoch = s->rows - s->steps_per_epoch * r->cfg->batch, .epochs = r->cfg->epochs,
+        .total_steps = r->total_steps};
+    r->rep->banner(r->rep->ctx, &info);
+}
+
+/* Collective: everything before the first step. */
+static cd_status start(run *r, cd_error *err)
+{
+    const cd_train_config *cfg = r->cfg;
+    cd_status st = cd_spec_parse(cfg->model, &r->spec, err);
+    if (st == CD_OK) cd_spec_format(&r->spec, r->spec_text, sizeof r->spec_text);
+    if (st == CD_OK) st = load_local_data(r, err);
+    CD_TRY(agree(r, st, err));
+    describe_run(r);
+    cd_model_init_params(&r->model, cfg->seed);
+    int resumed = 0;
+    if (cfg->resume != CD_RESUME_NONE) CD_TRY(cd_resume(cfg, &r->id, r->comm, &r->arenas, r->rep, &r->pos, &resumed, err));
+    CD_TRY(cd_device_open(cfg, r->comm, &r->model, r->sampler.chunk, r->shard_count, &r->dev, err));
+    const int64_t limit = schedule_steps(r);
+    r->total_steps = cfg->max_steps > 0 && cfg->max_steps < limit ? cfg->max_steps : limit;
+    char config[CD_CKPT_CONFIG_MAX];
+    cd_train_config_format(cfg, config, sizeof config);
+    st = CD_OK;
+    if (is_root(r)) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
+    if (st == CD_OK) banner(r, config);
+    CD_TRY(agree(r, st, err));
+    return cd_watchdog_start(&r->watchdog, cfg->timeout_s, r->comm->rank, err);
+}
+
+static cd_status run_all(run *r, cd_error *err)
+{
+    r->run_start = now_s();
+    CD_TRY(start(r, err));
+    cd_status st = train_loop(r, err);
+    if (st == CD_OK) {
+        double acc = 0;
+        st = evaluate(r, &acc, err);
+        if (st == CD_OK) st = agree(r, checkpoint(r, 1, err), err);
+        if (st == CD_OK && is_root(r)) {
+            if (r->rep && r->rep->final) r->rep->final(r->rep->ctx, r->pos.step, acc, r->last_ckpt);
+            cd_metrics_final(&r->metrics, r->pos.step, acc, now_s() - r->run_start);
+        }
+    }
+    cd_watchdog_stop(&r->watchdog);
+    return st;
+}
+
+cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, const cd_reporter *reporter, cd_error *err)
+{
+    run *r = NULL;
+    CD_ALLOC(err, r, 1);
+    r->resolved = *cfg;
+    const cd_model_recipe recipe = cd_spec_default_recipe(cfg->model);
+    if (r->resolved.lr == 0) r->resolved.lr = recipe.lr;
+    if (r->resolved.lr_schedule == CD_LR_MODEL_DEFAULT)
+        r->resolved.lr_schedule = recipe.cosine ? CD_LR_COSINE : CD_LR_CONSTANT;
+    r->cfg = &r->resolved;
+    r->comm = comm;
+    r->rep = comm->rank == 0 ? reporter : NULL;
+    r->fault = cd_fault_from_env();
+    cd_status st = run_all(r, err);
+    cd_metrics_close(&r->metrics);
+    cd_device_close(&r->dev);
+    if (r->model_built) cd_model_free(&r->model);
+    for (int k = 0; r->perm && k < r->shard_count; k++) cd_free(r->perm[k]);
+    cd_free(r->perm);
+    cd_free(r->rows);
+    cd_data_free(&r->train);
+    cd_data_free(&r->test);
+    cd_free(r);
+    return st;
+}

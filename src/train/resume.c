@@ -1,0 +1,83 @@
+/* Resume: which checkpoint continues this run, and how every rank gets it. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "run_meta.h"
+
+static void warn(const cd_reporter *rep, const char *line)
+{
+    if (rep && rep->warning) rep->warning(rep->ctx, line);
+}
+
+/* Rank 0: the newest checkpoint in the directory that verifies, by step; damaged ones are reported and
+ * skipped. chosen stays "" when the directory holds none. */
+static cd_status find_newest(const char *dir, const cd_reporter *rep, cd_ckpt_meta *meta, char chosen[CD_PATH_MAX],
+                             cd_error *err)
+{
+    char(*paths)[CD_PATH_MAX] = NULL;
+    CD_ALLOC(err, paths, CD_MAX_CKPTS);
+    int n = 0;
+    cd_status st = cd_ckpt_list(dir, paths, CD_MAX_CKPTS, &n, err);
+    int64_t best = -1;
+    for (int i = 0; st == CD_OK && i < n; i++) {
+        cd_error e = {0};
+        if (cd_ckpt_verify(paths[i], meta, &e) != CD_OK) {
+            char line[sizeof e.msg + 64];
+            snprintf(line, sizeof line, "skipping damaged checkpoint: %s", e.msg);
+            warn(rep, line);
+            continue;
+        }
+        if (meta->step > best) {
+            best = meta->step;
+            snprintf(chosen, CD_PATH_MAX, "%s", paths[i]);
+        }
+    }
+    cd_free(paths);
+    if (st == CD_OK && best < 0 && n > 0)
+        st = CD_FAIL(err, CD_E_INPUT, "--resume: none of the %d checkpoints in %s verifies", n, dir);
+    return st;
+}
+
+/* Rank 0: picks, reads and checks the checkpoint. */
+static cd_status load_on_root(const cd_train_config *cfg, const cd_run_identity *id, const cd_run_arenas *a,
+                              const cd_reporter *rep, cd_ckpt_meta *meta, char chosen[CD_PATH_MAX], cd_error *err)
+{
+    if (cfg->resume == CD_RESUME_FILE)
+        snprintf(chosen, CD_PATH_MAX, "%s", cfg->resume_path);
+    else
+        CD_TRY(find_newest(cfg->ckpt_dir, rep, meta, chosen, err));
+    if (!chosen[0]) return CD_OK;
+    CD_TRY(cd_ckpt_read(chosen, a->tensors, a->n_tensors, meta, a->params, a->momentum, a->n_params, err));
+    return cd_run_meta_check(id, meta, chosen, err);
+}
+
+cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, cd_comm *comm, const cd_run_arenas *a,
+                    const cd_reporter *rep, cd_position *pos, int *resumed, cd_error *err)
+{
+    *resumed = 0;
+    cd_ckpt_meta *meta = NULL;
+    CD_ALLOC(err, meta, 1);
+    char chosen[CD_PATH_MAX] = "";
+    cd_status st = comm->rank == 0 ? load_on_root(cfg, id, a, rep, meta, chosen, err) : CD_OK;
+    st = cd_comm_agree_named(comm, st, err);
+    int found = chosen[0] != '\0';
+    if (st == CD_OK) st = comm->broadcast(comm, &found, sizeof found, 0, err);
+    if (st == CD_OK && found) {
+        st = comm->broadcast(comm, meta, sizeof *meta, 0, err);
+        if (st == CD_OK) st = comm->broadcast(comm, a->params, sizeof(float) * a->n_params, 0, err);
+        if (st == CD_OK) st = comm->broadcast(comm, a->momentum, sizeof(float) * a->n_params, 0, err);
+    }
+    char line[CD_PATH_MAX + 160];
+    if (st == CD_OK && found) {
+        *pos = cd_run_meta_position(meta);
+        *resumed = 1;
+        snprintf(line, sizeof line, "resumed from %s at step %" PRId64 " (epoch %" PRId64 ", step %" PRId64 " of %" PRId64 ")",
+                 chosen, meta->step, meta->epoch + 1, meta->step_in_epoch, id->steps_per_epoch);
+    } else if (st == CD_OK) {
+        snprintf(line, sizeof line, "no checkpoint in %s: starting from scratch", cfg->ckpt_dir);
+    }
+    if (st == CD_OK && comm->rank == 0 && rep && rep->note) rep->note(rep->ctx, line);
+    cd_free(meta);
+    return st;
+}

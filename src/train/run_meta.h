@@ -1,0 +1,59 @@
+/* What a checkpoint says about the run that wrote it: the identity that shapes its results (a resume
+ * must match it) and the position it reached (a resume continues from it); writing one, resuming one. */
+#ifndef CNN_DDP_SRC_RUN_META_H
+#define CNN_DDP_SRC_RUN_META_H
+
+#include <stdint.h>
+#include "cnn_ddp/ckpt.h"
+#include "cnn_ddp/config.h"
+#include "cnn_ddp/comm.h"
+#include "cnn_ddp/error.h"
+#include "cnn_ddp/report.h"
+#include "cnn_ddp/tensor.h"
+
+/* Everything the weights depend on besides the data and the kernel set. */
+typedef struct cd_run_identity {
+    const char *model;      /* canonical spec */
+    int shards, batch;
+    uint64_t seed;
+    double lr, momentum;
+    char lr_schedule[32];   /* cd_lr_schedule_format */
+    int64_t steps_per_epoch;
+} cd_run_identity;
+
+/* Where a run stands: global steps done and the running totals of the epoch in progress, so a
+ * resumed run logs the same epoch figures. */
+typedef struct cd_position {
+    int64_t step;
+    int64_t epoch_loss_fx, epoch_correct, epoch_samples;
+    double epoch_seconds;
+} cd_position;
+
+/* The host arenas as a checkpoint sees them: named tensors over params and momentum. */
+typedef struct cd_run_arenas {
+    const cd_tensor_view *tensors;
+    int n_tensors;
+    float *params, *momentum;
+    size_t n_params;
+} cd_run_arenas;
+
+void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const cd_train_config *cfg,
+                      cd_ckpt_meta *meta);
+/* CD_E_INPUT naming `path` and the first field that differs ("checkpoint has --seed 1, this run
+ * --seed 7"), or a position that does not fit this data set. */
+cd_status cd_run_meta_check(const cd_run_identity *id, const cd_ckpt_meta *meta, const char *path, cd_error *err);
+cd_position cd_run_meta_position(const cd_ckpt_meta *meta);
+
+/* Collective. Rank 0 finds the checkpoint --resume names (a file, or the newest of --ckpt-dir that
+ * verifies), reads it into `arenas` and checks it continues this run; every rank then receives the
+ * weights and the position. *resumed is 0 (and *pos untouched) when there was none to resume. */
+cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, cd_comm *comm, const cd_run_arenas *arenas,
+                    const cd_reporter *rep, cd_position *pos, int *resumed, cd_error *err);
+
+/* Rank 0 only (other ranks return CD_OK at once): writes final.h5 or step-<S>.h5 in --ckpt-dir
+ * crash-safely and prunes old step files; `written` gets the path. */
+cd_status cd_write_checkpoint(const cd_train_config *cfg, const cd_run_identity *id, const cd_position *pos,
+                              const cd_run_arenas *arenas, int rank, int final, char written[CD_PATH_MAX],
+                              cd_error *err);
+
+#endif
