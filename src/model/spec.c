@@ -143,61 +143,85 @@ static cd_status check_range(const parser *p, size_t pos, const char *layer, arg
     return CD_OK;
 }
 
+/* The slot of the argument at the current position: a "key=" (consumed) or, for the first argument
+ * only, the layer's positional slot. */
+static cd_status parse_slot(parser *p, const cd_layer_spec *L, int argi, const int *have, const size_t *where,
+                            int *out)
+{
+    const char *lname = cd_layer_type_name(L->type);
+    const arg_slot first = L->type == CD_LAYER_POOL ? SLOT_K : SLOT_OUT;
+    const size_t arg_pos = p->pos, klen = ident_len(p);
+    if (klen == 0) {
+        if (argi == 0) return *out = first, CD_OK;
+        if (L->type == CD_LAYER_LINEAR) return fail_at(p, arg_pos, "fc takes a single argument, its output count");
+        return fail_at(p, arg_pos, "only the first argument of %s is positional; name the others (%s)", lname,
+                       L->type == CD_LAYER_CONV ? "k=, s=, p=" : "s=");
+    }
+    const char *key = p->text + p->pos;
+    if (argi == 0)
+        return fail_at(p, arg_pos, "%s needs its %s first, without a key, e.g. %s", lname, SLOT_NAME[first],
+                       example(L->type));
+    const int slot = lookup_key(L->type, key, klen);
+    if (slot < 0) {
+        if (L->type == CD_LAYER_LINEAR)
+            return fail_at(p, arg_pos, "unknown key '%.*s': fc takes only its output count, e.g. fc(10)", (int)klen, key);
+        return fail_at(p, arg_pos, "unknown key '%.*s' for %s (known: %s)", (int)klen, key, lname,
+                       L->type == CD_LAYER_CONV ? "k, s, p" : "s");
+    }
+    if (have[slot])
+        return fail_at(p, arg_pos, "duplicate key '%.*s' for %s (its %s was already given at %zu)", (int)klen, key,
+                       lname, SLOT_NAME[slot], where[slot] + 1);
+    p->pos += klen;
+    skip_space(p);
+    if (peek(p) != '=') return fail_at(p, p->pos, "expected '=' after key '%.*s'", (int)klen, key);
+    p->pos++;
+    skip_space(p);
+    *out = slot;
+    return CD_OK;
+}
+
+/* The parsed arguments into the layer, with the defaults of those not given. */
+static cd_status apply_args(const parser *p, cd_layer_spec *L, const int *have, const size_t *where,
+                            const long long *val)
+{
+    if (L->type == CD_LAYER_CONV) {
+        L->out = (int)val[SLOT_OUT];
+        L->k = have[SLOT_K] ? (int)val[SLOT_K] : 3;
+        L->stride = have[SLOT_S] ? (int)val[SLOT_S] : 1;
+        L->pad = have[SLOT_P] ? (int)val[SLOT_P] : 0;
+        /* A pad of k or more would add output positions whose window holds only padding zeros. */
+        if (L->pad > L->k - 1)
+            return fail_at(p, where[SLOT_P],
+                           "conv pad %d must be 0..%d, less than the kernel size %d (a wider pad only "
+                           "adds outputs that see nothing but zeros)",
+                           L->pad, L->k - 1, L->k);
+    } else if (L->type == CD_LAYER_POOL) {
+        L->k = (int)val[SLOT_K];
+        L->stride = have[SLOT_S] ? (int)val[SLOT_S] : L->k;
+    } else {
+        L->out = (int)val[SLOT_OUT];
+    }
+    return CD_OK;
+}
+
 /* Parses "(...)" after a conv/pool/fc name into the layer. The '(' is at the current position. */
 static cd_status parse_args(parser *p, cd_layer_spec *L)
 {
     const char *lname = cd_layer_type_name(L->type);
-    size_t open = p->pos;
-    /* A pool's positional argument is its kernel size; conv's and fc's the output count. */
-    arg_slot first = L->type == CD_LAYER_POOL ? SLOT_K : SLOT_OUT;
+    const size_t open = p->pos;
+    const arg_slot first = L->type == CD_LAYER_POOL ? SLOT_K : SLOT_OUT;
     int have[SLOT_COUNT] = {0};
     size_t where[SLOT_COUNT] = {0};
     long long val[SLOT_COUNT] = {0};
     p->pos++;
     for (int argi = 0;; argi++) {
         skip_space(p);
-        size_t arg_pos = p->pos;
-        if (peek(p) == '\0')
-            return fail_at(p, p->pos, "missing ')' to close the '(' at %zu", open + 1);
+        if (peek(p) == '\0') return fail_at(p, p->pos, "missing ')' to close the '(' at %zu", open + 1);
         if (peek(p) == ')' && argi == 0)
-            return fail_at(p, arg_pos, "%s needs its %s first, e.g. %s", lname, SLOT_NAME[first],
-                           example(L->type));
-        int slot;
-        size_t klen = ident_len(p);
-        if (klen > 0) {
-            const char *key = p->text + p->pos;
-            if (argi == 0)
-                return fail_at(p, arg_pos, "%s needs its %s first, without a key, e.g. %s", lname,
-                               SLOT_NAME[first], example(L->type));
-            slot = lookup_key(L->type, key, klen);
-            if (slot < 0) {
-                if (L->type == CD_LAYER_LINEAR)
-                    return fail_at(p, arg_pos,
-                                   "unknown key '%.*s': fc takes only its output count, e.g. fc(10)",
-                                   (int)klen, key);
-                return fail_at(p, arg_pos, "unknown key '%.*s' for %s (known: %s)", (int)klen, key, lname,
-                               L->type == CD_LAYER_CONV ? "k, s, p" : "s");
-            }
-            if (have[slot])
-                return fail_at(p, arg_pos, "duplicate key '%.*s' for %s (its %s was already given at %zu)",
-                               (int)klen, key, lname, SLOT_NAME[slot], where[slot] + 1);
-            p->pos += klen;
-            skip_space(p);
-            if (peek(p) != '=')
-                return fail_at(p, p->pos, "expected '=' after key '%.*s'", (int)klen, key);
-            p->pos++;
-            skip_space(p);
-        } else {
-            if (argi > 0) {
-                if (L->type == CD_LAYER_LINEAR)
-                    return fail_at(p, arg_pos, "fc takes a single argument, its output count");
-                return fail_at(p, arg_pos,
-                               "only the first argument of %s is positional; name the others (%s)", lname,
-                               L->type == CD_LAYER_CONV ? "k=, s=, p=" : "s=");
-            }
-            slot = first;
-        }
-        size_t vpos = p->pos;
+            return fail_at(p, p->pos, "%s needs its %s first, e.g. %s", lname, SLOT_NAME[first], example(L->type));
+        int slot = first;
+        CD_TRY(parse_slot(p, L, argi, have, where, &slot));
+        const size_t vpos = p->pos;
         long long v = 0;
         char what[48];
         snprintf(what, sizeof what, "for the %s %s", lname, SLOT_NAME[slot]);
@@ -217,28 +241,10 @@ static cd_status parse_args(parser *p, cd_layer_spec *L)
             p->pos++;
             break;
         }
-        if (peek(p) == '\0')
-            return fail_at(p, p->pos, "missing ')' to close the '(' at %zu", open + 1);
+        if (peek(p) == '\0') return fail_at(p, p->pos, "missing ')' to close the '(' at %zu", open + 1);
         return fail_at(p, p->pos, "expected ',' or ')' but found '%c' (missing ')'?)", peek(p));
     }
-    if (L->type == CD_LAYER_CONV) {
-        L->out = (int)val[SLOT_OUT];
-        L->k = have[SLOT_K] ? (int)val[SLOT_K] : 3;
-        L->stride = have[SLOT_S] ? (int)val[SLOT_S] : 1;
-        L->pad = have[SLOT_P] ? (int)val[SLOT_P] : 0;
-        /* A pad of k or more would add output positions whose window holds only padding zeros. */
-        if (L->pad > L->k - 1)
-            return fail_at(p, where[SLOT_P],
-                           "conv pad %d must be 0..%d, less than the kernel size %d (a wider pad only "
-                           "adds outputs that see nothing but zeros)",
-                           L->pad, L->k - 1, L->k);
-    } else if (L->type == CD_LAYER_POOL) {
-        L->k = (int)val[SLOT_K];
-        L->stride = have[SLOT_S] ? (int)val[SLOT_S] : L->k;
-    } else {
-        L->out = (int)val[SLOT_OUT];
-    }
-    return CD_OK;
+    return apply_args(p, L, have, where, val);
 }
 
 static int format_layer(const cd_layer_spec *L, char *buf, size_t size)
