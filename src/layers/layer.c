@@ -25,6 +25,13 @@ const char *cd_layer_type_name(cd_layer_type t)
     return "?";
 }
 
+int cd_layers_lowest_with_params(const cd_layer *layers, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (layers[i].weight_count) return i;
+    return n;
+}
+
 cd_conv_shape cd_layer_conv_shape(const cd_layer *l, int n)
 {
     return (cd_conv_shape){.n = n, .c_in = l->in.c, .h_in = l->in.h, .w_in = l->in.w,

@@ -131,13 +131,7 @@ const float *cd_model_logits(const cd_model *m) { return m->act[m->n_layers]; }
 double cd_model_loss_backward(cd_model *m, const uint8_t *labels, int n, float scale, int *correct)
 {
     double loss = cd_softmax_xent(n, m->classes, m->act[m->n_layers], labels, scale, m->grad[m->n_layers], correct);
-    /* The input gradient is needed only above the lowest layer with parameters. */
-    int lowest = m->n_layers;
-    for (int i = 0; i < m->n_layers; i++)
-        if (m->layers[i].weight_count) {
-            lowest = i;
-            break;
-        }
+    const int lowest = cd_layers_lowest_with_params(m->layers, m->n_layers);
     for (int i = m->n_layers - 1; i >= lowest; i--) {
         cd_layer_io io = layer_io(m, i, n);
         if (i == lowest) io.dx = NULL;

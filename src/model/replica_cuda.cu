@@ -207,12 +207,7 @@ static void forward(cuda_replica *r, int n)
 static void backward(cuda_replica *r, int chunks)
 {
     const int n = chunks * r->chunk;
-    int lowest = r->n_layers;
-    for (int i = 0; i < r->n_layers; i++)
-        if (r->layers[i].weight_count) {
-            lowest = i;
-            break;
-        }
+    const int lowest = cd_layers_lowest_with_params(r->layers, r->n_layers);
     for (int i = r->n_layers - 1; i >= lowest; i--) {
         const cd_layer *l = &r->layers[i];
         const int need_dx = i > lowest;

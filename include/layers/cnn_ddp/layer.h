@@ -73,6 +73,10 @@ const cd_layer_ops *cd_layer_ops_for(cd_layer_type type);
  * checkpoint group name, "conv1"). */
 const char *cd_layer_type_name(cd_layer_type type);
 
+/* The first of n layers that has parameters (n when none has): the backward pass needs input
+ * gradients only above it. */
+int cd_layers_lowest_with_params(const cd_layer *layers, int n);
+
 /* The kernel shapes of a layer at batch n, for every backend (CPU layers, the CUDA replica). */
 cd_conv_shape cd_layer_conv_shape(const cd_layer *l, int n);
 cd_pool_shape cd_layer_pool_shape(const cd_layer *l, int n);
