@@ -12,6 +12,10 @@
 
 #include "cnn_ddp/arena.h"
 
+/* Bytes of HDF5 bookkeeping (object header, attributes, B-tree node) budgeted per dataset when sizing the
+ * in-memory file image. */
+enum { H5_OBJECT_OVERHEAD = 4096 };
+
 #ifndef CNN_DDP_VERSION
 #define CNN_DDP_VERSION "unknown"
 #endif
@@ -93,7 +97,7 @@ static cd_status build_image(const char *path, const cd_ckpt_meta *meta, const c
     size_t floats = 0;
     for (int i = 0; i < n; i++) floats += tensors[i].count;
     /* Grow in one step of about the final size: tensors, attributes, and room for the metadata. */
-    size_t increment = 2 * floats * sizeof(float) + sizeof(cd_ckpt_meta) + ((size_t)n + 1) * 4096 + (1u << 16);
+    size_t increment = 2 * floats * sizeof(float) + sizeof(cd_ckpt_meta) + ((size_t)n + 1) * H5_OBJECT_OVERHEAD + (1u << 16);
 
     char reason[CK_NAME_MAX] = "";
     hid_t fapl = ck_fapl();
@@ -168,7 +172,7 @@ cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ten
 
     /* The temporary lives in the target's directory so rename(2) is atomic (same file system), and
      * is hidden and pid-tagged so listings skip it and concurrent writers cannot collide. */
-    char dir[4096], tmp[4096];
+    char dir[CD_PATH_MAX], tmp[CD_PATH_MAX];
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
     int dlen = slash ? (slash == path ? 1 : (int)(slash - path)) : 1;

@@ -3,6 +3,7 @@
  * becomes one CD_E_INPUT line "<path>: /<split>/<dataset>: <problem>". Only the requested rows are read,
  * through a hyperslab, so a rank holds just its part of the data. */
 #include "cnn_ddp/data.h"
+#include "cnn_ddp/limits.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -11,7 +12,6 @@
 
 #include "cnn_ddp/h5_quiet.h"
 
-#define MAX_SIDE 4096         /* largest accepted image height or width */
 #define LABEL_BLOCK 65536     /* labels are range-checked this many rows at a time */
 
 typedef struct split_handles {
@@ -136,9 +136,9 @@ static cd_status open_split_in(const char *path, const char *split, split_handle
         return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: shape %s has %llu channels; expected 1", path, split,
                        shape, (unsigned long long)dims[1]);
     hsize_t height = dims[rank - 2], width = dims[rank - 1];
-    if (height < 1 || height > MAX_SIDE || width < 1 || width > MAX_SIDE)
+    if (height < 1 || height > CD_MAX_IMAGE_SIDE || width < 1 || width > CD_MAX_IMAGE_SIDE)
         return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: image size %llux%llu is outside 1..%d per side", path,
-                       split, (unsigned long long)height, (unsigned long long)width, MAX_SIDE);
+                       split, (unsigned long long)height, (unsigned long long)width, CD_MAX_IMAGE_SIDE);
     if (dims[0] == 0) return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: zero samples", path, split);
     if (dims[0] > (hsize_t)INT64_MAX / (height * width))
         return CD_FAIL(err, CD_E_INPUT, "%s: /%s/images: shape %s is too large", path, split, shape);

@@ -5,10 +5,11 @@
 
 #include <stdint.h>
 #include "cnn_ddp/error.h"
+#include "cnn_ddp/limits.h"
 
 #define CD_IDX_MAGIC_IMAGES 0x00000803u /* ubyte, 3 dimensions: [N, rows, cols] */
 #define CD_IDX_MAGIC_LABELS 0x00000801u /* ubyte, 1 dimension: [N] */
-#define CD_IDX_MAX_SIDE 4096
+#define CD_IDX_MAX_SIDE CD_MAX_IMAGE_SIDE
 
 struct gzFile_s; /* zlib's handle, kept opaque so users need not include zlib.h */
 
