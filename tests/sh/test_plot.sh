@@ -17,6 +17,10 @@ is_png() { # file width height
 ensure_data
 "$CNN_DDP" --data "$DATA" --max-steps 20 --log-every 5 --no-ckpt --quiet --metrics "$WORK/steps.jsonl" >/dev/null
 grep -q '"type":"step"' "$WORK/steps.jsonl" || fail "the trainer wrote no step lines with --log-every"
+# The config record names the device the run used, once (it once said "cpu" whatever ran, and twice).
+config=$(head -1 "$WORK/steps.jsonl")
+[ "$(grep -o '"device"' <<<"$config" | wc -l)" = 1 ] || fail "config record: \"device\" not exactly once: $config"
+grep -q '"device":"cpu"' <<<"$config" || fail "config record: device is not cpu: $config"
 out=$(bash "$PLOT" "$WORK/steps.jsonl" "$WORK/steps.png") || fail "plot.sh on per-step metrics failed: $out"
 is_png "$WORK/steps.png" 900 800 || fail "steps.png is not a 900x800 PNG"
 echo "$out" | grep -q "0 epochs, 4 step points" || fail "plot.sh did not read the 4 step lines: $out"
