@@ -10,30 +10,38 @@ static void warn(const cd_reporter *rep, const char *line)
     if (rep && rep->warning) rep->warning(rep->ctx, line);
 }
 
-/* Rank 0: the newest checkpoint in the directory that verifies, by step; damaged ones are reported and
- * skipped. chosen stays "" when the directory holds none. */
+/* Rank 0: the newest checkpoint in the directory that verifies, by step, and its metadata; damaged ones
+ * are reported and skipped. chosen stays "" when the directory holds none. */
 static cd_status find_newest(const char *dir, const cd_reporter *rep, cd_ckpt_meta *meta, char chosen[CD_PATH_MAX],
                              cd_error *err)
 {
     char(*paths)[CD_PATH_MAX] = NULL;
-    CD_ALLOC(err, paths, CD_MAX_CKPTS);
+    cd_ckpt_meta *m = NULL;
+    CD_ALLOC(err, m, 1);
+    paths = cd_alloc_zeroed(sizeof *paths * CD_MAX_CKPTS);
+    if (!paths) {
+        cd_free(m);
+        return CD_FAIL(err, CD_E_NOMEM, "out of memory listing %s", dir);
+    }
     int n = 0;
     cd_status st = cd_ckpt_list(dir, paths, CD_MAX_CKPTS, &n, err);
     int64_t best = -1;
     for (int i = 0; st == CD_OK && i < n; i++) {
         cd_error e = {0};
-        if (cd_ckpt_verify(paths[i], meta, &e) != CD_OK) {
+        if (cd_ckpt_verify(paths[i], m, &e) != CD_OK) {
             char line[sizeof e.msg + 64];
             snprintf(line, sizeof line, "skipping damaged checkpoint: %s", e.msg);
             warn(rep, line);
             continue;
         }
-        if (meta->step > best) {
-            best = meta->step;
+        if (m->step > best) {
+            best = m->step;
+            *meta = *m;
             snprintf(chosen, CD_PATH_MAX, "%s", paths[i]);
         }
     }
     cd_free(paths);
+    cd_free(m);
     if (st == CD_OK && best < 0 && n > 0)
         st = CD_FAIL(err, CD_E_INPUT, "--resume: none of the %d checkpoints in %s verifies", n, dir);
     return st;
@@ -43,13 +51,17 @@ static cd_status find_newest(const char *dir, const cd_reporter *rep, cd_ckpt_me
 static cd_status load_on_root(const cd_train_config *cfg, const cd_run_identity *id, const cd_run_arenas *a,
                               const cd_reporter *rep, cd_ckpt_meta *meta, char chosen[CD_PATH_MAX], cd_error *err)
 {
-    if (cfg->resume == CD_RESUME_FILE)
+    if (cfg->resume == CD_RESUME_FILE) {
         snprintf(chosen, CD_PATH_MAX, "%s", cfg->resume_path);
-    else
+        CD_TRY(cd_ckpt_verify(chosen, meta, err));
+    } else {
         CD_TRY(find_newest(cfg->ckpt_dir, rep, meta, chosen, err));
+    }
     if (!chosen[0]) return CD_OK;
-    CD_TRY(cd_ckpt_read(chosen, a->tensors, a->n_tensors, meta, a->params, a->momentum, a->n_params, err));
-    return cd_run_meta_check(id, meta, chosen, err);
+    /* The identity before the tensors: another run's checkpoint is refused for what differs (its
+     * --model, its --batch), not for the first tensor whose shape does not fit this model. */
+    CD_TRY(cd_run_meta_check(id, meta, chosen, err));
+    return cd_ckpt_read(chosen, a->tensors, a->n_tensors, meta, a->params, a->momentum, a->n_params, err);
 }
 
 cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, cd_comm *comm, const cd_run_arenas *a,
