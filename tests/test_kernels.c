@@ -628,6 +628,20 @@ static void test_dispatch(void **state)
     assert_int_equal(cd_kernel_kind_parse("sse9", &kind, &err), CD_E_USAGE);
     assert_non_null(strstr(err.msg, "sse9"));
     assert_int_equal(cd_kernel_kind_parse("AVX2", &kind, &err), CD_E_USAGE);
+    assert_non_null(strstr(err.msg, "expected auto, scalar, avx2 or avx512"));
+
+    /* one list of names: parse, cd_kernel_kind_name and the tables' .name agree */
+    const cd_kernel_kind every[] = {CD_KERNELS_AUTO, CD_KERNELS_SCALAR, CD_KERNELS_AVX2, CD_KERNELS_AVX512};
+    const char *every_name[] = {"auto", "scalar", "avx2", "avx512"};
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(cd_kernel_kind_name(every[i]), every_name[i]);
+        assert_int_equal(cd_kernel_kind_parse(cd_kernel_kind_name(every[i]), &kind, &err), CD_OK);
+        assert_int_equal(kind, every[i]);
+    }
+    assert_string_equal(cd_kernel_kind_name((cd_kernel_kind)99), "?");
+    const cd_kernels *tables[] = {cd_kernels_scalar(), cd_kernels_avx2(), cd_kernels_avx512()};
+    for (int i = 0; i < 3; i++)
+        if (tables[i]) assert_ptr_equal(tables[i]->name, cd_kernel_kind_name(every[i + 1]));
 
     const cd_kernels *k = NULL;
     assert_true(cd_kernels_supported(CD_KERNELS_SCALAR));

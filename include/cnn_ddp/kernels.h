@@ -40,7 +40,7 @@ typedef struct cd_linear_shape {
 } cd_linear_shape;
 
 typedef struct cd_kernels {
-    const char *name; /* "scalar", "avx2", "avx512" */
+    const char *name; /* cd_kernel_kind_name() of its kind: "scalar", "avx2", "avx512" */
 
     /* Floats of scratch space the three conv ops below need for this shape (may be 0). The caller
      * passes a buffer at least that large, 64-byte aligned, as `work`. */
@@ -89,6 +89,8 @@ typedef enum cd_kernel_kind {
 
 /* "auto" | "scalar" | "avx2" | "avx512" -> kind; CD_E_USAGE on anything else. */
 cd_status cd_kernel_kind_parse(const char *text, cd_kernel_kind *out, cd_error *err);
+/* The inverse: kind -> "auto", "scalar", "avx2" or "avx512" ("?" for a value outside the enum). */
+const char *cd_kernel_kind_name(cd_kernel_kind kind);
 /* Whether this CPU and OS can run that set (CPUID feature bits and XGETBV-enabled state). */
 int cd_kernels_supported(cd_kernel_kind kind);
 /* The table for `kind` (AUTO: the best supported); CD_E_USAGE naming the missing CPU feature when

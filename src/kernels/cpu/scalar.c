@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cnn_ddp/kernels.h"
+#include "kernels/cpu/names.h"
 
 static size_t scalar_conv_workspace(const cd_conv_shape *s)
 {
@@ -195,7 +196,7 @@ static void scalar_sgd_momentum(size_t n, float *w, float *v, const float *g, fl
 }
 
 static const cd_kernels scalar_table = {
-    .name = "scalar",
+    .name = cd_kernel_names[CD_KERNELS_SCALAR],
     .conv_workspace = scalar_conv_workspace,
     .conv_forward = scalar_conv_forward,
     .conv_backward_data = scalar_conv_backward_data,

@@ -14,7 +14,7 @@
  *   DOT_MR, DOT_NR          register block of the dot micro-kernel, <= 4 x 5
  *   WG_ACC, WG_NR           accumulators and vectors per block of the weight-gradient kernel
  *   v_transpose(r)          VL vectors of VL floats, transposed in place
- *   SIMD_NAME, SIMD_EXPORT  the table's name string and the exported accessor's name
+ *   SIMD_KIND, SIMD_EXPORT  the set's cd_kernel_kind (which names the table) and the exported accessor
  *
  * Three GEMM shapes carry all the heavy ops:
  *  - "bcast": C[i][j] = init_i + sum_k A(i,k) * B[k][j], vectorised over j (columns). Every output
@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "cnn_ddp/kernels.h"
+#include "kernels/cpu/names.h"
 
 #define CD_AI static inline __attribute__((always_inline))
 #define CD_UNROLL _Pragma("GCC unroll 16")
@@ -1292,7 +1293,7 @@ static void simd_pool_backward(const cd_pool_shape *s, const float *dy, const in
 }
 
 static const cd_kernels simd_table = {
-    .name = SIMD_NAME,
+    .name = cd_kernel_names[SIMD_KIND],
     .conv_workspace = simd_conv_workspace,
     .conv_forward = simd_conv_forward,
     .conv_backward_data = simd_conv_backward_data,
