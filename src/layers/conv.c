@@ -32,26 +32,32 @@ static cd_status conv_infer(cd_layer *l, int index, cd_error *err)
 static size_t conv_workspace(const cd_layer *l, const cd_kernels *k, int n)
 {
     cd_conv_shape s = conv_shape(l, n);
-    return k->conv_workspace(&s);
+    cd_conv_plan plan; /* TEMP: the plan moves into the layer at build time */
+    k->conv_plan(&s, &plan);
+    return k->conv_workspace(&s, &plan);
 }
 
 static void conv_forward(cd_model *m, int i, int n)
 {
     const cd_layer *l = &m->layers[i];
     cd_conv_shape s = conv_shape(l, n);
+    cd_conv_plan plan; /* TEMP: the plan moves into the layer at build time */
+    m->kernels->conv_plan(&s, &plan);
     const float *p = m->arena.params;
-    m->kernels->conv_forward(&s, m->act[i], p + l->weight_offset, p + l->bias_offset, m->act[i + 1], m->work);
+    m->kernels->conv_forward(&s, &plan, m->act[i], p + l->weight_offset, p + l->bias_offset, m->act[i + 1], m->work);
 }
 
 static void conv_backward(cd_model *m, int i, int n, int need_dx)
 {
     const cd_layer *l = &m->layers[i];
     cd_conv_shape s = conv_shape(l, n);
+    cd_conv_plan plan; /* TEMP: the plan moves into the layer at build time */
+    m->kernels->conv_plan(&s, &plan);
     float *g = m->arena.grads;
-    m->kernels->conv_backward_weights(&s, m->act[i], m->grad[i + 1], g + l->weight_offset,
+    m->kernels->conv_backward_weights(&s, &plan, m->act[i], m->grad[i + 1], g + l->weight_offset,
                                       g + l->bias_offset, m->work);
     if (need_dx)
-        m->kernels->conv_backward_data(&s, m->grad[i + 1], m->arena.params + l->weight_offset, m->grad[i],
+        m->kernels->conv_backward_data(&s, &plan, m->grad[i + 1], m->arena.params + l->weight_offset, m->grad[i],
                                        m->work);
 }
 

@@ -50,9 +50,11 @@ static inline int imax(int a, int b) { return a > b ? a : b; }
 #include "kernels/cpu/simd_eltwise.h"
 #include "kernels/cpu/simd_pool.h"
 
-static size_t simd_conv_workspace(const cd_conv_shape *s)
+/* The largest of the three ops' scratch on the plan's paths. */
+static size_t simd_conv_workspace(const cd_conv_shape *s, const cd_conv_plan *plan)
 {
-    size_t a = conv_work_forward(s), b = conv_work_weights(s), c = conv_work_data(s);
+    size_t a = conv_work_forward(s, plan->forward), b = conv_work_weights(s, plan->backward_weights);
+    size_t c = conv_work_data(s, plan->backward_data);
     if (b > a) a = b;
     if (c > a) a = c;
     return a + 16;
@@ -60,6 +62,7 @@ static size_t simd_conv_workspace(const cd_conv_shape *s)
 
 static const cd_kernels simd_table = {
     .name = cd_kernel_names[SIMD_KIND],
+    .conv_plan = simd_conv_plan,
     .conv_workspace = simd_conv_workspace,
     .conv_forward = simd_conv_forward,
     .conv_backward_data = simd_conv_backward_data,

@@ -4,15 +4,18 @@
 #ifndef CD_SIMD_CONV_FORWARD_H
 #define CD_SIMD_CONV_FORWARD_H
 
-/* Floats of each conv op's scratch layout (all parts 16-float aligned). The im2col paths hold a
- * group's col [K][ld] and dy or y [c_out][ld]. */
-static size_t conv_work_forward(const cd_conv_shape *s)
+/* Floats of the forward's scratch on `path` (all parts 16-float aligned): the direct path's wide
+ * output [c_out][Nw]; the im2col path's group col [K][ld] and y [c_out][ld]; either's padded image. */
+static size_t conv_work_forward(const cd_conv_shape *s, cd_conv_path path)
 {
     const conv_geom g = conv_geometry(s);
     const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s);
     const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
-    if (conv_use_wide(s)) return round16((size_t)s->c_out * g.Nw + VL) + xpad;
-    return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
+    switch (path) {
+    case CD_CONV_POINTWISE: return 0;
+    case CD_CONV_DIRECT: return round16((size_t)s->c_out * g.Nw + VL) + xpad;
+    default: return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
+    }
 }
 
 static void conv_forward_wide(const cd_conv_shape *s, const float *x, const float *w, const float *b, float *y,
@@ -49,20 +52,20 @@ static void conv_forward_wide(const cd_conv_shape *s, const float *x, const floa
     }
 }
 
-static void simd_conv_forward(const cd_conv_shape *s, const float *x, const float *w, const float *b,
-                              float *y, float *work)
+static void conv_forward_pointwise(const cd_conv_shape *s, const float *x, const float *w, const float *b,
+                                   float *y)
 {
-    if (conv_use_wide(s)) {
-        conv_forward_wide(s, x, w, b, y, work);
-        return;
-    }
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    if (conv_is_pointwise(s)) {
-        for (int n = 0; n < s->n; n++) gemm_bcast(s->c_out, P, K, w, K, 1, x + n * xs, P, y + n * ys, P, b);
-        return;
-    }
-    /* a group's im2col side by side, one GEMM over all its positions, then y from its rows */
+    for (int n = 0; n < s->n; n++) gemm_bcast(s->c_out, P, K, w, K, 1, x + n * xs, P, y + n * ys, P, b);
+}
+
+/* A group's im2col side by side, one GEMM over all its positions, then y from its rows. */
+static void conv_forward_im2col(const cd_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                                float *work)
+{
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
     const int group = conv_group(s);
     const ptrdiff_t ld = group_ld(s);
     float *col = work, *cy = col + round16((size_t)K * ld), *xpad = cy + round16((size_t)s->c_out * ld);
@@ -72,6 +75,17 @@ static void simd_conv_forward(const cd_conv_shape *s, const float *x, const floa
         for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
         gemm_bcast_ex(s->c_out, gn * P, K, w, K, 1, col, ld, NULL, cy, ld, b, 1);
         unpack_y(s, cy, gn, ld, y + g0 * ys);
+    }
+}
+
+/* Any path this op does not take (a scalar plan) goes through im2col, which serves every shape. */
+static void simd_conv_forward(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x, const float *w,
+                              const float *b, float *y, float *work)
+{
+    switch (plan->forward) {
+    case CD_CONV_DIRECT: conv_forward_wide(s, x, w, b, y, work); break;
+    case CD_CONV_POINTWISE: conv_forward_pointwise(s, x, w, b, y); break;
+    default: conv_forward_im2col(s, x, w, b, y, work); break;
     }
 }
 

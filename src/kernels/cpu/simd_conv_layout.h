@@ -285,6 +285,9 @@ static void im2col_any(const cd_conv_shape *s, const float *x, float *col, ptrdi
 
 static int conv_group(const cd_conv_shape *s) { return imax(1, imin(s->n, CONV_GROUP)); }
 
+/* Output channels rounded up to whole vectors: the rows of the transposed dy and dw. */
+static int conv_cv(const cd_conv_shape *s) { return (s->c_out + VL - 1) / VL * VL; }
+
 /* Row stride of a group's packed [rows][gn*P] buffers (sample t at +t*P): room for the whole-vector
  * overrun of the last sample's rows. */
 static ptrdiff_t group_ld(const cd_conv_shape *s)

@@ -5,16 +5,21 @@
 #ifndef CD_SIMD_CONV_WEIGHTS_H
 #define CD_SIMD_CONV_WEIGHTS_H
 
-static size_t conv_work_weights(const cd_conv_shape *s)
+/* Floats of backward_weights' scratch on `path`: the group's dy (wide, or transposed into cv-float
+ * rows), dw transposed, the im2col columns, the padded images. */
+static size_t conv_work_weights(const cd_conv_shape *s, cd_conv_path path)
 {
     const conv_geom g = conv_geometry(s);
     const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s), cv = (size_t)conv_cv(s);
     const size_t gn = (size_t)conv_group(s), P = (size_t)s->h_out * s->w_out;
     const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
-    if (conv_weights_use_wide(s) && conv_wgrad_bcast(s)) return round16(gn * g.Nw * cv) + round16(K * cv) + gn * xpad;
-    if (conv_weights_use_wide(s)) return round16(gn * s->c_out * g.Nw + VL) + gn * xpad;
-    if (conv_wgrad_bcast(s)) return round16(K * ld) + round16(gn * P * cv) + round16(K * cv) + xpad;
-    return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
+    switch (path) {
+    case CD_CONV_POINTWISE: return 0;
+    case CD_CONV_DIRECT_WGRAD: return round16(gn * g.Nw * cv) + round16(K * cv) + gn * xpad;
+    case CD_CONV_DIRECT_DOT: return round16(gn * s->c_out * g.Nw + VL) + gn * xpad;
+    case CD_CONV_IM2COL_WGRAD: return round16(K * ld) + round16(gn * P * cv) + round16(K * cv) + xpad;
+    default: return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
+    }
 }
 
 /* dw[co][k] (+)= sum over the group's samples and wide positions of dyw[co][q] img[koff[k] + q],
@@ -81,55 +86,62 @@ static void conv_weights_wide(const cd_conv_shape *s, const float *x, const floa
     }
 }
 
-static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
-                                       float *db, float *work)
+/* dw[co][ci] (+)= sum_t sum_p dy_t[co][p] x_t[ci][p] */
+static void conv_weights_pointwise(const cd_conv_shape *s, const float *x, const float *dy, float *dw)
 {
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
     const int group = conv_group(s);
-    if (s->n <= 0) {
-        memset(dw, 0, sizeof(float) * (size_t)s->c_out * K);
-        memset(db, 0, sizeof(float) * (size_t)s->c_out);
-        return;
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        gemm_dot(s->c_out, K, P, gn, dy + g0 * ys, P, (ptrdiff_t)ys, x + g0 * xs, P, NULL, (ptrdiff_t)xs, dw, K,
+                 g0 > 0);
     }
-    if (conv_weights_use_wide(s)) {
-        if (conv_wgrad_bcast(s))
-            conv_weights_wide(s, x, dy, dw, work);
-        else
-            conv_weights_wide_dot(s, x, dy, dw, work);
-    } else if (conv_is_pointwise(s)) {
-        /* dw[co][ci] (+)= sum_t sum_p dy_t[co][p] x_t[ci][p] */
-        for (int g0 = 0; g0 < s->n; g0 += group) {
-            const int gn = imin(group, s->n - g0);
-            gemm_dot(s->c_out, K, P, gn, dy + g0 * ys, P, (ptrdiff_t)ys, x + g0 * xs, P, NULL, (ptrdiff_t)xs, dw,
-                     K, g0 > 0);
-        }
-    } else if (!conv_wgrad_bcast(s)) {
-        /* dw[co][k] (+)= sum over the group's positions side by side of dy[co][.] col[k][.] */
-        const ptrdiff_t ld = group_ld(s);
-        float *col = work, *dyp = col + round16((size_t)K * ld), *xpad = dyp + round16((size_t)s->c_out * ld);
-        if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
-        for (int g0 = 0; g0 < s->n; g0 += group) {
-            const int gn = imin(group, s->n - g0);
-            pack_dy(s, dy + g0 * ys, gn, ld, dyp);
-            for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
-            gemm_dot(s->c_out, K, gn * P, 1, dyp, ld, 0, col, ld, NULL, 0, dw, K, g0 > 0);
-        }
-    } else {
-        /* dwT[k][co] = sum over the group's positions side by side of col[k][.] dyT[.][co] */
-        const ptrdiff_t ld = group_ld(s);
-        const int cv = conv_cv(s);
-        float *col = work, *dyT = col + round16((size_t)K * ld);
-        float *dwT = dyT + round16((size_t)group * P * cv), *xpad = dwT + round16((size_t)K * cv);
-        if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
-        for (int g0 = 0; g0 < s->n; g0 += group) {
-            const int gn = imin(group, s->n - g0);
-            pack_dyT(s, dy + g0 * ys, gn, s->w_out, P, cv, dyT);
-            for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
-            gemm_wgrad(K, cv / VL, gn * P, 1, col, ld, NULL, 0, dyT, 0, dwT);
-            dw_from_T(s, K, dwT, cv, dw, g0 > 0);
-        }
+}
+
+/* dw[co][k] (+)= sum over the group's positions side by side of dy[co][.] col[k][.] */
+static void conv_weights_im2col_dot(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
+{
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    const int group = conv_group(s);
+    const ptrdiff_t ld = group_ld(s);
+    float *col = work, *dyp = col + round16((size_t)K * ld), *xpad = dyp + round16((size_t)s->c_out * ld);
+    if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        pack_dy(s, dy + g0 * ys, gn, ld, dyp);
+        for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
+        gemm_dot(s->c_out, K, gn * P, 1, dyp, ld, 0, col, ld, NULL, 0, dw, K, g0 > 0);
     }
+}
+
+/* dwT[k][co] = sum over the group's positions side by side of col[k][.] dyT[.][co] */
+static void conv_weights_im2col_wgrad(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
+                                      float *work)
+{
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    const int group = conv_group(s);
+    const ptrdiff_t ld = group_ld(s);
+    const int cv = conv_cv(s);
+    float *col = work, *dyT = col + round16((size_t)K * ld);
+    float *dwT = dyT + round16((size_t)group * P * cv), *xpad = dwT + round16((size_t)K * cv);
+    if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        pack_dyT(s, dy + g0 * ys, gn, s->w_out, P, cv, dyT);
+        for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
+        gemm_wgrad(K, cv / VL, gn * P, 1, col, ld, NULL, 0, dyT, 0, dwT);
+        dw_from_T(s, K, dwT, cv, dw, g0 > 0);
+    }
+}
+
+/* db[co] = lane sums of dy over the batch and positions, whole vectors then the masked tail */
+static void conv_bias_grad(const cd_conv_shape *s, const float *dy, float *db)
+{
+    const int P = s->h_out * s->w_out;
+    const size_t ys = (size_t)s->c_out * P;
     const int full = P / VL, rem = P % VL;
     const vm m = v_mask(rem ? rem : 1);
     for (int co = 0; co < s->c_out; co++) {
@@ -141,6 +153,25 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const float *x, c
         }
         db[co] = v_hsum(acc);
     }
+}
+
+/* Any path this op does not take (a scalar plan) goes through im2col-dot, which serves every shape. */
+static void simd_conv_backward_weights(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x,
+                                       const float *dy, float *dw, float *db, float *work)
+{
+    if (s->n <= 0) {
+        memset(dw, 0, sizeof(float) * (size_t)s->c_out * s->c_in * s->k_h * s->k_w);
+        memset(db, 0, sizeof(float) * (size_t)s->c_out);
+        return;
+    }
+    switch (plan->backward_weights) {
+    case CD_CONV_DIRECT_WGRAD: conv_weights_wide(s, x, dy, dw, work); break;
+    case CD_CONV_DIRECT_DOT: conv_weights_wide_dot(s, x, dy, dw, work); break;
+    case CD_CONV_POINTWISE: conv_weights_pointwise(s, x, dy, dw); break;
+    case CD_CONV_IM2COL_WGRAD: conv_weights_im2col_wgrad(s, x, dy, dw, work); break;
+    default: conv_weights_im2col_dot(s, x, dy, dw, work); break;
+    }
+    conv_bias_grad(s, dy, db);
 }
 
 #endif

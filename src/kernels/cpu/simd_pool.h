@@ -57,13 +57,7 @@ static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *a
  * the lanes or less, so all planes' outputs are taken as one flat sequence, VL at a time, each lane
  * gathering its window's two row pairs through a table of x00 offsets. The table repeats every
  * lcm(out_plane, VL) outputs, shifted by whole input planes. Same compare order as pool2_row.
- * (14x14 -> 7x7, 7 of 16 lanes, measured slower gathered than row by row.) */
-#define POOL2_FLAT_MAX_PLANE 64
-static int pool2_flat_ok(const cd_pool_shape *s)
-{
-    return s->k == 2 && s->stride == 2 && 4 * s->w_out <= VL && s->h_out * s->w_out <= POOL2_FLAT_MAX_PLANE;
-}
-
+ * Taken where pool2_flat_ok (simd_plan.h). */
 static void pool2_flat_forward(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax)
 {
     const int out_plane = s->h_out * s->w_out, in_plane = s->h_in * s->w_in, w_in = s->w_in;
@@ -211,9 +205,8 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
 
 static void simd_pool_backward(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx)
 {
-    /* Narrow rows (under VL/2 outputs, like 7 and 3 on AVX-512): the memset-and-add loop below
-     * measured 1.6x (14x14) to 5x (7x7) faster than pool2_backward's masked row stores. */
-    if (s->k == 2 && s->stride == 2 && 2 * s->w_out >= VL && pool2_backward(s, dy, argmax, dx)) return;
+    /* narrow rows (pool2_rows_backward_ok, simd_plan.h) take the memset-and-add loop below */
+    if (pool2_rows_backward_ok(s) && pool2_backward(s, dy, argmax, dx)) return;
     const size_t nx = (size_t)s->n * s->c * s->h_in * s->w_in;
     const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out;
     memset(dx, 0, sizeof(float) * nx);
