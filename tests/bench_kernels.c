@@ -1,5 +1,6 @@
 /* Micro-benchmark of the CPU kernel sets at the hot shapes of the seed and exercise nets, plus a
- * whole seed-net training step (forward + backward over n=8 chunks) in images/s. Not a ctest test.
+ * whole seed-net training step (forward + backward over n=8 chunks) in images/s. Each conv row ends
+ * with the plan the set chose for it (cd_conv_plan_describe). Not a ctest test.
  *
  *   built by CMake as <build>/tests/bench_kernels (not a ctest test), or by hand:
  *   cc -std=c17 -O3 -ffp-contract=off -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc tests/bench_kernels.c \
@@ -82,7 +83,9 @@ static void bench_conv(const cd_kernels *k, const char *label, cd_conv_shape s, 
         printf("%7.1f us %6.1f GF/s", td * 1e6, flop / td * 1e-9);
     else
         printf("%7s    %6s     ", "-", "-");
-    printf(" | bwd_w %7.1f us %6.1f GF/s\n", tw * 1e6, flop / tw * 1e-9);
+    char desc[128];
+    cd_conv_plan_describe(&plan, desc, sizeof desc);
+    printf(" | bwd_w %7.1f us %6.1f GF/s | %s\n", tw * 1e6, flop / tw * 1e-9, desc);
     cd_free(x), cd_free(w), cd_free(b), cd_free(y), cd_free(dy), cd_free(dx), cd_free(dw), cd_free(db);
     cd_free(work);
 }

@@ -626,6 +626,93 @@ static void test_one_image_equals_image_in_batch(void **state)
     }
 }
 
+/* ------------------------------------------------------------------------------ the conv plan */
+
+/* The paths each op can take, per set (bit p: path p). A plan outside these fails, and so does a
+ * path none of the shapes below reaches: a heuristic change that orphans one must say so here. */
+#define PATH(p) (1u << (p))
+static const unsigned scalar_paths[3] = {PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCALAR)};
+static const unsigned simd_paths[3] = {
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL) | PATH(CD_CONV_DIRECT),
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_COL2IM) | PATH(CD_CONV_DATA_AS_CONV),
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_DOT) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_DIRECT_DOT) |
+        PATH(CD_CONV_DIRECT_WGRAD),
+};
+static const char *const op_names[3] = {"forward", "backward_data", "backward_weights"};
+
+static void path_list(unsigned mask, char *buf, size_t size)
+{
+    buf[0] = 0;
+    for (int p = 0; p < CD_CONV_PATH_COUNT; p++)
+        if (mask & PATH(p)) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, size - used, "%s%s", used ? " " : "", cd_conv_path_name((cd_conv_path)p));
+        }
+}
+
+/* Every path of every set is hit by one of these shapes, with 8 lanes and with 16 (plans as
+ * forward / data / weights), and each shape matches the scalar reference on its plan's paths. */
+static void test_conv_plan_takes_every_path(void **state)
+{
+    (void)state;
+    const cd_conv_shape shapes[] = {
+        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / direct-dot */
+        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* im2col / col2im / im2col-dot */
+        conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / direct-wgrad */
+        conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / direct-wgrad */
+        conv_shape(3, 5, 6, 6, 7, 1, 1, 0),     /* pointwise / pointwise / pointwise */
+        conv_shape(3, 3, 11, 9, 32, 3, 2, 1),   /* im2col / col2im / im2col-wgrad */
+    };
+    const cd_kernels *ref = cd_kernels_scalar();
+    for (size_t ki = 0; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(all_kinds[ki]);
+        if (!k) continue;
+        const unsigned *allowed = all_kinds[ki] == CD_KERNELS_SCALAR ? scalar_paths : simd_paths;
+        unsigned hit[3] = {0, 0, 0};
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            const cd_conv_plan plan = plan_for(k, &shapes[i]);
+            const cd_conv_path path[3] = {plan.forward, plan.backward_data, plan.backward_weights};
+            for (int op = 0; op < 3; op++) {
+                if (!(allowed[op] & PATH(path[op])))
+                    fail_msg("%s shape %zu: %s path %s is not one of that op's", k->name, i, op_names[op],
+                             cd_conv_path_name(path[op]));
+                hit[op] |= PATH(path[op]);
+            }
+            /* the plan is a function of the shape without n */
+            cd_conv_shape other = shapes[i];
+            for (int n = 1; n <= 64; n *= 4) {
+                other.n = n;
+                const cd_conv_plan pn = plan_for(k, &other);
+                assert_memory_equal(&pn, &plan, sizeof plan);
+            }
+            check_conv_shape(ref, k, &shapes[i], 900 + i);
+        }
+        for (int op = 0; op < 3; op++)
+            if (hit[op] != allowed[op]) {
+                char missing[256];
+                path_list(allowed[op] & ~hit[op], missing, sizeof missing);
+                fail_msg("%s %s: no test shape takes %s", k->name, op_names[op], missing);
+            }
+    }
+}
+
+static void test_conv_path_names(void **state)
+{
+    (void)state;
+    for (int p = 0; p < CD_CONV_PATH_COUNT; p++) {
+        const char *name = cd_conv_path_name((cd_conv_path)p);
+        assert_string_not_equal(name, "?");
+        for (int q = 0; q < p; q++) assert_string_not_equal(name, cd_conv_path_name((cd_conv_path)q));
+    }
+    assert_string_equal(cd_conv_path_name(CD_CONV_PATH_COUNT), "?");
+    const cd_conv_plan plan = {CD_CONV_DIRECT, CD_CONV_DATA_AS_CONV, CD_CONV_DIRECT_WGRAD};
+    char buf[128];
+    cd_conv_plan_describe(&plan, buf, sizeof buf);
+    assert_string_equal(buf, "forward direct, data as-conv, weights direct-wgrad");
+    cd_conv_plan_describe(&plan, buf, 12);
+    assert_string_equal(buf, "forward dir");
+}
+
 /* ---------------------------------------------------------------------------------- dispatch */
 
 static void test_dispatch(void **state)
@@ -698,6 +785,8 @@ int main(void)
         cmocka_unit_test(test_pool_backward_any_argmax),
         cmocka_unit_test(test_sgd_bit_identical_across_sets),
         cmocka_unit_test(test_one_image_equals_image_in_batch),
+        cmocka_unit_test(test_conv_plan_takes_every_path),
+        cmocka_unit_test(test_conv_path_names),
         cmocka_unit_test(test_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
