@@ -106,7 +106,8 @@ cd_status cd_kernels_select(cd_kernel_kind kind, const cd_kernels **out, cd_erro
         return CD_FAIL(err, CD_E_USAGE, "--kernels: unknown kernel set %d", (int)kind);
     const char *missing = missing_feature(kind);
     if (missing)
-        return CD_FAIL(err, CD_E_USAGE, "--kernels %s: this CPU does not support %s", cd_kernel_kind_name(kind), missing);
+        return CD_FAIL(err, CD_E_USAGE, "--kernels %s: this CPU does not support %s", cd_kernel_kind_name(kind),
+                       missing);
     const cd_kernels *t = table_for(kind);
     if (!t)
         return CD_FAIL(err, CD_E_USAGE, "--kernels %s: this build was compiled without the %s kernels",

@@ -2,8 +2,12 @@
  * SIMD set (the pool's too), each with the measurement that chose it. A plan is a function of the
  * shape without n, so the model computes it once and uses it for every batch size.
  *
- * Measurements are stated as shapes "c_in C, HxW, kK[ pP], N out" (stride 1). Unless marked
- * otherwise they were taken with AVX-512 on a Zen 5 core. None of the rules reads n.
+ * Measurements are stated as shapes "c_in C, HxW, kK[ pP], N out" (stride 1). The figures that
+ * chose the thresholds were taken with AVX-512 on a Zen 5 core. Those marked "AVX2" were re-measured
+ * with avx2 on a 2-core AMD EPYC (no AVX-512), n 8, microseconds of CPU time for the path the plan
+ * takes against the alternative, as a range over two runs on a machine shared with other builds
+ * (about +-15%): they check the rules with 8 lanes and did not change any value. None of the rules
+ * reads n.
  * Part of simd_body.h, which includes it after the vocabulary and the shared helpers. */
 #ifndef CD_SIMD_PLAN_H
 #define CD_SIMD_PLAN_H
@@ -11,7 +15,8 @@
 /* Samples whose positions the conv GEMMs take side by side as one N (a ragged P like 7x7 = 49 then
  * still fills whole vectors). It bounds the workspace and keeps a group's packs in L2 (c_in 10,
  * 12x12, k5, 20 out: 250 col rows x 8 x 64 positions = 0.5 MB). It fixes the order of the weight
- * gradient's reduction over the batch, so it is part of the bits. */
+ * gradient's reduction over the batch, so it is part of the bits. No timing on record chose 8; AVX2
+ * at n 64 could not tell 4, 8 and 16 apart (run-to-run noise of +-30% on the shared machine). */
 #define CONV_GROUP 8
 
 /* The direct paths keep their per-row offsets (one int per c_in*k_h*k_w) on the stack, 6.4 KB at
@@ -22,24 +27,31 @@
  * plan_forward_direct). The ratio (Nw - P) * c_out / P of the measured shapes: the direct forward
  * won for c_in 1, 28x28, k5, 10 out (1.6), c_in 1, 28x28, k3 p1, 16 out (1.1) and c_in 16, 14x14,
  * k3 p1, 32 out (4.2); it lost for c_in 10, 12x12, k5, 20 out (8.75) and c_in 32, 7x7, k3 p1,
- * 64 out (15.7). 8 lies between. */
+ * 64 out (15.7). 8 lies between. AVX2, direct against im2col: 43-62 against 64-85 us, 50-77
+ * against 76-84 (a draw in one run) and 267-301 against 319-357 for the first three; 104-110
+ * against 94-106 and 284-329 against 237-239 for the last two: the same sides. */
 #define WIDE_F 8
 
 /* The wgrad GEMM (dy transposed, c_out on the vector axis) for weight gradients when c_out is a
  * whole number of vectors, at least WGRAD_MIN_VECTORS of them; thinner blocks measured slower than
- * the dot GEMM's lane sums: 10 out (c_in 1, 28x28, k5), 20 out (c_in 10, 12x12, k5) and 16 out
- * (c_in 1, 28x28, k3 p1) keep the dot GEMM; 32 out (c_in 16, 14x14, k3 p1) and 64 out (c_in 32,
- * 7x7, k3 p1) gain. */
+ * the dot GEMM's lane sums (16 lanes): 10 out (c_in 1, 28x28, k5), 20 out (c_in 10, 12x12, k5) and
+ * 16 out (c_in 1, 28x28, k3 p1) keep the dot GEMM; 32 out (c_in 16, 14x14, k3 p1) and 64 out (c_in 32,
+ * 7x7, k3 p1) gain. AVX2, where 16 out is two vectors: c_in 1, 28x28, k3 p1, 16 out, direct-wgrad
+ * 75-88 against direct-dot 106-107 us; c_in 16, 14x14, k3 p1, 32 out, 264-318 against 430-508. */
 #define WGRAD_MIN_VECTORS 2
 
 /* With the wgrad GEMM, the weight gradient reads the image in place while the junk positions are at
  * most 1 / WGRAD_DIRECT_JUNK_DIV of the real ones: c_in 32, 7x7, k3 p1, 64 out (12 junk per 49,
- * 24%) gained ~8% over im2col. */
+ * 24%) gained ~8% over im2col. AVX2: that shape 230-235 against im2col-wgrad 239-321 us; but c_in
+ * 32, 4x4, k3 p1, 32 out (6 junk per 16, 38%, so im2col here) measured direct-wgrad 49-51 against
+ * 58-60: with 8 lanes the rule is conservative. */
 #define WGRAD_DIRECT_JUNK_DIV 3
 
 /* Backward data as a convolution only while the real outputs fill at least AS_CONV_FILL_NUM /
  * AS_CONV_FILL_DEN of its vectors: 14x14 planes (196 of 224 lanes, 88%; c_in 16, 14x14, k3 p1,
- * 32 out) won, 7x7 planes (49 of 64, 77%; c_in 32, 7x7, k3 p1, 64 out) lost to col2im. */
+ * 32 out) won, 7x7 planes (49 of 64, 77%; c_in 32, 7x7, k3 p1, 64 out) lost to col2im. AVX2: as-conv
+ * 258-303 against col2im 333-373 us for the first, 288-385 against 218-297 for the second; 28x28
+ * planes (784 of 840, 93%; c_in 1, 28x28, k3 p1, 16 out) 137-138 against 131-145, a draw. */
 #define AS_CONV_FILL_NUM 5
 #define AS_CONV_FILL_DEN 6
 
@@ -48,7 +60,8 @@
  * size of its offset table); 14x14 -> 7x7 (7 of 16 lanes) measured slower gathered than row by row.
  * The 2x2/s2 backward takes the row kernel from POOL2_BWD_MIN_FILL = 2 (rows of VL/2 outputs or
  * more); below that the memset-and-add loop measured 1.6x (14x14 -> 7x7) to 5x (7x7 -> 3x3)
- * faster. Pooling has no plan in the API: these are decided per call (a few integer tests). */
+ * faster (AVX-512; not re-measured with AVX2). Pooling has no plan in the API: these are decided per
+ * call (a few integer tests). */
 #define POOL2_FLAT_MAX_PLANE 64
 #define POOL2_BWD_MIN_FILL 2
 
