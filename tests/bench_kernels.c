@@ -1,5 +1,6 @@
 /* Micro-benchmark of the CPU kernel sets at the hot shapes of the seed and exercise nets, plus a
- * whole seed-net training step (forward + backward over n=8 chunks) in images/s. Not a ctest test.
+ * whole seed-net training step (forward + backward over n=8 chunks) in images/s. Each conv row ends
+ * with the plan the set chose for it (cd_conv_plan_describe). Not a ctest test.
  *
  *   built by CMake as <build>/tests/bench_kernels (not a ctest test), or by hand:
  *   cc -std=c17 -O3 -ffp-contract=off -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc tests/bench_kernels.c \
@@ -69,18 +70,22 @@ static void bench_conv(const cd_kernels *k, const char *label, cd_conv_shape s, 
     const size_t nx = (size_t)s.n * s.c_in * s.h_in * s.w_in, ny = (size_t)s.n * s.c_out * s.h_out * s.w_out;
     const size_t nw = (size_t)s.c_out * s.c_in * s.k_h * s.k_w;
     float *x = buf(nx), *w = buf(nw), *b = buf((size_t)s.c_out), *y = buf(ny), *dy = buf(ny), *dx = buf(nx);
-    float *dw = buf(nw), *db = buf((size_t)s.c_out), *work = buf(k->conv_workspace(&s));
+    cd_conv_plan plan;
+    k->conv_plan(&s, &plan);
+    float *dw = buf(nw), *db = buf((size_t)s.c_out), *work = buf(k->conv_workspace(&s, &plan));
     const double flop = 2.0 * (double)ny * (double)(s.c_in * s.k_h * s.k_w);
     double tf, td = 0, tw;
-    TIME_OP(tf, k->conv_forward(&s, x, w, b, y, work));
-    if (with_bwd_data) TIME_OP(td, k->conv_backward_data(&s, dy, w, dx, work));
-    TIME_OP(tw, k->conv_backward_weights(&s, x, dy, dw, db, work));
+    TIME_OP(tf, k->conv_forward(&s, &plan, x, w, b, y, work));
+    if (with_bwd_data) TIME_OP(td, k->conv_backward_data(&s, &plan, dy, w, dx, work));
+    TIME_OP(tw, k->conv_backward_weights(&s, &plan, x, dy, dw, db, work));
     printf("  %-28s fwd %7.1f us %6.1f GF/s | bwd_data ", label, tf * 1e6, flop / tf * 1e-9);
     if (with_bwd_data)
         printf("%7.1f us %6.1f GF/s", td * 1e6, flop / td * 1e-9);
     else
         printf("%7s    %6s     ", "-", "-");
-    printf(" | bwd_w %7.1f us %6.1f GF/s\n", tw * 1e6, flop / tw * 1e-9);
+    char desc[128];
+    cd_conv_plan_describe(&plan, desc, sizeof desc);
+    printf(" | bwd_w %7.1f us %6.1f GF/s | %s\n", tw * 1e6, flop / tw * 1e-9, desc);
     cd_free(x), cd_free(w), cd_free(b), cd_free(y), cd_free(dy), cd_free(dx), cd_free(dw), cd_free(db);
     cd_free(work);
 }
@@ -122,6 +127,7 @@ static void bench_pool_relu(const cd_kernels *k, int n, int c, int h)
 typedef struct seed_net {
     int n;
     cd_conv_shape c1, c2;
+    cd_conv_plan q1, q2; /* the plans, once for the net, as the model holds them */
     cd_pool_shape p1, p2;
     cd_linear_shape l;
     float *x, *w1, *b1, *w2, *b2, *w3, *b3, *work, *a1, *a1p, *a2, *a2p, *a3;
@@ -134,8 +140,10 @@ static seed_net seed_open(const cd_kernels *k, int n, int train)
     s.p1 = (cd_pool_shape){.n = n, .c = 10, .h_in = 24, .w_in = 24, .h_out = 12, .w_out = 12, .k = 2, .stride = 2};
     s.p2 = (cd_pool_shape){.n = n, .c = 20, .h_in = 8, .w_in = 8, .h_out = 4, .w_out = 4, .k = 2, .stride = 2};
     s.l = (cd_linear_shape){.n = n, .in = 320, .out = 10};
-    size_t ws = k->conv_workspace(&s.c1);
-    if (k->conv_workspace(&s.c2) > ws) ws = k->conv_workspace(&s.c2);
+    k->conv_plan(&s.c1, &s.q1);
+    k->conv_plan(&s.c2, &s.q2);
+    size_t ws = k->conv_workspace(&s.c1, &s.q1);
+    if (k->conv_workspace(&s.c2, &s.q2) > ws) ws = k->conv_workspace(&s.c2, &s.q2);
     s.x = buf((size_t)n * 784), s.w1 = buf(250), s.b1 = buf(10), s.w2 = buf(5000), s.b2 = buf(20);
     s.w3 = buf(3200), s.b3 = buf(10), s.work = buf(ws);
     s.a1 = buf((size_t)n * 5760), s.a1p = buf((size_t)n * 1440), s.a2 = buf((size_t)n * 1280);
@@ -149,10 +157,10 @@ static seed_net seed_open(const cd_kernels *k, int n, int train)
 
 static void seed_forward(const cd_kernels *k, seed_net *s)
 {
-    k->conv_forward(&s->c1, s->x, s->w1, s->b1, s->a1, s->work);
+    k->conv_forward(&s->c1, &s->q1, s->x, s->w1, s->b1, s->a1, s->work);
     k->pool_forward(&s->p1, s->a1, s->a1p, s->am1);
     k->relu_forward((size_t)s->n * 1440, s->a1p, s->a1p);
-    k->conv_forward(&s->c2, s->a1p, s->w2, s->b2, s->a2, s->work);
+    k->conv_forward(&s->c2, &s->q2, s->a1p, s->w2, s->b2, s->a2, s->work);
     k->pool_forward(&s->p2, s->a2, s->a2p, s->am2);
     k->relu_forward((size_t)s->n * 320, s->a2p, s->a2p);
     k->linear_forward(&s->l, s->a2p, s->w3, s->b3, s->a3);
@@ -181,11 +189,11 @@ static double seed_step(const cd_kernels *k, int n, int chunks)
             k->linear_backward_data(&s.l, s.a3, s.w3, g2p);
             k->relu_backward((size_t)n * 320, s.a2p, g2p, g2p);
             k->pool_backward(&s.p2, g2p, s.am2, g2);
-            k->conv_backward_weights(&s.c2, s.a1p, g2, dw2, db2, s.work);
-            k->conv_backward_data(&s.c2, g2, s.w2, g1p, s.work);
+            k->conv_backward_weights(&s.c2, &s.q2, s.a1p, g2, dw2, db2, s.work);
+            k->conv_backward_data(&s.c2, &s.q2, g2, s.w2, g1p, s.work);
             k->relu_backward((size_t)n * 1440, s.a1p, g1p, g1p);
             k->pool_backward(&s.p1, g1p, s.am1, g1);
-            k->conv_backward_weights(&s.c1, s.x, g1, dw1, db1, s.work);
+            k->conv_backward_weights(&s.c1, &s.q1, s.x, g1, dw1, db1, s.work);
         }
         k->sgd_momentum(8490, params, v, grads, 0.01f, 0.9f);
     });

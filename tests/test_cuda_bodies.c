@@ -73,15 +73,17 @@ static void test_conv_bodies_match_scalar(void **state)
         ts_fill_uniform(b, (size_t)s.c_out, 3000 + (uint64_t)trial, -1.0f, 1.0f);
         ts_fill_uniform(dy, ny, 4000 + (uint64_t)trial, -1.0f, 1.0f);
 
-        k->conv_forward(&s, x, w, b, ref, NULL);
+        cd_conv_plan plan;
+        k->conv_plan(&s, &plan);
+        k->conv_forward(&s, &plan, x, w, b, ref, NULL);
         for (size_t i = 0; i < ny; i++) got[i] = cd_body_conv_forward(s, x, w, b, i);
         assert_bits_equal(got, ref, ny, "conv forward");
 
-        k->conv_backward_data(&s, dy, w, ref, NULL);
+        k->conv_backward_data(&s, &plan, dy, w, ref, NULL);
         for (size_t i = 0; i < nx; i++) got[i] = cd_body_conv_backward_data(s, dy, w, i);
         assert_bits_equal(got, ref, nx, "conv backward data");
 
-        k->conv_backward_weights(&s, x, dy, ref, refb, NULL);
+        k->conv_backward_weights(&s, &plan, x, dy, ref, refb, NULL);
         for (size_t i = 0; i < nw; i++) got[i] = cd_body_conv_backward_weight(s, x, dy, i);
         for (int c = 0; c < s.c_out; c++) gotb[c] = cd_body_conv_backward_bias(s, dy, c);
         assert_bits_equal(got, ref, nw, "conv backward weights");

@@ -50,9 +50,16 @@ static float *rand_buf(size_t n, uint64_t seed)
     return p;
 }
 
-static float *work_for(const cd_kernels *k, const cd_conv_shape *s)
+static cd_conv_plan plan_for(const cd_kernels *k, const cd_conv_shape *s)
 {
-    size_t n = k->conv_workspace(s);
+    cd_conv_plan p;
+    k->conv_plan(s, &p);
+    return p;
+}
+
+static float *work_for(const cd_kernels *k, const cd_conv_shape *s, const cd_conv_plan *p)
+{
+    size_t n = k->conv_workspace(s, p);
     return n ? cd_alloc_zeroed(sizeof(float) * n) : NULL;
 }
 
@@ -82,16 +89,17 @@ static void test_scalar_conv_known_numbers(void **state)
         const float b[1] = {0.5f};
         cd_conv_shape s = conv_shape(1, 1, 3, 3, 1, 2, 1, 0);
         float y[4], dx[9], dw[4], db[1];
-        float *work = work_for(k, &s);
-        k->conv_forward(&s, x, w, b, y, work);
+        cd_conv_plan plan = plan_for(k, &s);
+        float *work = work_for(k, &s, &plan);
+        k->conv_forward(&s, &plan, x, w, b, y, work);
         const float want_y[4] = {37.5f, 47.5f, 67.5f, 77.5f};
         assert_memory_equal(y, want_y, sizeof y);
 
         const float dy[4] = {1, 1, 1, 1};
-        k->conv_backward_data(&s, dy, w, dx, work);
+        k->conv_backward_data(&s, &plan, dy, w, dx, work);
         const float want_dx[9] = {1, 3, 2, 4, 10, 6, 3, 7, 4};
         assert_memory_equal(dx, want_dx, sizeof dx);
-        k->conv_backward_weights(&s, x, dy, dw, db, work);
+        k->conv_backward_weights(&s, &plan, x, dy, dw, db, work);
         const float want_dw[4] = {12, 16, 24, 28};
         assert_memory_equal(dw, want_dw, sizeof dw);
         assert_true(db[0] == 4.0f);
@@ -100,8 +108,9 @@ static void test_scalar_conv_known_numbers(void **state)
         /* padding 1, stride 2: windows hang over the top-left edge */
         cd_conv_shape p = conv_shape(1, 1, 3, 3, 1, 2, 2, 1);
         assert_int_equal(p.h_out, 2);
-        work = work_for(k, &p);
-        k->conv_forward(&p, x, w, b, y, work);
+        plan = plan_for(k, &p);
+        work = work_for(k, &p, &plan);
+        k->conv_forward(&p, &plan, x, w, b, y, work);
         const float want_p[4] = {4.5f, 18.5f, 36.5f, 77.5f};
         assert_memory_equal(y, want_p, sizeof y);
         cd_free(work);
@@ -157,23 +166,25 @@ static void check_conv_shape(const cd_kernels *ref, const cd_kernels *k, const c
     float *dy = rand_buf(ny, seed + 3);
     float *y0 = nan_buf(ny), *y1 = nan_buf(ny), *dx0 = nan_buf(nx), *dx1 = nan_buf(nx);
     float *dw0 = nan_buf(nw), *dw1 = nan_buf(nw), *db0 = nan_buf((size_t)s->c_out), *db1 = nan_buf((size_t)s->c_out);
-    float *w0 = work_for(ref, s), *w1 = work_for(k, s);
-    char what[256];
-    snprintf(what, sizeof what, "%s n=%d c_in=%d %dx%d c_out=%d k=%d s=%d p=%d", k->name, s->n, s->c_in, s->h_in,
-             s->w_in, s->c_out, s->k_h, s->stride, s->pad);
+    const cd_conv_plan p0 = plan_for(ref, s), p1 = plan_for(k, s);
+    float *w0 = work_for(ref, s, &p0), *w1 = work_for(k, s, &p1);
+    char what[256], plan[128];
+    cd_conv_plan_describe(&p1, plan, sizeof plan);
+    snprintf(what, sizeof what, "%s n=%d c_in=%d %dx%d c_out=%d k=%d s=%d p=%d (%s)", k->name, s->n, s->c_in,
+             s->h_in, s->w_in, s->c_out, s->k_h, s->stride, s->pad, plan);
 
-    ref->conv_forward(s, x, w, b, y0, w0);
-    k->conv_forward(s, x, w, b, y1, w1);
+    ref->conv_forward(s, &p0, x, w, b, y0, w0);
+    k->conv_forward(s, &p1, x, w, b, y1, w1);
     double e = ts_max_rel_err(y1, y0, ny);
     if (e > TOL) fail_msg("conv forward %s: rel err %g", what, e);
 
-    ref->conv_backward_data(s, dy, w, dx0, w0);
-    k->conv_backward_data(s, dy, w, dx1, w1);
+    ref->conv_backward_data(s, &p0, dy, w, dx0, w0);
+    k->conv_backward_data(s, &p1, dy, w, dx1, w1);
     e = ts_max_rel_err(dx1, dx0, nx);
     if (e > TOL) fail_msg("conv backward_data %s: rel err %g", what, e);
 
-    ref->conv_backward_weights(s, x, dy, dw0, db0, w0);
-    k->conv_backward_weights(s, x, dy, dw1, db1, w1);
+    ref->conv_backward_weights(s, &p0, x, dy, dw0, db0, w0);
+    k->conv_backward_weights(s, &p1, x, dy, dw1, db1, w1);
     e = ts_max_rel_err(dw1, dw0, nw);
     if (e > TOL) fail_msg("conv backward_weights dw %s: rel err %g", what, e);
     e = ts_max_rel_err(db1, db0, (size_t)s->c_out);
@@ -469,9 +480,10 @@ static void test_simd_conv_forward_is_the_fma_chain(void **state)
             const size_t nx = conv_x_len(s), ny = conv_y_len(s);
             float *x = rand_buf(nx, 500 + i), *w = rand_buf(conv_w_len(s), 600 + i);
             float *b = rand_buf((size_t)s->c_out, 700 + i), *y0 = nan_buf(ny), *y1 = nan_buf(ny);
-            float *work = work_for(k, s);
+            const cd_conv_plan plan = plan_for(k, s);
+            float *work = work_for(k, s, &plan);
             fma_chain_forward(s, x, w, b, y0);
-            k->conv_forward(s, x, w, b, y1, work);
+            k->conv_forward(s, &plan, x, w, b, y1, work);
             for (size_t j = 0; j < ny; j++)
                 if (memcmp(&y0[j], &y1[j], sizeof(float)) != 0)
                     fail_msg("%s conv forward shape %zu: output %zu is %.9g, the fma chain gives %.9g", k->name, i, j,
@@ -547,26 +559,30 @@ static void check_conv_batch_invariance(const cd_kernels *k, cd_conv_shape s, ui
     float *x = rand_buf(xs * 11, seed), *w = rand_buf(nw, seed + 1), *b = rand_buf((size_t)s.c_out, seed + 2);
     float *dy = rand_buf(ys * 11, seed + 3);
     float *y = nan_buf(ys * 11), *dx = nan_buf(xs * 11), *y1 = nan_buf(ys), *dx1 = nan_buf(xs);
-    float *work = work_for(k, &s);
-    k->conv_forward(&s, x, w, b, y, work);
-    k->conv_backward_data(&s, dy, w, dx, work);
+    /* one plan for both batch sizes, as the model uses it; it must be the plan for n = 1 too */
+    const cd_conv_plan plan = plan_for(k, &s);
+    float *work = work_for(k, &s, &plan);
+    k->conv_forward(&s, &plan, x, w, b, y, work);
+    k->conv_backward_data(&s, &plan, dy, w, dx, work);
     cd_conv_shape one = s;
     one.n = 1;
-    float *work1 = work_for(k, &one);
+    const cd_conv_plan plan1 = plan_for(k, &one);
+    assert_memory_equal(&plan1, &plan, sizeof plan);
+    float *work1 = work_for(k, &one, &plan);
     for (int i = 0; i < 11; i++) {
-        k->conv_forward(&one, x + i * xs, w, b, y1, work1);
+        k->conv_forward(&one, &plan, x + i * xs, w, b, y1, work1);
         if (memcmp(y1, y + i * ys, sizeof(float) * ys) != 0)
             fail_msg("%s conv forward c_in=%d c_out=%d %dx%d k=%d: sample %d alone differs from in batch", k->name,
                      s.c_in, s.c_out, s.h_in, s.w_in, s.k_h, i);
-        k->conv_backward_data(&one, dy + i * ys, w, dx1, work1);
+        k->conv_backward_data(&one, &plan, dy + i * ys, w, dx1, work1);
         if (memcmp(dx1, dx + i * xs, sizeof(float) * xs) != 0)
             fail_msg("%s conv backward_data c_in=%d c_out=%d k=%d: sample %d alone differs from in batch", k->name,
                      s.c_in, s.c_out, s.k_h, i);
     }
     /* backward_weights: same inputs and shape, same bits */
     float *dwa = nan_buf(nw), *dwb = nan_buf(nw), *dba = nan_buf((size_t)s.c_out), *dbb = nan_buf((size_t)s.c_out);
-    k->conv_backward_weights(&s, x, dy, dwa, dba, work);
-    k->conv_backward_weights(&s, x, dy, dwb, dbb, work);
+    k->conv_backward_weights(&s, &plan, x, dy, dwa, dba, work);
+    k->conv_backward_weights(&s, &plan, x, dy, dwb, dbb, work);
     assert_memory_equal(dwa, dwb, sizeof(float) * nw);
     assert_memory_equal(dba, dbb, sizeof(float) * (size_t)s.c_out);
     free(x), free(w), free(b), free(dy), free(y), free(dx), free(y1), free(dx1);
@@ -610,6 +626,93 @@ static void test_one_image_equals_image_in_batch(void **state)
     }
 }
 
+/* ------------------------------------------------------------------------------ the conv plan */
+
+/* The paths each op can take, per set (bit p: path p). A plan outside these fails, and so does a
+ * path none of the shapes below reaches: a heuristic change that orphans one must say so here. */
+#define PATH(p) (1u << (p))
+static const unsigned scalar_paths[3] = {PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCALAR)};
+static const unsigned simd_paths[3] = {
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL) | PATH(CD_CONV_DIRECT),
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_COL2IM) | PATH(CD_CONV_DATA_AS_CONV),
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_DOT) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_DIRECT_DOT) |
+        PATH(CD_CONV_DIRECT_WGRAD),
+};
+static const char *const op_names[3] = {"forward", "backward_data", "backward_weights"};
+
+static void path_list(unsigned mask, char *buf, size_t size)
+{
+    buf[0] = 0;
+    for (int p = 0; p < CD_CONV_PATH_COUNT; p++)
+        if (mask & PATH(p)) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, size - used, "%s%s", used ? " " : "", cd_conv_path_name((cd_conv_path)p));
+        }
+}
+
+/* Every path of every set is hit by one of these shapes, with 8 lanes and with 16 (plans as
+ * forward / data / weights), and each shape matches the scalar reference on its plan's paths. */
+static void test_conv_plan_takes_every_path(void **state)
+{
+    (void)state;
+    const cd_conv_shape shapes[] = {
+        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / direct-dot */
+        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* im2col / col2im / im2col-dot */
+        conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / direct-wgrad */
+        conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / direct-wgrad */
+        conv_shape(3, 5, 6, 6, 7, 1, 1, 0),     /* pointwise / pointwise / pointwise */
+        conv_shape(3, 3, 11, 9, 32, 3, 2, 1),   /* im2col / col2im / im2col-wgrad */
+    };
+    const cd_kernels *ref = cd_kernels_scalar();
+    for (size_t ki = 0; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+        const cd_kernels *k = get_set(all_kinds[ki]);
+        if (!k) continue;
+        const unsigned *allowed = all_kinds[ki] == CD_KERNELS_SCALAR ? scalar_paths : simd_paths;
+        unsigned hit[3] = {0, 0, 0};
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            const cd_conv_plan plan = plan_for(k, &shapes[i]);
+            const cd_conv_path path[3] = {plan.forward, plan.backward_data, plan.backward_weights};
+            for (int op = 0; op < 3; op++) {
+                if (!(allowed[op] & PATH(path[op])))
+                    fail_msg("%s shape %zu: %s path %s is not one of that op's", k->name, i, op_names[op],
+                             cd_conv_path_name(path[op]));
+                hit[op] |= PATH(path[op]);
+            }
+            /* the plan is a function of the shape without n */
+            cd_conv_shape other = shapes[i];
+            for (int n = 1; n <= 64; n *= 4) {
+                other.n = n;
+                const cd_conv_plan pn = plan_for(k, &other);
+                assert_memory_equal(&pn, &plan, sizeof plan);
+            }
+            check_conv_shape(ref, k, &shapes[i], 900 + i);
+        }
+        for (int op = 0; op < 3; op++)
+            if (hit[op] != allowed[op]) {
+                char missing[256];
+                path_list(allowed[op] & ~hit[op], missing, sizeof missing);
+                fail_msg("%s %s: no test shape takes %s", k->name, op_names[op], missing);
+            }
+    }
+}
+
+static void test_conv_path_names(void **state)
+{
+    (void)state;
+    for (int p = 0; p < CD_CONV_PATH_COUNT; p++) {
+        const char *name = cd_conv_path_name((cd_conv_path)p);
+        assert_string_not_equal(name, "?");
+        for (int q = 0; q < p; q++) assert_string_not_equal(name, cd_conv_path_name((cd_conv_path)q));
+    }
+    assert_string_equal(cd_conv_path_name(CD_CONV_PATH_COUNT), "?");
+    const cd_conv_plan plan = {CD_CONV_DIRECT, CD_CONV_DATA_AS_CONV, CD_CONV_DIRECT_WGRAD};
+    char buf[128];
+    cd_conv_plan_describe(&plan, buf, sizeof buf);
+    assert_string_equal(buf, "forward direct, data as-conv, weights direct-wgrad");
+    cd_conv_plan_describe(&plan, buf, 12);
+    assert_string_equal(buf, "forward dir");
+}
+
 /* ---------------------------------------------------------------------------------- dispatch */
 
 static void test_dispatch(void **state)
@@ -628,6 +731,20 @@ static void test_dispatch(void **state)
     assert_int_equal(cd_kernel_kind_parse("sse9", &kind, &err), CD_E_USAGE);
     assert_non_null(strstr(err.msg, "sse9"));
     assert_int_equal(cd_kernel_kind_parse("AVX2", &kind, &err), CD_E_USAGE);
+    assert_non_null(strstr(err.msg, "expected auto, scalar, avx2 or avx512"));
+
+    /* one list of names: parse, cd_kernel_kind_name and the tables' .name agree */
+    const cd_kernel_kind every[] = {CD_KERNELS_AUTO, CD_KERNELS_SCALAR, CD_KERNELS_AVX2, CD_KERNELS_AVX512};
+    const char *every_name[] = {"auto", "scalar", "avx2", "avx512"};
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(cd_kernel_kind_name(every[i]), every_name[i]);
+        assert_int_equal(cd_kernel_kind_parse(cd_kernel_kind_name(every[i]), &kind, &err), CD_OK);
+        assert_int_equal(kind, every[i]);
+    }
+    assert_string_equal(cd_kernel_kind_name((cd_kernel_kind)99), "?");
+    const cd_kernels *tables[] = {cd_kernels_scalar(), cd_kernels_avx2(), cd_kernels_avx512()};
+    for (int i = 0; i < 3; i++)
+        if (tables[i]) assert_ptr_equal(tables[i]->name, cd_kernel_kind_name(every[i + 1]));
 
     const cd_kernels *k = NULL;
     assert_true(cd_kernels_supported(CD_KERNELS_SCALAR));
@@ -668,6 +785,8 @@ int main(void)
         cmocka_unit_test(test_pool_backward_any_argmax),
         cmocka_unit_test(test_sgd_bit_identical_across_sets),
         cmocka_unit_test(test_one_image_equals_image_in_batch),
+        cmocka_unit_test(test_conv_plan_takes_every_path),
+        cmocka_unit_test(test_conv_path_names),
         cmocka_unit_test(test_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,27 +22,34 @@ static cd_status conv_infer(cd_layer *l, int index, cd_error *err)
     return CD_OK;
 }
 
+/* The kernel set's formulation of this shape, chosen once (it does not depend on the batch size). */
+static void conv_plan(cd_layer *l, const cd_kernels *k)
+{
+    const cd_conv_shape s = cd_layer_conv_shape(l, 1);
+    k->conv_plan(&s, &l->plan);
+}
+
 static size_t conv_workspace(const cd_layer *l, const cd_kernels *k, int n)
 {
-    cd_conv_shape s = cd_layer_conv_shape(l, n);
-    return k->conv_workspace(&s);
+    const cd_conv_shape s = cd_layer_conv_shape(l, n);
+    return k->conv_workspace(&s, &l->plan);
 }
 
 static void conv_forward(const cd_layer *l, const cd_layer_io *io)
 {
-    cd_conv_shape s = cd_layer_conv_shape(l, io->n);
-    io->k->conv_forward(&s, io->x, io->w, io->b, io->y, io->work);
+    const cd_conv_shape s = cd_layer_conv_shape(l, io->n);
+    io->k->conv_forward(&s, &l->plan, io->x, io->w, io->b, io->y, io->work);
 }
 
 static void conv_backward(const cd_layer *l, const cd_layer_io *io)
 {
-    cd_conv_shape s = cd_layer_conv_shape(l, io->n);
-    io->k->conv_backward_weights(&s, io->x, io->dy, io->dw, io->db, io->work);
-    if (io->dx) io->k->conv_backward_data(&s, io->dy, io->w, io->dx, io->work);
+    const cd_conv_shape s = cd_layer_conv_shape(l, io->n);
+    io->k->conv_backward_weights(&s, &l->plan, io->x, io->dy, io->dw, io->db, io->work);
+    if (io->dx) io->k->conv_backward_data(&s, &l->plan, io->dy, io->w, io->dx, io->work);
 }
 
 const cd_layer_ops *cd_layer_ops_conv(void)
 {
-    static const cd_layer_ops ops = {conv_infer, conv_workspace, conv_forward, conv_backward};
+    static const cd_layer_ops ops = {conv_infer, conv_plan, conv_workspace, conv_forward, conv_backward};
     return &ops;
 }

@@ -1,6 +1,8 @@
 /* flatten: NCHW is already contiguous per sample, so this only changes the shape ([c*h*w,1,1]). */
 #include "layer_types.h"
 
+#include <stddef.h>
+
 #include <string.h>
 
 static cd_status flatten_infer(cd_layer *l, int index, cd_error *err)
@@ -28,6 +30,6 @@ static void flatten_backward(const cd_layer *l, const cd_layer_io *io)
 
 const cd_layer_ops *cd_layer_ops_flatten(void)
 {
-    static const cd_layer_ops ops = {flatten_infer, flatten_workspace, flatten_forward, flatten_backward};
+    static const cd_layer_ops ops = {flatten_infer, NULL, flatten_workspace, flatten_forward, flatten_backward};
     return &ops;
 }

@@ -1,6 +1,8 @@
 /* linear (fully connected): flattens its input; weight [out][in] + bias [out]. */
 #include "layer_types.h"
 
+#include <stddef.h>
+
 static cd_status linear_infer(cd_layer *l, int index, cd_error *err)
 {
     size_t in = cd_shape_size(l->in);
@@ -36,6 +38,6 @@ static void linear_backward(const cd_layer *l, const cd_layer_io *io)
 
 const cd_layer_ops *cd_layer_ops_linear(void)
 {
-    static const cd_layer_ops ops = {linear_infer, linear_workspace, linear_forward, linear_backward};
+    static const cd_layer_ops ops = {linear_infer, NULL, linear_workspace, linear_forward, linear_backward};
     return &ops;
 }

@@ -1,6 +1,8 @@
 /* max-pool 2d: no padding, floor mode; the forward pass records each winner for the backward pass. */
 #include "layer_types.h"
 
+#include <stddef.h>
+
 static cd_status pool_infer(cd_layer *l, int index, cd_error *err)
 {
     const cd_layer_spec *s = &l->spec;
@@ -32,6 +34,6 @@ static void pool_backward(const cd_layer *l, const cd_layer_io *io)
 
 const cd_layer_ops *cd_layer_ops_pool(void)
 {
-    static const cd_layer_ops ops = {pool_infer, pool_workspace, pool_forward, pool_backward};
+    static const cd_layer_ops ops = {pool_infer, NULL, pool_workspace, pool_forward, pool_backward};
     return &ops;
 }

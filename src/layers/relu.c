@@ -1,6 +1,8 @@
 /* ReLU: the backward pass masks with the forward output (y > 0 exactly where x > 0). */
 #include "layer_types.h"
 
+#include <stddef.h>
+
 static cd_status relu_infer(cd_layer *l, int index, cd_error *err)
 {
     (void)index, (void)err;
@@ -26,6 +28,6 @@ static void relu_backward(const cd_layer *l, const cd_layer_io *io)
 
 const cd_layer_ops *cd_layer_ops_relu(void)
 {
-    static const cd_layer_ops ops = {relu_infer, relu_workspace, relu_forward, relu_backward};
+    static const cd_layer_ops ops = {relu_infer, NULL, relu_workspace, relu_forward, relu_backward};
     return &ops;
 }

@@ -42,14 +42,16 @@ static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, i
         l->spec = spec->layers[i];
         l->in = shape;
         snprintf(l->name, sizeof l->name, "%s%d", cd_layer_type_name(l->spec.type), ++counts[l->spec.type]);
-        CD_TRY(cd_layer_ops_for(l->spec.type)->infer(l, i, err));
+        const cd_layer_ops *ops = cd_layer_ops_for(l->spec.type);
+        CD_TRY(ops->infer(l, i, err));
+        if (ops->plan) ops->plan(l, kernels);
         if (l->weight_count) {
             l->weight_offset = offset;
             offset += l->weight_count;
             l->bias_offset = offset;
             offset += l->bias_count;
         }
-        size_t w = cd_layer_ops_for(l->spec.type)->workspace(l, kernels, max_batch);
+        size_t w = ops->workspace(l, kernels, max_batch);
         if (w > work) work = w;
         shape = l->out;
     }

@@ -43,21 +43,53 @@ typedef struct cd_linear_shape {
     int n, in, out;
 } cd_linear_shape;
 
-typedef struct cd_kernels {
-    const char *name; /* "scalar", "avx2", "avx512" */
+/* How a kernel set computes one conv layer: chosen once from the shape (not from n) when the model is
+ * built, by that set's conv_plan, and handed back to its conv ops, which follow it. Each op takes only
+ * some of the paths (listed per op below); the scalar set has the one path CD_CONV_SCALAR. */
+typedef enum cd_conv_path {
+    CD_CONV_SCALAR = 0,   /* "scalar": the reference loops (all three ops) */
+    CD_CONV_POINTWISE,    /* "pointwise": 1x1, stride 1, no padding: x itself is the GEMM operand (all three) */
+    CD_CONV_IM2COL,       /* "im2col": forward, through a group's column buffer and one GEMM */
+    CD_CONV_DIRECT,       /* "direct": forward, the (zero-padded) image read in place at "wide" positions */
+    CD_CONV_COL2IM,       /* "col2im": data, one W^T dy GEMM into columns, summed back onto the image */
+    CD_CONV_DATA_AS_CONV, /* "as-conv": data, a direct convolution of dy with the flipped kernel */
+    CD_CONV_IM2COL_DOT,   /* "im2col-dot": weights, column buffer by dy in the dot GEMM (lane sums) */
+    CD_CONV_IM2COL_WGRAD, /* "im2col-wgrad": weights, column buffer by dy transposed in the wgrad GEMM */
+    CD_CONV_DIRECT_DOT,   /* "direct-dot": weights, the image in place by dy in the dot GEMM */
+    CD_CONV_DIRECT_WGRAD, /* "direct-wgrad": weights, the image in place by dy transposed in the wgrad GEMM */
+    CD_CONV_PATH_COUNT    /* not a path: how many there are */
+} cd_conv_path;
 
-    /* Floats of scratch space the three conv ops below need for this shape (may be 0). The caller
-     * passes a buffer at least that large, 64-byte aligned, as `work`. */
-    size_t (*conv_workspace)(const cd_conv_shape *s);
-    /* y[n][c_out][h_out][w_out] = b + sum w * x (cross-correlation, zero padding) */
-    void (*conv_forward)(const cd_conv_shape *s, const float *x, const float *w, const float *b,
-                         float *y, float *work);
-    /* dx[n][c_in][h_in][w_in] = gradient of the loss w.r.t. x, given dy */
-    void (*conv_backward_data)(const cd_conv_shape *s, const float *dy, const float *w, float *dx,
-                               float *work);
-    /* dw = sum over batch and positions of dy * x-patch; db[c] = sum of dy over batch and positions */
-    void (*conv_backward_weights)(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
-                                  float *db, float *work);
+typedef struct cd_conv_plan {
+    cd_conv_path forward, backward_data, backward_weights;
+} cd_conv_plan;
+
+/* "im2col", "direct", ... as above; "?" for a value that is not a path. */
+const char *cd_conv_path_name(cd_conv_path p);
+/* "forward direct, data as-conv, weights direct-wgrad" into buf (always NUL-terminated, cut to size). */
+void cd_conv_plan_describe(const cd_conv_plan *p, char *buf, size_t size);
+
+typedef struct cd_kernels {
+    const char *name; /* cd_kernel_kind_name() of its kind: "scalar", "avx2", "avx512" */
+
+    /* This set's plan for a conv shape. s->n is not read: one plan serves every batch size. */
+    void (*conv_plan)(const cd_conv_shape *s, cd_conv_plan *plan);
+    /* The conv ops below take `plan` from this set's conv_plan for the same shape (any n) and follow
+     * it. conv_workspace: floats of scratch space the three ops need for this shape and plan (may be
+     * 0); the caller passes a buffer at least that large, 64-byte aligned, as `work`. */
+    size_t (*conv_workspace)(const cd_conv_shape *s, const cd_conv_plan *plan);
+    /* y[n][c_out][h_out][w_out] = b + sum w * x (cross-correlation, zero padding).
+     * Paths: scalar, pointwise, im2col, direct. */
+    void (*conv_forward)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x, const float *w,
+                         const float *b, float *y, float *work);
+    /* dx[n][c_in][h_in][w_in] = gradient of the loss w.r.t. x, given dy.
+     * Paths: scalar, pointwise, col2im, as-conv. */
+    void (*conv_backward_data)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *dy, const float *w,
+                               float *dx, float *work);
+    /* dw = sum over batch and positions of dy * x-patch; db[c] = sum of dy over batch and positions.
+     * Paths: scalar, pointwise, im2col-dot, im2col-wgrad, direct-dot, direct-wgrad. */
+    void (*conv_backward_weights)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x,
+                                  const float *dy, float *dw, float *db, float *work);
 
     /* Max pooling. argmax[i] is the index into x (whole tensor, NCHW) of the winner of y[i]; ties go
      * to the first element in row-major window order. argmax may be NULL (inference: y only). */
@@ -93,6 +125,8 @@ typedef enum cd_kernel_kind {
 
 /* "auto" | "scalar" | "avx2" | "avx512" -> kind; CD_E_USAGE on anything else. */
 cd_status cd_kernel_kind_parse(const char *text, cd_kernel_kind *out, cd_error *err);
+/* The inverse: kind -> "auto", "scalar", "avx2" or "avx512" ("?" for a value outside the enum). */
+const char *cd_kernel_kind_name(cd_kernel_kind kind);
 /* Whether this CPU and OS can run that set (CPUID feature bits and XGETBV-enabled state). */
 int cd_kernels_supported(cd_kernel_kind kind);
 /* The table for `kind` (AUTO: the best supported); CD_E_USAGE naming the missing CPU feature when

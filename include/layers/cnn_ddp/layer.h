@@ -41,6 +41,7 @@ typedef struct cd_layer {
     size_t bias_offset, bias_count;
     int weight_ndims;
     int64_t weight_dims[4];
+    cd_conv_plan plan;      /* conv: how the model's kernel set computes this layer, chosen at build time */
 } cd_layer;
 
 /* The tensors of one forward or backward call over n samples (NCHW, contiguous). */
@@ -61,6 +62,8 @@ typedef struct cd_layer_ops {
     /* Fills l->out and the parameter dims/counts from l->in and l->spec; CD_E_INPUT naming layer
      * `index` (0-based) when the input does not fit. */
     cd_status (*infer)(cd_layer *l, int index, cd_error *err);
+    /* After infer, once the kernel set is known: choices that depend on it (the conv plan); may be NULL. */
+    void (*plan)(cd_layer *l, const cd_kernels *k);
     /* Scratch floats forward and backward need at batch n. */
     size_t (*workspace)(const cd_layer *l, const cd_kernels *k, int n);
     void (*forward)(const cd_layer *l, const cd_layer_io *io);

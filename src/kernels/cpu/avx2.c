@@ -121,7 +121,7 @@ static inline float v_hsum(vf v)
 /* weight-gradient kernel: accumulators, vectors per block */
 #define WG_ACC 12
 #define WG_NR 2
-#define SIMD_NAME "avx2"
+#define SIMD_KIND CD_KERNELS_AVX2
 #define SIMD_EXPORT cd_kernels_avx2
 
 #include "simd_body.h"

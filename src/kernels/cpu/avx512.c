@@ -119,7 +119,7 @@ static inline float v_hsum(vf v)
 /* weight-gradient kernel: accumulators, vectors per block */
 #define WG_ACC 24
 #define WG_NR 4
-#define SIMD_NAME "avx512"
+#define SIMD_KIND CD_KERNELS_AVX512
 #define SIMD_EXPORT cd_kernels_avx512
 
 #include "simd_body.h"

@@ -1,32 +1,44 @@
 /* Choosing a kernel set: parse the --kernels value, ask the CPU (CPUID) and the OS (XGETBV: which
  * register state it saves on context switch) what can run, and hand out the table. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cnn_ddp/kernels.h"
+#include "names.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #define CD_X86 1
 #endif
 
+const char cd_kernel_names[CD_KERNEL_KINDS][CD_KERNEL_NAME_CAP] = {
+    [CD_KERNELS_AUTO] = "auto",
+    [CD_KERNELS_SCALAR] = "scalar",
+    [CD_KERNELS_AVX2] = "avx2",
+    [CD_KERNELS_AVX512] = "avx512",
+};
+
+const char *cd_kernel_kind_name(cd_kernel_kind kind)
+{
+    return (unsigned)kind < CD_KERNEL_KINDS ? cd_kernel_names[kind] : "?";
+}
+
 cd_status cd_kernel_kind_parse(const char *text, cd_kernel_kind *out, cd_error *err)
 {
-    static const struct {
-        const char *name;
-        cd_kernel_kind kind;
-    } names[] = {
-        {"auto", CD_KERNELS_AUTO},
-        {"scalar", CD_KERNELS_SCALAR},
-        {"avx2", CD_KERNELS_AVX2},
-        {"avx512", CD_KERNELS_AVX512},
-    };
-    for (size_t i = 0; text && i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(text, names[i].name) == 0) {
-            *out = names[i].kind;
+    for (int k = 0; text && k < CD_KERNEL_KINDS; k++)
+        if (strcmp(text, cd_kernel_names[k]) == 0) {
+            *out = (cd_kernel_kind)k;
             return CD_OK;
         }
-    return CD_FAIL(err, CD_E_USAGE, "--kernels %s: unknown kernel set (expected auto, scalar, avx2 or avx512)",
-                   text ? text : "(null)");
+    /* "auto, scalar, avx2 or avx512", from the table */
+    char expected[CD_KERNEL_KINDS * (CD_KERNEL_NAME_CAP + 4)] = "";
+    for (int k = 0; k < CD_KERNEL_KINDS; k++) {
+        const char *sep = k == 0 ? "" : k == CD_KERNEL_KINDS - 1 ? " or " : ", ";
+        size_t used = strlen(expected);
+        snprintf(expected + used, sizeof expected - used, "%s%s", sep, cd_kernel_names[k]);
+    }
+    return CD_FAIL(err, CD_E_USAGE, "--kernels %s: unknown kernel set (expected %s)", text ? text : "(null)",
+                   expected);
 }
 
 /* The first feature `kind` needs that this machine lacks, or NULL when it can run. */
@@ -79,17 +91,6 @@ int cd_kernels_supported(cd_kernel_kind kind)
     return missing_feature(kind) == NULL && table_for(kind) != NULL;
 }
 
-static const char *kind_name(cd_kernel_kind kind)
-{
-    switch (kind) {
-    case CD_KERNELS_AUTO: return "auto";
-    case CD_KERNELS_SCALAR: return "scalar";
-    case CD_KERNELS_AVX2: return "avx2";
-    case CD_KERNELS_AVX512: return "avx512";
-    }
-    return "?";
-}
-
 cd_status cd_kernels_select(cd_kernel_kind kind, const cd_kernels **out, cd_error *err)
 {
     if (kind == CD_KERNELS_AUTO) {
@@ -105,11 +106,12 @@ cd_status cd_kernels_select(cd_kernel_kind kind, const cd_kernels **out, cd_erro
         return CD_FAIL(err, CD_E_USAGE, "--kernels: unknown kernel set %d", (int)kind);
     const char *missing = missing_feature(kind);
     if (missing)
-        return CD_FAIL(err, CD_E_USAGE, "--kernels %s: this CPU does not support %s", kind_name(kind), missing);
+        return CD_FAIL(err, CD_E_USAGE, "--kernels %s: this CPU does not support %s", cd_kernel_kind_name(kind),
+                       missing);
     const cd_kernels *t = table_for(kind);
     if (!t)
         return CD_FAIL(err, CD_E_USAGE, "--kernels %s: this build was compiled without the %s kernels",
-                       kind_name(kind), kind_name(kind));
+                       cd_kernel_kind_name(kind), cd_kernel_kind_name(kind));
     *out = t;
     return CD_OK;
 }

@@ -10,17 +10,25 @@
 #include <string.h>
 
 #include "cnn_ddp/kernels.h"
+#include "names.h"
 
-static size_t scalar_conv_workspace(const cd_conv_shape *s)
+/* One path for every shape. */
+static void scalar_conv_plan(const cd_conv_shape *s, cd_conv_plan *plan)
 {
     (void)s;
+    plan->forward = plan->backward_data = plan->backward_weights = CD_CONV_SCALAR;
+}
+
+static size_t scalar_conv_workspace(const cd_conv_shape *s, const cd_conv_plan *plan)
+{
+    (void)s, (void)plan;
     return 0;
 }
 
-static void scalar_conv_forward(const cd_conv_shape *s, const float *x, const float *w, const float *b,
-                                float *y, float *work)
+static void scalar_conv_forward(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x, const float *w,
+                                const float *b, float *y, float *work)
 {
-    (void)work;
+    (void)plan, (void)work;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * s->h_out * s->w_out;
     for (int n = 0; n < s->n; n++) {
         const float *xn = x + (size_t)n * xs;
@@ -45,10 +53,10 @@ static void scalar_conv_forward(const cd_conv_shape *s, const float *x, const fl
     }
 }
 
-static void scalar_conv_backward_data(const cd_conv_shape *s, const float *dy, const float *w, float *dx,
-                                      float *work)
+static void scalar_conv_backward_data(const cd_conv_shape *s, const cd_conv_plan *plan, const float *dy,
+                                      const float *w, float *dx, float *work)
 {
-    (void)work;
+    (void)plan, (void)work;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * s->h_out * s->w_out;
     memset(dx, 0, sizeof(float) * xs * (size_t)s->n);
     for (int n = 0; n < s->n; n++) {
@@ -73,10 +81,10 @@ static void scalar_conv_backward_data(const cd_conv_shape *s, const float *dy, c
     }
 }
 
-static void scalar_conv_backward_weights(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
-                                         float *db, float *work)
+static void scalar_conv_backward_weights(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x,
+                                         const float *dy, float *dw, float *db, float *work)
 {
-    (void)work;
+    (void)plan, (void)work;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * s->h_out * s->w_out;
     for (int co = 0; co < s->c_out; co++) {
         for (int ci = 0; ci < s->c_in; ci++)
@@ -195,7 +203,8 @@ static void scalar_sgd_momentum(size_t n, float *w, float *v, const float *g, fl
 }
 
 static const cd_kernels scalar_table = {
-    .name = "scalar",
+    .name = cd_kernel_names[CD_KERNELS_SCALAR],
+    .conv_plan = scalar_conv_plan,
     .conv_workspace = scalar_conv_workspace,
     .conv_forward = scalar_conv_forward,
     .conv_backward_data = scalar_conv_backward_data,

@@ -1,0 +1,92 @@
+/* Conv forward: direct ("wide") on the image in place, pointwise as one GEMM on the image, or a
+ * group's im2col side by side into one GEMM.
+ * Part of simd_body.h, which includes it after the vocabulary and the shared helpers. */
+#ifndef CD_SIMD_CONV_FORWARD_H
+#define CD_SIMD_CONV_FORWARD_H
+
+/* Floats of the forward's scratch on `path` (all parts 16-float aligned): the direct path's wide
+ * output [c_out][Nw]; the im2col path's group col [K][ld] and y [c_out][ld]; either's padded image. */
+static size_t conv_work_forward(const cd_conv_shape *s, cd_conv_path path)
+{
+    const conv_geom g = conv_geometry(s);
+    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, ld = (size_t)group_ld(s);
+    const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
+    switch (path) {
+    case CD_CONV_POINTWISE: return 0;
+    case CD_CONV_DIRECT: return round16((size_t)s->c_out * g.Nw + VL) + xpad;
+    default: return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
+    }
+}
+
+static void conv_forward_wide(const cd_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                              float *work)
+{
+    const conv_geom g = conv_geometry(s);
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    int koff[WIDE_KMAX];
+    conv_koff(s, &g, koff);
+    float *cw = work, *xpad = work + round16((size_t)s->c_out * g.Nw + VL);
+    if (s->pad) zero_floats(xpad, g.plane);
+    const int rows = s->c_out * s->h_out, wv = (s->w_out + VL - 1) / VL * VL;
+    for (int n = 0; n < s->n; n++) {
+        const float *img = x + n * xs;
+        if (s->pad) {
+            pad_interior(s, &g, img, xpad);
+            img = xpad;
+        }
+        gemm_bcast_ex(s->c_out, g.Nw, K, w, K, 1, img, 0, koff, cw, g.Nw, b, 1);
+        /* keep the w_out real columns of each wide row; whole vectors run on into the rows of y
+         * written after it, where there are enough of them. cw has VL floats of slack. */
+        float *yn = y + n * ys;
+        const size_t left = (size_t)(s->n - n) * ys;
+        for (int r = 0; r < rows; r++) {
+            const float *src = cw + (size_t)(r / s->h_out) * g.Nw + (size_t)(r % s->h_out) * g.W;
+            float *dst = yn + (size_t)r * s->w_out;
+            if (left - (size_t)r * s->w_out < (size_t)wv) {
+                copy_row(dst, src, s->w_out);
+            } else {
+                for (int i = 0; i < wv; i += VL) v_store(dst + i, v_load(src + i));
+            }
+        }
+    }
+}
+
+static void conv_forward_pointwise(const cd_conv_shape *s, const float *x, const float *w, const float *b,
+                                   float *y)
+{
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    for (int n = 0; n < s->n; n++) gemm_bcast(s->c_out, P, K, w, K, 1, x + n * xs, P, y + n * ys, P, b);
+}
+
+/* A group's im2col side by side, one GEMM over all its positions, then y from its rows. */
+static void conv_forward_im2col(const cd_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                                float *work)
+{
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    const int group = conv_group(s);
+    const ptrdiff_t ld = group_ld(s);
+    float *col = work, *cy = col + round16((size_t)K * ld), *xpad = cy + round16((size_t)s->c_out * ld);
+    if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
+        gemm_bcast_ex(s->c_out, gn * P, K, w, K, 1, col, ld, NULL, cy, ld, b, 1);
+        unpack_y(s, cy, gn, ld, y + g0 * ys);
+    }
+}
+
+/* Any path this op does not take (a scalar plan) goes through im2col, which serves every shape. */
+static void simd_conv_forward(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x, const float *w,
+                              const float *b, float *y, float *work)
+{
+    switch (plan->forward) {
+    case CD_CONV_DIRECT: conv_forward_wide(s, x, w, b, y, work); break;
+    case CD_CONV_POINTWISE: conv_forward_pointwise(s, x, w, b, y); break;
+    default: conv_forward_im2col(s, x, w, b, y, work); break;
+    }
+}
+
+#endif
