@@ -13,6 +13,8 @@
 #include "console.h"
 #include "subcommands.h"
 
+extern char **environ; /* POSIX: the program declares it */
+
 /* The rank before MPI is up, from the launcher's environment, so a usage error is printed once. */
 static int launcher_rank(void)
 {
@@ -49,8 +51,11 @@ int main(int argc, char **argv)
         if (st != CD_OK) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
         return cd_status_exit_code(st);
     }
-    cd_status st = cd_cli_parse(argc - 1, argv + 1, cfg, &action, &err);
+    cd_cli_warnings warnings;
+    cd_status st = cd_cli_parse(argc - 1, argv + 1, environ, cfg, &action, &warnings, &err);
     int quiet_rank = launcher_rank() != 0;
+    for (const char *w = warnings.text; *w && !quiet_rank; w = strchr(w, '\n') + 1)
+        fprintf(stderr, "cnn_ddp: warning: %.*s\n", (int)strcspn(w, "\n"), w);
     if (st != CD_OK) {
         if (!quiet_rank) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
         free(cfg);

@@ -1,38 +1,295 @@
-/* Defaults and the printable form of a training configuration. */
+/* The option table, and what is made from it here: the defaults, the strict parsing of one value into
+ * its field, and the printable form of a training configuration. */
+#include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cnn_ddp/config.h"
+#include "cnn_ddp/config_options.h"
+
+/* Every enum field is stored and read as an int. */
+_Static_assert(sizeof(cd_kernel_kind) == sizeof(int), "cd_kernel_kind is not int-sized");
+_Static_assert(sizeof(cd_lr_schedule) == sizeof(int), "cd_lr_schedule is not int-sized");
+_Static_assert(sizeof(cd_device_kind) == sizeof(int), "cd_device_kind is not int-sized");
+_Static_assert(sizeof(cd_comm_kind) == sizeof(int), "cd_comm_kind is not int-sized");
+_Static_assert(sizeof(cd_resume_kind) == sizeof(int), "cd_resume_kind is not int-sized");
+
+/* Bounds that only keep a number sane (the hard limits are in cnn_ddp/limits.h). Steps stay below
+ * INT64_MAX / 2 so that a step count plus an interval cannot overflow. */
+#define MAX_STEPS (INT64_MAX / 2)
+#define MAX_EPOCHS 1000000
+#define MAX_BATCH (1 << 16)
+#define MAX_KEEP 1000000
+
+static const cd_option_name lr_schedule_names[] = {
+    {"model", CD_LR_MODEL_DEFAULT, 1}, /* resolved before training, so only an unresolved config shows it */
+    {"constant", CD_LR_CONSTANT, 0},
+    {"cosine", CD_LR_COSINE, 0},
+};
+/* The same names as cd_kernel_kind_parse. TODO: merge with cd_kernel_kind_name (kernels.h, in progress). */
+static const cd_option_name kernel_names[] = {
+    {"scalar", CD_KERNELS_SCALAR, 0},
+    {"avx2", CD_KERNELS_AVX2, 0},
+    {"avx512", CD_KERNELS_AVX512, 0},
+    {"auto", CD_KERNELS_AUTO, 0},
+};
+static const cd_option_name device_names[] = {
+    {"cpu", CD_DEVICE_CPU, 0},
+    {"cuda", CD_DEVICE_CUDA, 0},
+    {"auto", CD_DEVICE_AUTO, 0},
+};
+static const cd_option_name comm_names[] = {
+    {"mpi", CD_COMM_MPI, 0},
+    {"nccl", CD_COMM_NCCL, 0},
+    {"auto", CD_COMM_AUTO, 0},
+};
+
+#define STORE_OF(x)                                                                                           \
+    _Generic((x), int: CD_STORE_INT, int64_t: CD_STORE_I64, uint64_t: CD_STORE_U64, double: CD_STORE_REAL,   \
+             char *: CD_STORE_TEXT, default: CD_STORE_ENUM)
+#define FIELD(f)                                                                                              \
+    .offset = offsetof(cd_train_config, f), .size = sizeof(((cd_train_config *)0)->f),                        \
+    .store = STORE_OF(((cd_train_config *)0)->f)
+#define INT(f, lo_, hi_, def) .arg = CD_ARG_REQUIRED, .kind = CD_OPT_INT, FIELD(f), .lo = (lo_), .hi = (hi_), .def_int = (def)
+#define REAL(f, lo_, lo_end, hi_, hi_end, def)                                                                \
+    .arg = CD_ARG_REQUIRED, .kind = CD_OPT_REAL, FIELD(f), .min = (lo_), .min_open = (lo_end), .max = (hi_),   \
+    .max_open = (hi_end), .def_real = (def)
+#define TEXT(f, def) .arg = CD_ARG_REQUIRED, .kind = CD_OPT_TEXT, FIELD(f), .def_text = (def)
+#define ENUM(f, names_, def)                                                                                  \
+    .arg = CD_ARG_REQUIRED, .kind = CD_OPT_ENUM, FIELD(f), .names = (names_),                                 \
+    .name_count = sizeof(names_) / sizeof((names_)[0]), .def_int = (def)
+#define FLAG(f) .arg = CD_ARG_NONE, .kind = CD_OPT_FLAG, FIELD(f)
+enum { CLOSED = 0, OPEN = 1 };
+
+/* The keyed entries print in this order, which the checkpoints already written store: keep it. */
+static const cd_option options[] = {
+    {"data", "data", CD_SECTION_DATA, TEXT(data, "datasets/mnist.h5"), .metavar = "FILE.h5",
+     .help = "training/test data\nmake it with datasets/prepare_mnist.sh"},
+    {"model", "model", CD_SECTION_DATA, TEXT(model, "seed"), .metavar = "M",
+     .help = "seed | exercise | a spec\nsuch as \"conv(10,k=5) pool(2) relu conv(20,k=5) pool(2) relu fc(10)\"\n"
+             "layers: conv(OUT,k=K,s=S,p=P) pool(K,s=S) relu flatten fc(OUT)"},
+    {"epochs", "epochs", CD_SECTION_TRAINING, INT(epochs, 0, MAX_EPOCHS, 10), .metavar = "N",
+     .help = "epochs, counted from the start of training, also on resume"},
+    {"max-steps", "max_steps", CD_SECTION_TRAINING, INT(max_steps, 0, MAX_STEPS, 0), .metavar = "N",
+     .help = "stop after N global steps in total", .default_note = ": no limit"},
+    {"batch", "batch", CD_SECTION_TRAINING, INT(batch, 1, MAX_BATCH, 64), .metavar = "N",
+     .help = "global batch size, split over the shards"},
+    {"lr", "lr", CD_SECTION_TRAINING, REAL(lr, 0.0, OPEN, 1e6, CLOSED, 0.0), .metavar = "X",
+     .help = "SGD learning rate", .default_doc = "0.01; 0.05 for --model exercise"},
+    {"lr-schedule", "lr_schedule", CD_SECTION_TRAINING, ENUM(lr_schedule, lr_schedule_names, CD_LR_MODEL_DEFAULT),
+     .metavar = "S", .help = ": lr * (1 + cos(pi * step / steps)) / 2 over the --epochs",
+     .default_doc = "constant; cosine for --model exercise"},
+    {"momentum", "momentum", CD_SECTION_TRAINING, REAL(momentum, 0.0, CLOSED, 1.0, OPEN, 0.5), .metavar = "X",
+     .help = "SGD momentum, 0 <= X < 1"},
+    {"seed", "seed", CD_SECTION_TRAINING, INT(seed, 0, INT64_MAX, 1), .metavar = "N",
+     .help = "seed for the initial weights and the data order"},
+    {"kernels", "kernels", CD_SECTION_TRAINING, ENUM(kernels, kernel_names, CD_KERNELS_AUTO), .metavar = "K",
+     .help = "", .default_note = ": the best this CPU supports"},
+    {"shards", "shards", CD_SECTION_TRAINING, INT(shards, 1, CD_MAX_SHARDS, 8), .metavar = "K",
+     .help = "virtual data shards\nEach step takes batch/K samples from every shard, so --batch must be a multiple "
+             "of K. Rank r of N holds a contiguous block of shards; K need not be a multiple of N (uneven load, same "
+             "result), but N must not exceed K. At the end of an epoch the samples left in each shard (fewer than "
+             "batch/K) are skipped; the next epoch reshuffles."},
+    {"ckpt-dir", "ckpt_dir", CD_SECTION_CKPT, TEXT(ckpt_dir, "checkpoints"), .disabled_by = "no-ckpt",
+     .metavar = "DIR", .help = "where rank 0 writes checkpoints"},
+    {"ckpt-every", "ckpt_every", CD_SECTION_CKPT, INT(ckpt_every, 0, MAX_STEPS, 0), .metavar = "S",
+     .help = "write step-<S>.h5 every S steps\nfinal.h5 is written at the end",
+     .default_note = ": at the end of each epoch"},
+    {"keep", "keep", CD_SECTION_CKPT, INT(keep, 1, MAX_KEEP, 3), .metavar = "N",
+     .help = "keep the newest N step checkpoints"},
+    {"no-ckpt", NULL, CD_SECTION_CKPT, FLAG(no_ckpt), .help = "write no checkpoints"},
+    {"resume", NULL, CD_SECTION_CKPT, .arg = CD_ARG_OPTIONAL, .kind = CD_OPT_RESUME, FIELD(resume),
+     .metavar = "FILE", .help = "continue from FILE, or from the newest checkpoint in --ckpt-dir that verifies "
+                                "(an empty directory starts from scratch)"},
+    {"check-every", "check_every", CD_SECTION_ROBUSTNESS, INT(check_every, 0, MAX_STEPS, 50), .metavar = "S",
+     .help = "compare a weight checksum across ranks every S steps", .default_note = "; 0: never"},
+    {"timeout", "timeout", CD_SECTION_ROBUSTNESS, REAL(timeout_s, 0.0, CLOSED, 1e9, CLOSED, 120.0), .print_g = 1,
+     .metavar = "SEC", .help = "end the job when a step makes no progress for SEC seconds"},
+    {"device", "device", CD_SECTION_TRAINING, ENUM(device, device_names, CD_DEVICE_CPU), .metavar = "D",
+     .help = "\nEach rank uses the GPU of its node-local rank (with --comm mpi, more ranks than GPUs share them); a "
+             "CUDA run follows the scalar CPU kernels (the same weights, to the bit in practice; see the README).",
+     .default_note = "; auto: cuda when built with CUDA and a GPU is visible"},
+    {"comm", "comm", CD_SECTION_TRAINING, ENUM(comm, comm_names, CD_COMM_AUTO), .metavar = "C",
+     .help = ": how GPU ranks sum gradients\nThe sum is exact either way, so the result is the same.",
+     .default_note = ": nccl with --device cuda, else mpi"},
+    {"metrics", NULL, CD_SECTION_OUTPUT, TEXT(metrics, ""), .empty_ok = 1, .metavar = "FILE",
+     .help = "JSON lines: config, per-epoch (epoch, step, train_loss, train_acc, test_acc, img_per_s, elapsed_s), "
+             "optional per-step, final",
+     .default_doc = "none"},
+    {"log-every", NULL, CD_SECTION_OUTPUT, INT(log_every, 0, MAX_STEPS, 0), .metavar = "S",
+     .help = "also write a per-step loss line to --metrics every S steps", .default_note = ": none"},
+    {"quiet", NULL, CD_SECTION_OUTPUT, FLAG(quiet), .help = "print only errors and the final result"},
+    {"verbose", NULL, CD_SECTION_OUTPUT, FLAG(verbose), .help = "print the start-up plan: each conv layer's kernel path"},
+};
+#undef STORE_OF
+#undef FIELD
+#undef INT
+#undef REAL
+#undef TEXT
+#undef ENUM
+#undef FLAG
+
+const cd_option *cd_options(size_t *count)
+{
+    *count = sizeof options / sizeof options[0];
+    return options;
+}
+
+const cd_option *cd_option_find(const char *name, size_t len)
+{
+    for (size_t k = 0; k < sizeof options / sizeof options[0]; k++)
+        if (strlen(options[k].name) == len && !strncmp(options[k].name, name, len)) return &options[k];
+    return NULL;
+}
+
+/* ---- reading and writing a field ------------------------------------------------------------------- */
+
+/* A field's value, whatever its type; memcpy keeps the byte offsets free of aliasing questions. */
+typedef struct field_value {
+    int64_t i; /* INT, I64, ENUM */
+    uint64_t u;
+    double r;
+    const char *text;
+} field_value;
+
+static field_value read_field(const cd_option *o, const cd_train_config *cfg)
+{
+    const char *f = (const char *)cfg + o->offset;
+    field_value v = {0};
+    int x;
+    switch (o->store) {
+    case CD_STORE_INT:
+    case CD_STORE_ENUM: memcpy(&x, f, sizeof x), v.i = x; break;
+    case CD_STORE_I64: memcpy(&v.i, f, sizeof v.i); break;
+    case CD_STORE_U64: memcpy(&v.u, f, sizeof v.u); break;
+    case CD_STORE_REAL: memcpy(&v.r, f, sizeof v.r); break;
+    case CD_STORE_TEXT: v.text = f; break;
+    }
+    return v;
+}
+
+static void store_int(const cd_option *o, cd_train_config *cfg, int64_t i)
+{
+    char *f = (char *)cfg + o->offset;
+    const int x = (int)i;
+    const uint64_t u = (uint64_t)i;
+    if (o->store == CD_STORE_INT || o->store == CD_STORE_ENUM) memcpy(f, &x, sizeof x);
+    else if (o->store == CD_STORE_I64) memcpy(f, &i, sizeof i);
+    else if (o->store == CD_STORE_U64) memcpy(f, &u, sizeof u);
+}
+
+static void store_real(const cd_option *o, cd_train_config *cfg, double r)
+{
+    memcpy((char *)cfg + o->offset, &r, sizeof r);
+}
+
+static void store_text(const cd_option *o, cd_train_config *cfg, const char *text)
+{
+    char *f = (char *)cfg + o->offset;
+    snprintf(f, o->size, "%s", text ? text : "");
+}
 
 void cd_train_config_defaults(cd_train_config *cfg)
 {
-    memset(cfg, 0, sizeof *cfg);
-    snprintf(cfg->data, sizeof cfg->data, "datasets/mnist.h5");
-    snprintf(cfg->model, sizeof cfg->model, "seed");
-    cfg->epochs = 10;
-    cfg->batch = 64;
-    cfg->lr = 0; /* the model's default, resolved when training starts */
-    cfg->momentum = 0.5;
-    cfg->seed = 1;
-    cfg->kernels = CD_KERNELS_AUTO;
-    cfg->shards = 8;
-    snprintf(cfg->ckpt_dir, sizeof cfg->ckpt_dir, "checkpoints");
-    cfg->keep = 3;
-    cfg->check_every = 50;
-    cfg->timeout_s = 120.0;
-}
-
-static const char *kernel_name(cd_kernel_kind k)
-{
-    switch (k) {
-    case CD_KERNELS_SCALAR: return "scalar";
-    case CD_KERNELS_AVX2: return "avx2";
-    case CD_KERNELS_AVX512: return "avx512";
-    default: return "auto";
+    memset(cfg, 0, sizeof *cfg); /* flags off, no resume, and the fields that are not options */
+    for (size_t k = 0; k < sizeof options / sizeof options[0]; k++) {
+        const cd_option *o = &options[k];
+        if (o->kind == CD_OPT_INT || o->kind == CD_OPT_ENUM) store_int(o, cfg, o->def_int);
+        else if (o->kind == CD_OPT_REAL) store_real(o, cfg, o->def_real);
+        else if (o->kind == CD_OPT_TEXT) store_text(o, cfg, o->def_text);
     }
 }
+
+/* ---- parsing one value ------------------------------------------------------------------------------ */
+
+static cd_status parse_int(const cd_option *o, const char *text, cd_train_config *cfg, cd_error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (!*text || *end || errno == ERANGE)
+        return CD_FAIL(err, CD_E_USAGE, "--%s %s: not an integer", o->name, text);
+    if (v < o->lo || v > o->hi)
+        return CD_FAIL(err, CD_E_USAGE, "--%s %s: must be between %" PRId64 " and %" PRId64, o->name, text, o->lo,
+                       o->hi);
+    store_int(o, cfg, v);
+    return CD_OK;
+}
+
+static cd_status parse_real(const cd_option *o, const char *text, cd_train_config *cfg, cd_error *err)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (!*text || *end || errno == ERANGE || !isfinite(v))
+        return CD_FAIL(err, CD_E_USAGE, "--%s %s: not a finite number", o->name, text);
+    if ((o->min_open ? v <= o->min : v < o->min) || (o->max_open ? v >= o->max : v > o->max))
+        return CD_FAIL(err, CD_E_USAGE, "--%s %s: must be in %c%g, %g%c", o->name, text, o->min_open ? '(' : '[',
+                       o->min, o->max, o->max_open ? ')' : ']');
+    store_real(o, cfg, v);
+    return CD_OK;
+}
+
+static cd_status check_text(const cd_option *o, const char *text, size_t size, cd_error *err)
+{
+    if (!o->empty_ok && !*text) return CD_FAIL(err, CD_E_USAGE, "--%s: empty value", o->name);
+    if (strlen(text) >= size)
+        return CD_FAIL(err, CD_E_USAGE, "--%s: value longer than %zu characters", o->name, size - 1);
+    return CD_OK;
+}
+
+/* "a, b or c": the names an enum option accepts. */
+static void accepted_names(const cd_option *o, char *buf, size_t size)
+{
+    size_t total = 0, seen = 0, used = 0;
+    for (size_t k = 0; k < o->name_count; k++) total += !o->names[k].output_only;
+    buf[0] = '\0';
+    for (size_t k = 0; k < o->name_count && used < size; k++) {
+        if (o->names[k].output_only) continue;
+        const char *sep = seen == 0 ? "" : seen + 1 == total ? " or " : ", ";
+        int n = snprintf(buf + used, size - used, "%s%s", sep, o->names[k].name);
+        used += n > 0 ? (size_t)n : 0;
+        seen++;
+    }
+}
+
+static cd_status parse_enum(const cd_option *o, const char *text, cd_train_config *cfg, cd_error *err)
+{
+    for (size_t k = 0; k < o->name_count; k++)
+        if (!o->names[k].output_only && !strcmp(text, o->names[k].name)) {
+            store_int(o, cfg, o->names[k].value);
+            return CD_OK;
+        }
+    char expected[256];
+    accepted_names(o, expected, sizeof expected);
+    return CD_FAIL(err, CD_E_USAGE, "--%s %s: expected %s", o->name, text, expected);
+}
+
+cd_status cd_option_set(const cd_option *o, const char *value, cd_train_config *cfg, cd_error *err)
+{
+    if (o->kind == CD_OPT_FLAG) return store_int(o, cfg, 1), CD_OK;
+    if (o->kind == CD_OPT_RESUME) {
+        if (value) CD_TRY(check_text(o, value, sizeof cfg->resume_path, err));
+        store_int(o, cfg, value ? CD_RESUME_FILE : CD_RESUME_NEWEST);
+        if (value) snprintf(cfg->resume_path, sizeof cfg->resume_path, "%s", value);
+        return CD_OK;
+    }
+    if (!value) return CD_FAIL(err, CD_E_USAGE, "--%s needs a value", o->name);
+    switch (o->kind) {
+    case CD_OPT_INT: return parse_int(o, value, cfg, err);
+    case CD_OPT_REAL: return parse_real(o, value, cfg, err);
+    case CD_OPT_ENUM: return parse_enum(o, value, cfg, err);
+    case CD_OPT_TEXT:
+        CD_TRY(check_text(o, value, o->size, err));
+        store_text(o, cfg, value);
+        return CD_OK;
+    default: return CD_FAIL(err, CD_E_INTERNAL, "option --%s has no parser", o->name);
+    }
+}
+
+/* ---- printing ---------------------------------------------------------------------------------------- */
 
 /* The shortest decimal that reads back as exactly x, so 0.05 prints as 0.05 and still round-trips. */
 static void shortest(double x, char out[32])
@@ -43,20 +300,62 @@ static void shortest(double x, char out[32])
     }
 }
 
+static const char *enum_name(const cd_option *o, int64_t v)
+{
+    const char *fallback = "?";
+    for (size_t k = 0; k < o->name_count; k++) {
+        if (o->names[k].value == v) return o->names[k].name;
+        if (o->names[k].value == o->def_int) fallback = o->names[k].name;
+    }
+    return fallback; /* a value outside the enum prints as the default, as it always has */
+}
+
+static void print_value(const cd_option *o, const field_value *v, char *buf, size_t size)
+{
+    char real[32];
+    if (o->kind == CD_OPT_ENUM) snprintf(buf, size, "%s", enum_name(o, v->i));
+    else if (o->kind == CD_OPT_RESUME) snprintf(buf, size, "%s", v->text ? v->text : "");
+    else if (o->store == CD_STORE_U64) snprintf(buf, size, "%" PRIu64, v->u);
+    else if (o->store == CD_STORE_I64) snprintf(buf, size, "%" PRId64, v->i);
+    else if (o->store == CD_STORE_INT) snprintf(buf, size, "%d", (int)v->i);
+    else if (o->store == CD_STORE_TEXT) snprintf(buf, size, "%.*s", (int)o->size, v->text ? v->text : "");
+    else if (o->print_g) snprintf(buf, size, "%g", v->r);
+    else shortest(v->r, real), snprintf(buf, size, "%s", real); /* whole, then cut: as one snprintf did */
+}
+
+void cd_option_format(const cd_option *o, const cd_train_config *cfg, char *buf, size_t size)
+{
+    if (!size) return;
+    const cd_option *off = o->disabled_by ? cd_option_find(o->disabled_by, strlen(o->disabled_by)) : NULL;
+    if (off && read_field(off, cfg).i) {
+        snprintf(buf, size, "(disabled)");
+        return;
+    }
+    field_value v = read_field(o, cfg);
+    if (o->kind == CD_OPT_RESUME) v.text = v.i == CD_RESUME_FILE ? cfg->resume_path : "";
+    print_value(o, &v, buf, size);
+}
+
+void cd_option_format_default(const cd_option *o, char *buf, size_t size)
+{
+    if (!size) return;
+    field_value v = {.i = o->def_int, .u = (uint64_t)o->def_int, .r = o->def_real, .text = o->def_text};
+    print_value(o, &v, buf, size);
+}
+
 void cd_train_config_format(const cd_train_config *c, char *buf, size_t size)
 {
-    char lr[32], momentum[32];
-    shortest(c->lr, lr);
-    shortest(c->momentum, momentum);
-    snprintf(buf, size,
-             "data=%s\nmodel=%s\nepochs=%" PRId64 "\nmax_steps=%" PRId64 "\nbatch=%d\nlr=%s\nlr_schedule=%s\nmomentum=%s\n"
-             "seed=%" PRIu64 "\nkernels=%s\nshards=%d\nckpt_dir=%s\nckpt_every=%" PRId64 "\nkeep=%d\n"
-             "check_every=%" PRId64 "\ntimeout=%g\ndevice=%s\ncomm=%s\n",
-             c->data, c->model, c->epochs, c->max_steps, c->batch, lr,
-             c->lr_schedule == CD_LR_COSINE ? "cosine" : c->lr_schedule == CD_LR_CONSTANT ? "constant" : "model",
-             momentum, c->seed,
-             kernel_name(c->kernels), c->shards, c->no_ckpt ? "(disabled)" : c->ckpt_dir, c->ckpt_every,
-             c->keep, c->check_every, c->timeout_s,
-             c->device == CD_DEVICE_CUDA ? "cuda" : c->device == CD_DEVICE_AUTO ? "auto" : "cpu",
-             c->comm == CD_COMM_MPI ? "mpi" : c->comm == CD_COMM_NCCL ? "nccl" : "auto");
+    size_t used = 0;
+    if (!size) return;
+    buf[0] = '\0';
+    for (size_t k = 0; k < sizeof options / sizeof options[0] && used + 1 < size; k++) {
+        const cd_option *o = &options[k];
+        if (!o->key) continue;
+        int n = snprintf(buf + used, size - used, "%s=", o->key);
+        used += n > 0 && (size_t)n < size - used ? (size_t)n : size - used - 1;
+        cd_option_format(o, c, buf + used, size - used);
+        used += strlen(buf + used);
+        n = snprintf(buf + used, size - used, "\n");
+        used += n > 0 && (size_t)n < size - used ? (size_t)n : size - used - 1;
+    }
 }

@@ -31,13 +31,24 @@ check "unexpected argument" stray
 out=$(CNN_DDP_BATCH=0 "$CNN_DDP" --data "$DATA" 2>&1) && fail "CNN_DDP_BATCH=0 accepted"
 echo "$out" | grep -q "CNN_DDP_BATCH" || fail "environment error does not name the variable: $out"
 pass "CNN_DDP_BATCH=0 -> $out"
+# An unknown CNN_DDP_ variable is one warning line, not an error; the fault-injection variable is none.
+err=$(CNN_DDP_BACH=128 CNN_DDP_FAULT=nan:0:999 timeout 120 "$CNN_DDP" --data "$DATA" --max-steps 1 --no-ckpt --quiet \
+      2>&1 >/dev/null) || fail "CNN_DDP_BACH=128: exit status $?: $err"
+want="cnn_ddp: warning: CNN_DDP_BACH is not a cnn_ddp option (did you mean CNN_DDP_BATCH?)"
+[ "$err" = "$want" ] || fail "CNN_DDP_BACH=128: stderr '$err', expected '$want'"
+pass "CNN_DDP_BACH=128 -> $err"
+err=$(CNN_DDP_BACH=128 mpirun_np 2 --data "$DATA" --max-steps 1 --no-ckpt --quiet 2>&1 >/dev/null) \
+  || fail "CNN_DDP_BACH=128 on 2 ranks: $err"
+[ "$(grep -c 'cnn_ddp: warning' <<<"$err")" = 1 ] || fail "expected one warning from 2 ranks: $err"
+pass "CNN_DDP_BACH=128 on 2 ranks -> one warning"
 # Too many ranks for the shards is refused on every rank, once.
 out=$(mpirun_np 3 --data "$DATA" --no-ckpt --shards 2 --batch 64 2>&1) && fail "3 ranks with 2 shards accepted"
 [ "$(echo "$out" | grep -c 'cnn_ddp: error')" = 1 ] || fail "expected one error line for 3 ranks / 2 shards: $out"
 pass "3 ranks, 2 shards -> $(echo "$out" | grep 'cnn_ddp: error')"
 help=$("$CNN_DDP" --help)
 for opt in --data --model --epochs --max-steps --batch --lr --lr-schedule --momentum --seed --kernels --shards --metrics --quiet \
-           --ckpt-dir --ckpt-every --keep --resume --timeout --check-every "cnn_ddp eval" "cnn_ddp predict" "cnn_ddp info"; do
+           --ckpt-dir --ckpt-every --keep --resume --timeout --check-every --device --comm --log-every --no-ckpt --verbose \
+           "cnn_ddp eval" "cnn_ddp predict" "cnn_ddp info"; do
   grep -q -- "$opt" <<<"$help" || fail "--help does not document $opt"
 done
 pass "--help documents the options"

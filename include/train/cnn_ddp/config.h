@@ -1,4 +1,5 @@
-/* A training run's configuration: every option, its defaults, and its printable form. */
+/* A training run's configuration: every option's field, its defaults, and its printable form. The options
+ * themselves (names, ranges, defaults, help) are described once in cnn_ddp/config_options.h. */
 #ifndef CNN_DDP_CONFIG_H
 #define CNN_DDP_CONFIG_H
 
@@ -36,6 +37,7 @@ typedef struct cd_train_config {
     int shards;
     char metrics[CD_PATH_MAX]; /* "" : none */
     int quiet;
+    int verbose;            /* --verbose: print the start-up plan (each conv layer's kernel path) */
     char ckpt_dir[CD_PATH_MAX];
     int64_t ckpt_every;     /* steps; 0: at the end of each epoch */
     int keep;
@@ -51,7 +53,8 @@ typedef struct cd_train_config {
 } cd_train_config;
 
 void cd_train_config_defaults(cd_train_config *cfg);
-/* The effective configuration as "key=value" lines (stored in checkpoints and metrics). */
+/* The effective configuration as "key=value" lines (stored in checkpoints and metrics): the keyed
+ * options of the table, in its order, spelled as the first checkpoints spelled them. */
 void cd_train_config_format(const cd_train_config *cfg, char *buf, size_t size);
 
 #endif
