@@ -28,12 +28,12 @@ static const cd_option_name lr_schedule_names[] = {
     {"constant", CD_LR_CONSTANT, 0},
     {"cosine", CD_LR_COSINE, 0},
 };
-/* The same names as cd_kernel_kind_parse. TODO: merge with cd_kernel_kind_name (kernels.h, in progress). */
+/* The kernel sets' own names (kernels.h), in the order --help lists them. */
 static const cd_option_name kernel_names[] = {
-    {"scalar", CD_KERNELS_SCALAR, 0},
-    {"avx2", CD_KERNELS_AVX2, 0},
-    {"avx512", CD_KERNELS_AVX512, 0},
-    {"auto", CD_KERNELS_AUTO, 0},
+    {cd_kernel_names[CD_KERNELS_SCALAR], CD_KERNELS_SCALAR, 0},
+    {cd_kernel_names[CD_KERNELS_AVX2], CD_KERNELS_AVX2, 0},
+    {cd_kernel_names[CD_KERNELS_AVX512], CD_KERNELS_AVX512, 0},
+    {cd_kernel_names[CD_KERNELS_AUTO], CD_KERNELS_AUTO, 0},
 };
 static const cd_option_name device_names[] = {
     {"cpu", CD_DEVICE_CPU, 0},

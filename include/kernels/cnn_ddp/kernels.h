@@ -123,6 +123,13 @@ typedef enum cd_kernel_kind {
     CD_KERNELS_AVX512,
 } cd_kernel_kind;
 
+/* The kernel sets' names, indexed by cd_kernel_kind: the one list behind --kernels parsing (also the
+ * option table's), cd_kernel_kind_name() and every table's .name. Rows of a char array rather than
+ * pointers, so that static initialisers elsewhere can take them as address constants. */
+#define CD_KERNEL_KINDS (CD_KERNELS_AVX512 + 1)
+#define CD_KERNEL_NAME_CAP 8 /* "avx512" and its NUL, rounded up */
+extern const char cd_kernel_names[CD_KERNEL_KINDS][CD_KERNEL_NAME_CAP];
+
 /* "auto" | "scalar" | "avx2" | "avx512" -> kind; CD_E_USAGE on anything else. */
 cd_status cd_kernel_kind_parse(const char *text, cd_kernel_kind *out, cd_error *err);
 /* The inverse: kind -> "auto", "scalar", "avx2" or "avx512" ("?" for a value outside the enum). */

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cnn_ddp/kernels.h"
-#include "names.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

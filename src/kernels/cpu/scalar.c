@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "cnn_ddp/kernels.h"
-#include "names.h"
 
 /* One path for every shape. */
 static void scalar_conv_plan(const cd_conv_shape *s, cd_conv_plan *plan)

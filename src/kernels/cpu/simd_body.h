@@ -32,7 +32,6 @@
 #include <string.h>
 
 #include "cnn_ddp/kernels.h"
-#include "names.h"
 
 #define CD_AI static inline __attribute__((always_inline))
 #define CD_UNROLL _Pragma("GCC unroll 16")
