@@ -35,6 +35,19 @@ static void on_warning(void *ctx, const char *line)
     fprintf(stderr, "cnn_ddp: warning: %s\n", line);
 }
 
+/* --verbose: how the kernel set computes each conv layer (chosen once at build time). */
+static void print_plans(const cd_run_info *i)
+{
+    for (int k = 0; k < i->n_layers; k++) {
+        const cd_layer *l = &i->layers[k];
+        if (l->spec.type != CD_LAYER_CONV) continue;
+        char plan[160];
+        cd_conv_plan_describe(&l->plan, plan, sizeof plan);
+        printf("plan: %s %dx%dx%d -> %dx%dx%d (k%d s%d p%d): %s\n", l->name, l->in.c, l->in.h, l->in.w, l->out.c,
+               l->out.h, l->out.w, l->spec.k, l->spec.stride, l->spec.pad, plan);
+    }
+}
+
 static void on_banner(void *ctx, const cd_run_info *i)
 {
     cd_console *c = ctx;
@@ -50,6 +63,7 @@ static void on_banner(void *ctx, const cd_run_info *i)
     printf("data %s: %" PRId64 " training rows in %d shards, %" PRId64 " steps per epoch of %d images "
            "(%" PRId64 " skipped per epoch), %" PRId64 " test rows\n",
            i->data, i->train_rows, i->shards, i->steps_per_epoch, i->batch, i->skipped_per_epoch, i->test_rows);
+    if (c->verbose) print_plans(i);
     fflush(stdout);
 }
 
@@ -107,9 +121,10 @@ static void on_final(void *ctx, int64_t step, double test_acc, const char *ckpt)
     fflush(stdout);
 }
 
-cd_reporter cd_console_reporter(cd_console *c, int quiet, int progress_bar)
+cd_reporter cd_console_reporter(cd_console *c, int quiet, int verbose, int progress_bar)
 {
     c->quiet = quiet;
+    c->verbose = verbose;
     c->bar = progress_bar && !quiet;
     c->last_bar = 0;
     return (cd_reporter){.ctx = c, .note = on_note, .warning = on_warning, .banner = on_banner,

@@ -8,11 +8,12 @@
 
 typedef struct cd_console {
     int quiet;
+    int verbose;     /* the banner adds each conv layer's kernel plan */
     int bar;         /* draw the live bar */
     double last_bar; /* when it was last drawn */
 } cd_console;
 
 /* A reporter over `console` (which must outlive it). */
-cd_reporter cd_console_reporter(cd_console *console, int quiet, int progress_bar);
+cd_reporter cd_console_reporter(cd_console *console, int quiet, int verbose, int progress_bar);
 
 #endif

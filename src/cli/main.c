@@ -85,7 +85,7 @@ int main(int argc, char **argv)
      * Slurm job), so only a process started directly can know it is on a terminal. */
     cd_console console;
     const cd_reporter reporter =
-        cd_console_reporter(&console, cfg->quiet, isatty(STDOUT_FILENO) && !cd_comm_under_launcher());
+        cd_console_reporter(&console, cfg->quiet, cfg->verbose, isatty(STDOUT_FILENO) && !cd_comm_under_launcher());
     st = cd_train_run(cfg, &comm, &reporter, &err);
     int code = cd_status_exit_code(st);
     if (st == CD_E_STOPPED) code = 128 + cd_signals_pending();

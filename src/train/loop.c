@@ -377,7 +377,7 @@ static void banner(run *r, const char *config)
         .data = r->cfg->data, .train_rows = s->rows, .test_rows = r->test_total, .shards = s->shards,
         .batch = r->cfg->batch, .steps_per_epoch = s->steps_per_epoch,
         .skipped_per_epoch = s->rows - s->steps_per_epoch * r->cfg->batch, .epochs = r->cfg->epochs,
-        .total_steps = r->total_steps};
+        .total_steps = r->total_steps, .layers = r->model.layers, .n_layers = r->model.n_layers};
     r->rep->banner(r->rep->ctx, &info);
 }
 

@@ -61,3 +61,11 @@ pass "per-model default lr and schedule, overrides, resume, schedule mismatch re
 "$CNN_DDP" --data "$DATA" --model seed --epochs 1 --max-steps 40 --ckpt-dir "$WORK/c3" --quiet > /dev/null
 [ "$("$DIGEST" "$WORK/c1/final.h5")" != "$("$DIGEST" "$WORK/c3/final.h5")" ] || fail "cosine and constant gave the same weights"
 pass "cosine schedule: stop/resume exact, and it changes the training"
+# --verbose prints the kernel plan of every conv layer, chosen once when the model is built.
+out=$("$CNN_DDP" --data "$DATA" --max-steps 1 --no-ckpt --verbose --kernels scalar)
+[ "$(grep -c '^plan: conv[12] .*: forward scalar, data scalar, weights scalar$' <<<"$out")" = 2 ] ||
+  fail "--verbose: expected the scalar plan of conv1 and conv2: $out"
+out=$("$CNN_DDP" --data "$DATA" --max-steps 1 --no-ckpt --verbose --model exercise --kernels avx2)
+[ "$(grep -c '^plan: conv[123] ' <<<"$out")" = 3 ] || fail "--verbose: expected 3 conv plans: $out"
+"$CNN_DDP" --data "$DATA" --max-steps 1 --no-ckpt | grep -q '^plan:' && fail "plans printed without --verbose"
+pass "--verbose: $(grep '^plan: conv1' <<<"$out")"

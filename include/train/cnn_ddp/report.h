@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cnn_ddp/layer.h"
 
 /* The start-up facts. */
 typedef struct cd_run_info {
@@ -22,6 +23,8 @@ typedef struct cd_run_info {
     int64_t train_rows, test_rows;
     int shards, batch;
     int64_t steps_per_epoch, skipped_per_epoch, epochs, total_steps;
+    const cd_layer *layers;   /* the network, with each conv layer's kernel plan */
+    int n_layers;
 } cd_run_info;
 
 /* Where the run stands after a step. */
