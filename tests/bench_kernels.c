@@ -2,9 +2,7 @@
  * whole seed-net training step (forward + backward over n=8 chunks) in images/s. Each conv row ends
  * with the plan the set chose for it (cd_conv_plan_describe). Not a ctest test.
  *
- *   built by CMake as <build>/tests/bench_kernels (not a ctest test), or by hand:
- *   cc -std=c17 -O3 -ffp-contract=off -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc tests/bench_kernels.c \
- *      <build>/libcnn_ddp_core.a -lm -o bench_kernels   (or link the kernel objects directly)
+ *   built by CMake as <build>/tests/bench_kernels (not a ctest test)
  *   ./bench_kernels [min_seconds_per_op [kernel_set]]   (kernel_set: scalar, avx2 or avx512; default all) */
 #include <stdio.h>
 #include <stdlib.h>
