@@ -72,16 +72,13 @@ static void conv_data_col2im_one(const cd_conv_shape *s, const float *dcol, ptrd
 /* One GEMM over a group's positions side by side, then col2im per sample. */
 static void conv_data_col2im(const cd_conv_shape *s, const float *dy, const float *w, float *dx, float *work)
 {
-    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
-    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    const int group = conv_group(s);
-    const ptrdiff_t ld = group_ld(s);
-    float *dcol = work, *dyp = dcol + round16((size_t)K * ld), *img = dyp + round16((size_t)s->c_out * ld);
-    for (int g0 = 0; g0 < s->n; g0 += group) {
-        const int gn = imin(group, s->n - g0);
-        pack_dy(s, dy + g0 * ys, gn, ld, dyp);
-        gemm_bcast_ex(K, gn * P, s->c_out, w, 1, K, dyp, ld, NULL, dcol, ld, NULL, 1);
-        for (int t = 0; t < gn; t++) conv_data_col2im_one(s, dcol + t * P, ld, img, dx + (g0 + t) * xs);
+    const group_layout g = conv_group_layout(s, work);
+    float *dcol = g.col, *dyp = g.packed, *img = g.rest;
+    for (int g0 = 0; g0 < s->n; g0 += g.group) {
+        const int gn = imin(g.group, s->n - g0);
+        pack_dy(s, dy + g0 * g.ys, gn, g.ld, dyp);
+        gemm_bcast_ex(g.K, gn * g.P, s->c_out, w, 1, g.K, dyp, g.ld, NULL, dcol, g.ld, NULL, 1);
+        for (int t = 0; t < gn; t++) conv_data_col2im_one(s, dcol + t * g.P, g.ld, img, dx + (g0 + t) * g.xs);
     }
 }
 

@@ -64,17 +64,13 @@ static void conv_forward_pointwise(const cd_conv_shape *s, const float *x, const
 static void conv_forward_im2col(const cd_conv_shape *s, const float *x, const float *w, const float *b, float *y,
                                 float *work)
 {
-    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
-    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    const int group = conv_group(s);
-    const ptrdiff_t ld = group_ld(s);
-    float *col = work, *cy = col + round16((size_t)K * ld), *xpad = cy + round16((size_t)s->c_out * ld);
-    if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
-    for (int g0 = 0; g0 < s->n; g0 += group) {
-        const int gn = imin(group, s->n - g0);
-        for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
-        gemm_bcast_ex(s->c_out, gn * P, K, w, K, 1, col, ld, NULL, cy, ld, b, 1);
-        unpack_y(s, cy, gn, ld, y + g0 * ys);
+    const group_layout g = conv_group_layout(s, work);
+    float *col = g.col, *cy = g.packed, *xpad = g.rest;
+    for (int g0 = 0; g0 < s->n; g0 += g.group) {
+        const int gn = imin(g.group, s->n - g0);
+        im2col_group(s, &g, x, g0, gn, col, xpad);
+        gemm_bcast_ex(s->c_out, gn * g.P, g.K, w, g.K, 1, col, g.ld, NULL, cy, g.ld, b, 1);
+        unpack_y(s, cy, gn, g.ld, y + g0 * g.ys);
     }
 }
 

@@ -295,6 +295,40 @@ static ptrdiff_t group_ld(const cd_conv_shape *s)
     return (ptrdiff_t)round16((size_t)conv_group(s) * s->h_out * s->w_out + VL);
 }
 
+/* The im2col paths' layout of one group of samples side by side: K = c_in*k*k rows of col, P positions
+ * per sample, per-sample strides of x and y, and the work buffer cut into col [K][ld], a [c_out][ld]
+ * buffer (y or dy, packed) and what follows (a padded image, or col2im's planes). */
+typedef struct group_layout {
+    int K, P, group;
+    size_t xs, ys;
+    ptrdiff_t ld;
+    float *col, *packed, *rest;
+} group_layout;
+
+static group_layout conv_group_layout(const cd_conv_shape *s, float *work)
+{
+    group_layout g;
+    g.K = s->c_in * s->k_h * s->k_w;
+    g.P = s->h_out * s->w_out;
+    g.group = conv_group(s);
+    g.xs = (size_t)s->c_in * s->h_in * s->w_in;
+    g.ys = (size_t)s->c_out * g.P;
+    g.ld = group_ld(s);
+    g.col = work;
+    g.packed = g.col + round16((size_t)g.K * g.ld);
+    g.rest = g.packed + round16((size_t)s->c_out * g.ld);
+    return g;
+}
+
+/* Samples [g0, g0 + gn) of x side by side in col (sample t at column t*P), through the padded image
+ * xpad where the shape has padding (its border zeroed once, at g0 == 0, and never written). */
+static void im2col_group(const cd_conv_shape *s, const group_layout *g, const float *x, int g0, int gn, float *col,
+                         float *xpad)
+{
+    if (g0 == 0 && s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
+    for (int t = 0; t < gn; t++) im2col_any(s, x + (size_t)(g0 + t) * g->xs, col + t * g->P, g->ld, xpad);
+}
+
 /* A group's dy (gn samples from dy) -> dst[co][t*P + p], rows ld apart; rows written in order, each
  * vector running on into the next sample's place or the row's slack. */
 static void pack_dy(const cd_conv_shape *s, const float *dy, int gn, ptrdiff_t ld, float *dst)

@@ -102,17 +102,13 @@ static void conv_weights_pointwise(const cd_conv_shape *s, const float *x, const
 /* dw[co][k] (+)= sum over the group's positions side by side of dy[co][.] col[k][.] */
 static void conv_weights_im2col_dot(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
 {
-    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
-    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    const int group = conv_group(s);
-    const ptrdiff_t ld = group_ld(s);
-    float *col = work, *dyp = col + round16((size_t)K * ld), *xpad = dyp + round16((size_t)s->c_out * ld);
-    if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
-    for (int g0 = 0; g0 < s->n; g0 += group) {
-        const int gn = imin(group, s->n - g0);
-        pack_dy(s, dy + g0 * ys, gn, ld, dyp);
-        for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
-        gemm_dot(s->c_out, K, gn * P, 1, dyp, ld, 0, col, ld, NULL, 0, dw, K, g0 > 0);
+    const group_layout g = conv_group_layout(s, work);
+    float *col = g.col, *dyp = g.packed, *xpad = g.rest;
+    for (int g0 = 0; g0 < s->n; g0 += g.group) {
+        const int gn = imin(g.group, s->n - g0);
+        pack_dy(s, dy + g0 * g.ys, gn, g.ld, dyp);
+        im2col_group(s, &g, x, g0, gn, col, xpad);
+        gemm_dot(s->c_out, g.K, gn * g.P, 1, dyp, g.ld, 0, col, g.ld, NULL, 0, dw, g.K, g0 > 0);
     }
 }
 
@@ -120,20 +116,16 @@ static void conv_weights_im2col_dot(const cd_conv_shape *s, const float *x, cons
 static void conv_weights_im2col_wgrad(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
                                       float *work)
 {
-    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
-    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
-    const int group = conv_group(s);
-    const ptrdiff_t ld = group_ld(s);
+    const group_layout g = conv_group_layout(s, work);
     const int cv = conv_cv(s);
-    float *col = work, *dyT = col + round16((size_t)K * ld);
-    float *dwT = dyT + round16((size_t)group * P * cv), *xpad = dwT + round16((size_t)K * cv);
-    if (s->stride == 1 && s->pad) zero_floats(xpad, conv_geometry(s).plane);
-    for (int g0 = 0; g0 < s->n; g0 += group) {
-        const int gn = imin(group, s->n - g0);
-        pack_dyT(s, dy + g0 * ys, gn, s->w_out, P, cv, dyT);
-        for (int t = 0; t < gn; t++) im2col_any(s, x + (g0 + t) * xs, col + t * P, ld, xpad);
-        gemm_wgrad(K, cv / VL, gn * P, 1, col, ld, NULL, 0, dyT, 0, dwT);
-        dw_from_T(s, K, dwT, cv, dw, g0 > 0);
+    float *col = g.col, *dyT = g.packed; /* dyT is [group * P][cv], not [c_out][ld] */
+    float *dwT = dyT + round16((size_t)g.group * g.P * cv), *xpad = dwT + round16((size_t)g.K * cv);
+    for (int g0 = 0; g0 < s->n; g0 += g.group) {
+        const int gn = imin(g.group, s->n - g0);
+        pack_dyT(s, dy + g0 * g.ys, gn, s->w_out, g.P, cv, dyT);
+        im2col_group(s, &g, x, g0, gn, col, xpad);
+        gemm_wgrad(g.K, cv / VL, gn * g.P, 1, col, g.ld, NULL, 0, dyT, 0, dwT);
+        dw_from_T(s, g.K, dwT, cv, dw, g0 > 0);
     }
 }
 
