@@ -36,7 +36,8 @@ typedef struct cd_cu_failure {
 #define CD_CU_NO_FAILURE 0xffffffffffffffffull
 
 /* Per sample: dlogits, loss and hit. Then per chunk: the loss share (sum of the chunk's losses in
- * sample order, times scale) and hits into slots[0], slots[1], or a failure (slots[2] = 1). */
+ * sample order, times scale) and hits into slots[CD_SLOT_LOSS], slots[CD_SLOT_CORRECT], or a failure
+ * (slots[CD_SLOT_ERROR] = 1). */
 void cd_cu_softmax_xent(cudaStream_t st, int n, int classes, const float *logits, const uint8_t *labels, float scale,
                         float *dlogits, double *loss, int *hit);
 void cd_cu_chunk_losses(cudaStream_t st, int chunks, int chunk, const double *loss, const int *hit, float scale,
@@ -45,7 +46,7 @@ void cd_cu_chunk_losses(cudaStream_t st, int chunks, int chunk, const double *lo
 void cd_cu_predict(cudaStream_t st, int n, int classes, const float *logits, int32_t *pred);
 
 /* acc[i] += round(cgrad[c][i] * 2^40) for c = 0..chunks-1 in order, with cd_fixed_accumulate's checks;
- * a failure sets slots[2] and the failure record. poison >= 0: chunk 0's element poison reads NaN. */
+ * a failure sets slots[CD_SLOT_ERROR] and the failure record. poison >= 0: chunk 0's element poison reads NaN. */
 void cd_cu_fixed_accumulate(cudaStream_t st, size_t n, int chunks, const float *cgrad, int first_chunk, int64_t poison,
                             int64_t *acc, int64_t *slots, cd_cu_failure *fail);
 /* w, v updated from the reduced sum acc (see cd_body_sgd_fixed). */

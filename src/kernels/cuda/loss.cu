@@ -34,11 +34,11 @@ __global__ static void chunk_losses_k(int chunks, int chunk, const double *loss,
                 fail->key = key;
                 fail->value = total;
             }
-            slots[2] = 1;
+            slots[CD_SLOT_ERROR] = 1;
             continue;
         }
-        slots[0] += (int64_t)__double2ll_rn(share * 0x1p40);
-        slots[1] += hits;
+        slots[CD_SLOT_LOSS] += (int64_t)__double2ll_rn(share * (double)(INT64_C(1) << CD_FIXED_SHIFT));
+        slots[CD_SLOT_CORRECT] += hits;
     }
 }
 

@@ -16,7 +16,7 @@ __global__ static void fixed_accumulate_k(size_t n, int chunks, const float *cgr
             if (c == 0 && (int64_t)i == poison) v = __int_as_float(0x7fc00000);
             if (cd_body_fixed_add(&a, v) != CD_BODY_FIXED_OK) {
                 atomicMin(&fail->key, (unsigned long long)(first_chunk + c) * (n + 1) + 1 + i);
-                atomicExch((unsigned long long *)&slots[2], 1ull);
+                atomicExch((unsigned long long *)&slots[CD_SLOT_ERROR], 1ull);
                 break;
             }
         }

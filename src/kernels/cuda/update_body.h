@@ -27,7 +27,7 @@ CD_HD int cd_body_fixed_add(int64_t *acc, float v)
     if (v != v) return CD_BODY_FIXED_NAN;
     if (v - v != 0.0f) return CD_BODY_FIXED_INF;
     if (fabs((double)v) > CD_FIXED_LIMIT) return CD_BODY_FIXED_LIMIT;
-    int64_t q = cd_body_round_i64((double)v * 0x1p40);
+    int64_t q = cd_body_round_i64((double)v * (double)(INT64_C(1) << CD_FIXED_SHIFT));
     if ((q > 0 && *acc > INT64_MAX - q) || (q < 0 && *acc < INT64_MIN - q)) return CD_BODY_FIXED_OVERFLOW;
     *acc += q;
     return CD_BODY_FIXED_OK;
