@@ -73,16 +73,21 @@ static int word_is(const char *s, size_t n, const char *word)
     return strlen(word) == n && strncmp(s, word, n) == 0;
 }
 
+/* The layer types' own names (cd_layer_type_name), and "linear" for fc, as PyTorch calls it. */
 static int lookup_layer(const char *s, size_t n, cd_layer_type *t)
 {
-    if (word_is(s, n, "conv")) *t = CD_LAYER_CONV;
-    else if (word_is(s, n, "pool")) *t = CD_LAYER_POOL;
-    else if (word_is(s, n, "relu")) *t = CD_LAYER_RELU;
-    else if (word_is(s, n, "flatten")) *t = CD_LAYER_FLATTEN;
-    else if (word_is(s, n, "fc") || word_is(s, n, "linear")) *t = CD_LAYER_LINEAR;
-    else return 0;
+    for (int k = 0; k < CD_LAYER_TYPES; k++)
+        if (word_is(s, n, cd_layer_type_name((cd_layer_type)k))) {
+            *t = (cd_layer_type)k;
+            return 1;
+        }
+    if (!word_is(s, n, "linear")) return 0;
+    *t = CD_LAYER_LINEAR;
     return 1;
 }
+
+/* A pool's positional argument is its kernel size; conv's and fc's the output count. */
+static arg_slot positional_slot(cd_layer_type t) { return t == CD_LAYER_POOL ? SLOT_K : SLOT_OUT; }
 
 static const char *example(cd_layer_type t)
 {
@@ -149,7 +154,7 @@ static cd_status parse_slot(parser *p, const cd_layer_spec *L, int argi, const i
                             int *out)
 {
     const char *lname = cd_layer_type_name(L->type);
-    const arg_slot first = L->type == CD_LAYER_POOL ? SLOT_K : SLOT_OUT;
+    const arg_slot first = positional_slot(L->type);
     const size_t arg_pos = p->pos, klen = ident_len(p);
     if (klen == 0) {
         if (argi == 0) return *out = first, CD_OK;
@@ -209,7 +214,7 @@ static cd_status parse_args(parser *p, cd_layer_spec *L)
 {
     const char *lname = cd_layer_type_name(L->type);
     const size_t open = p->pos;
-    const arg_slot first = L->type == CD_LAYER_POOL ? SLOT_K : SLOT_OUT;
+    const arg_slot first = positional_slot(L->type);
     int have[SLOT_COUNT] = {0};
     size_t where[SLOT_COUNT] = {0};
     long long val[SLOT_COUNT] = {0};
