@@ -79,8 +79,9 @@ static void on_first_step(void *ctx, double seconds)
 static void on_step(void *ctx, const cd_progress *p)
 {
     cd_console *c = ctx;
+    if (!c->bar) return; /* every step calls this: no clock read without a bar to draw */
     const double now = now_s();
-    if (!c->bar || now - c->last_bar < 0.2) return;
+    if (now - c->last_bar < 0.2) return;
     c->last_bar = now;
     const int64_t spe = p->steps_per_epoch, done = p->step % spe ? p->step % spe : spe;
     enum { WIDTH = 30 };
