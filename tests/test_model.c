@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnn_ddp/evaluate.h"
 #include "cnn_ddp/model.h"
+#include "cnn_ddp/replica.h"
 #include "test_support.h"
 
 static void build(const char *text, cd_shape in, int batch, const cd_kernels *k, cd_model *m)
@@ -124,31 +126,62 @@ static void test_logits_independent_of_batch(void **state)
         }
 }
 
-static void test_predict_count_and_confusion(void **state)
+static void test_predict_in_batches_matches_one_at_a_time(void **state)
 {
     (void)state;
     cd_model m;
     build("seed", (cd_shape){1, 28, 28}, 4, cd_kernels_scalar(), &m);
     cd_model_init_params(&m, 1);
     float *x = malloc(sizeof(float) * 784 * 10);
-    ts_fill_uniform(x, 784 * 10, 3, -0.4f, 2.8f);
-    uint8_t labels[10], pred[10];
+    /* each sample's pixels over another range, so the untrained net tells them apart */
+    for (int i = 0; i < 10; i++) ts_fill_uniform(x + 784 * i, 784, 3 + (uint64_t)i, -3.0f * (float)i, 3.0f * (float)(10 - i));
+    int32_t one[10], batched[10];
+    int distinct = 0;
     for (int i = 0; i < 10; i++) {
         cd_model_forward(&m, x + 784 * i, 1);
         const float *z = cd_model_logits(&m);
         int best = 0;
         for (int c = 1; c < 10; c++)
             if (z[c] > z[best]) best = c;
-        pred[i] = (uint8_t)best;
-        labels[i] = (uint8_t)(i % 2 ? best : (best + 1) % 10); /* half right by construction */
+        one[i] = best;
+        distinct += i > 0 && one[i] != one[0];
     }
-    int64_t confusion[100] = {0};
-    int hits = cd_model_predict_count(&m, x, labels, 10, confusion); /* 10 > max_batch 4: batches of 4,4,2 */
+    for (int i = 0; i < 10; i++) batched[i] = -1;
+    cd_model_predict(&m, x, 10, batched); /* 10 > max_batch 4: batches of 4, 4, 2 */
+    assert_memory_equal(batched, one, sizeof one);
+    assert_true(distinct > 0); /* the inputs give more than one class, so the comparison means something */
+    free(x);
+    cd_model_free(&m);
+}
+
+/* cd_evaluate through the CPU replica: hits and the confusion matrix of rows whose labels are half right
+ * by construction, in eval batches of max_batch 4 (4, 4, 2). */
+static void test_evaluate_counts_hits_and_confusion(void **state)
+{
+    (void)state;
+    cd_model m;
+    build("seed", (cd_shape){1, 28, 28}, 4, cd_kernels_scalar(), &m);
+    cd_model_init_params(&m, 1);
+    uint8_t images[10 * 784], labels[10];
+    for (int i = 0; i < 10 * 784; i++) images[i] = (uint8_t)((i * 37 + i / 784 * 101) % 256);
+    cd_dataset data = {.first_row = 0, .count = 10, .height = 28, .width = 28, .images = images, .labels = labels};
+    float *x = malloc(sizeof(float) * 784 * 10);
+    uint8_t ignored[10];
+    cd_data_gather_range(&data, 0, 10, x, ignored);
+    int32_t pred[10];
+    cd_model_predict(&m, x, 10, pred);
+    for (int i = 0; i < 10; i++) labels[i] = (uint8_t)(i % 2 ? pred[i] : (pred[i] + 1) % 10);
+    cd_replica *r = NULL;
+    cd_error err = {0};
+    assert_int_equal(cd_replica_cpu(&m, 1, &r, &err), CD_OK);
+    int64_t hits = 0, confusion[100] = {0};
+    assert_int_equal(cd_evaluate(r, &data, 10, &hits, confusion, NULL, NULL, &err), CD_OK);
     assert_int_equal(hits, 5);
     int64_t total = 0;
     for (int i = 0; i < 100; i++) total += confusion[i];
     assert_int_equal(total, 10);
     for (int i = 0; i < 10; i++) assert_true(confusion[labels[i] * 10 + pred[i]] >= 1);
+    r->ops->free(r);
     free(x);
     cd_model_free(&m);
 }
@@ -161,7 +194,8 @@ int main(void)
         cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_init_is_seeded_and_bounded),
         cmocka_unit_test(test_logits_independent_of_batch),
-        cmocka_unit_test(test_predict_count_and_confusion),
+        cmocka_unit_test(test_predict_in_batches_matches_one_at_a_time),
+        cmocka_unit_test(test_evaluate_counts_hits_and_confusion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,20 +160,4 @@ void cd_model_predict(cd_model *m, const float *x, int n, int32_t *pred)
     m->inference = 0;
 }
 
-int cd_model_predict_count(cd_model *m, const float *x, const uint8_t *labels, int n, int64_t *confusion)
-{
-    int hits = 0;
-    int32_t pred[64];
-    for (int start = 0; start < n; start += 64) {
-        const int b = n - start < 64 ? n - start : 64;
-        cd_model_predict(m, x + cd_shape_size(m->input) * (size_t)start, b, pred);
-        for (int i = 0; i < b; i++) {
-            const int truth = labels[start + i];
-            hits += pred[i] == truth;
-            if (confusion) confusion[truth * m->classes + pred[i]]++;
-        }
-    }
-    return hits;
-}
-
 size_t cd_model_param_count(const cd_model *m) { return m->arena.count; }

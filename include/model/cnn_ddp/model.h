@@ -57,10 +57,6 @@ double cd_model_loss_backward(cd_model *model, const uint8_t *labels, int n, flo
 /* Forward only over n samples at x (any n: in batches of max_batch); pred[i] = the class of sample i's
  * first maximal logit. */
 void cd_model_predict(cd_model *model, const float *x, int n, int32_t *pred);
-/* Forward only; counts correct predictions and, if confusion != NULL, adds to confusion[true][pred]
- * (classes x classes, row-major). */
-int cd_model_predict_count(cd_model *model, const float *x, const uint8_t *labels, int n,
-                           int64_t *confusion);
 
 /* Fills views (room for 2 * CD_MAX_LAYERS) with the named weight and bias tensors the checkpoint
  * stores ("conv1"/"weight" [10,1,5,5], ...); returns how many. */
