@@ -62,7 +62,7 @@ static void make_meta(cd_ckpt_meta *m, int64_t step)
     m->epoch = 3;
     m->step_in_epoch = 17;
     m->seed = 0xfedcba9876543210ull; /* above INT64_MAX: must survive as unsigned */
-    m->shards = 8;
+    m->ranks = 8;
     m->batch = 64;
     m->lr = 0.01;
     m->momentum = 0.9;
@@ -125,7 +125,7 @@ static void assert_meta_equal(const cd_ckpt_meta *a, const cd_ckpt_meta *b)
     assert_int_equal(a->epoch, b->epoch);
     assert_int_equal(a->step_in_epoch, b->step_in_epoch);
     assert_true(a->seed == b->seed);
-    assert_int_equal(a->shards, b->shards);
+    assert_int_equal(a->ranks, b->ranks);
     assert_int_equal(a->batch, b->batch);
     assert_memory_equal(&a->lr, &b->lr, sizeof a->lr);
     assert_memory_equal(&a->momentum, &b->momentum, sizeof a->momentum);

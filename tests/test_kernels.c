@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnn_ddp/fixed_point.h"
 #include "cnn_ddp/kernels.h"
 #include "cnn_ddp/rng.h"
 #include "test_support.h"
@@ -158,6 +159,46 @@ static void test_scalar_linear_and_pool_known_numbers(void **state)
 
 /* --------------------------------------------------------------- SIMD against the scalar set */
 
+/* The fixed-point weight gradient of `k` on plan p: exactly the per-sample float op (n = 1) added
+ * with cd_fixed_accumulate, and close to the same sums of the scalar set. */
+static void check_conv_fixed(const cd_kernels *ref, const cd_kernels *k, const cd_conv_shape *s, const cd_conv_plan *p,
+                             const float *x, const float *dy, const char *what)
+{
+    const size_t nx1 = conv_x_len(s) / (size_t)s->n, ny1 = conv_y_len(s) / (size_t)s->n, nw = conv_w_len(s);
+    const size_t nb = (size_t)s->c_out;
+    int64_t *got = calloc(nw + nb, sizeof *got), *want = calloc(nw + nb, sizeof *want);
+    int64_t *scalar = calloc(nw + nb, sizeof *scalar);
+    float *dw = nan_buf(nw), *db = nan_buf(nb);
+    float *work = work_for(k, s, p);
+    assert_int_equal(k->conv_backward_weights_fixed(s, p, x, dy, dw, db, got, got + nw, work), 0);
+    cd_conv_shape one = *s;
+    one.n = 1;
+    cd_error err;
+    for (int n = 0; n < s->n; n++) {
+        k->conv_backward_weights(&one, p, x + n * nx1, dy + n * ny1, dw, db, work);
+        assert_int_equal(cd_fixed_accumulate(want, dw, nw, &err), CD_OK);
+        assert_int_equal(cd_fixed_accumulate(want + nw, db, nb, &err), CD_OK);
+    }
+    if (memcmp(got, want, sizeof(int64_t) * (nw + nb)) != 0)
+        fail_msg("conv backward_weights_fixed %s: not the per-sample sums of backward_weights", what);
+    const cd_conv_plan p0 = plan_for(ref, s);
+    float *w0 = work_for(ref, s, &p0);
+    assert_int_equal(ref->conv_backward_weights_fixed(s, &p0, x, dy, dw, db, scalar, scalar + nw, w0), 0);
+    float *fa = malloc(sizeof(float) * (nw + nb)), *fb = malloc(sizeof(float) * (nw + nb));
+    cd_fixed_to_float(got, fa, nw + nb);
+    cd_fixed_to_float(scalar, fb, nw + nb);
+    const double e = ts_max_rel_err(fa, fb, nw); /* the float op's measure and tolerance */
+    if (e > TOL) fail_msg("conv fixed %s: rel err %g against the scalar set", what, e);
+    free(fa), free(fb);
+    /* a NaN in one sample's dy is reported, not summed */
+    float *bad = malloc(sizeof(float) * ny1 * (size_t)s->n);
+    memcpy(bad, dy, sizeof(float) * ny1 * (size_t)s->n);
+    bad[ny1 * (size_t)(s->n - 1)] = NAN;
+    assert_int_not_equal(k->conv_backward_weights_fixed(s, p, x, bad, dw, db, got, got + nw, work), 0);
+    free(bad), free(got), free(want), free(scalar), free(dw), free(db);
+    cd_free(work), cd_free(w0);
+}
+
 /* Compares one conv shape's three ops between the scalar set and `k`. */
 static void check_conv_shape(const cd_kernels *ref, const cd_kernels *k, const cd_conv_shape *s, uint64_t seed)
 {
@@ -189,6 +230,21 @@ static void check_conv_shape(const cd_kernels *ref, const cd_kernels *k, const c
     if (e > TOL) fail_msg("conv backward_weights dw %s: rel err %g", what, e);
     e = ts_max_rel_err(db1, db0, (size_t)s->c_out);
     if (e > TOL) fail_msg("conv backward_weights db %s: rel err %g", what, e);
+
+    check_conv_fixed(ref, k, s, &p1, x, dy, what);
+    /* The dot-GEMM weight paths, which plans no longer choose (training goes sample by sample, where
+     * the wgrad GEMM wins), stay correct for the float op and the fixed one. */
+    if (p1.backward_weights == CD_CONV_DIRECT_WGRAD || p1.backward_weights == CD_CONV_IM2COL_WGRAD) {
+        cd_conv_plan dot = p1;
+        dot.backward_weights = p1.backward_weights == CD_CONV_DIRECT_WGRAD ? CD_CONV_DIRECT_DOT : CD_CONV_IM2COL_DOT;
+        float *wd = work_for(k, s, &dot);
+        k->conv_backward_weights(s, &dot, x, dy, dw1, db1, wd);
+        e = ts_max_rel_err(dw1, dw0, nw);
+        if (e > TOL) fail_msg("conv backward_weights dw %s, forced %s: rel err %g", what,
+                              cd_conv_path_name(dot.backward_weights), e);
+        check_conv_fixed(ref, k, s, &dot, x, dy, what);
+        cd_free(wd);
+    }
 
     free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dx0), free(dx1);
     free(dw0), free(dw1), free(db0), free(db1);
@@ -626,6 +682,47 @@ static void test_one_image_equals_image_in_batch(void **state)
     }
 }
 
+/* The fused fixed-point linear weight gradient: every set gives exactly the reference integers
+ * (one llrint of each float product, summed over samples) and refuses NaN and out-of-range values. */
+static void test_linear_fixed_is_exact(void **state)
+{
+    (void)state;
+    const cd_linear_shape shapes[] = {{1, 3, 2}, {7, 320, 10}, {16, 576, 128}, {5, 33, 17}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const cd_linear_shape s = shapes[si];
+        const size_t nx = (size_t)s.n * s.in, ny = (size_t)s.n * s.out, nw = (size_t)s.out * s.in;
+        float *x = rand_buf(nx, 50 + si), *dy = rand_buf(ny, 60 + si);
+        for (size_t i = 0; i < ny; i++) dy[i] *= 1.0f / 64; /* a step's scale */
+        int64_t *want = calloc(nw + (size_t)s.out, sizeof *want);
+        for (int n = 0; n < s.n; n++)
+            for (int o = 0; o < s.out; o++) {
+                const float d = dy[(size_t)n * s.out + o];
+                for (int i = 0; i < s.in; i++) want[(size_t)o * s.in + i] += llrint((double)(d * x[(size_t)n * s.in + i]) * 0x1p40);
+                want[nw + o] += llrint((double)d * 0x1p40);
+            }
+        for (size_t ki = 0; ki < sizeof all_kinds / sizeof all_kinds[0]; ki++) {
+            const cd_kernels *k = get_set(all_kinds[ki]);
+            if (!k) continue;
+            int64_t *got = calloc(nw + (size_t)s.out, sizeof *got);
+            assert_int_equal(k->linear_backward_weights_fixed(&s, x, dy, got, got + nw), 0);
+            if (memcmp(got, want, sizeof(int64_t) * (nw + (size_t)s.out)) != 0)
+                fail_msg("%s linear fixed %dx%dx%d: not the reference integers", k->name, s.n, s.in, s.out);
+            /* the sums add onto what is there */
+            assert_int_equal(k->linear_backward_weights_fixed(&s, x, dy, got, got + nw), 0);
+            for (size_t i = 0; i < nw + (size_t)s.out; i++) assert_true(got[i] == 2 * want[i]);
+            /* NaN, and a product beyond the limit, are reported */
+            const float keep = x[nx - 1];
+            x[nx - 1] = NAN;
+            assert_int_not_equal(k->linear_backward_weights_fixed(&s, x, dy, got, got + nw), 0);
+            x[nx - 1] = 1e9f;
+            assert_int_not_equal(k->linear_backward_weights_fixed(&s, x, dy, got, got + nw), 0);
+            x[nx - 1] = keep;
+            free(got);
+        }
+        free(x), free(dy), free(want);
+    }
+}
+
 /* ------------------------------------------------------------------------------ the conv plan */
 
 /* The paths each op can take, per set (bit p: path p). A plan outside these fails, and so does a
@@ -635,8 +732,8 @@ static const unsigned scalar_paths[3] = {PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCAL
 static const unsigned simd_paths[3] = {
     PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL) | PATH(CD_CONV_DIRECT),
     PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_COL2IM) | PATH(CD_CONV_DATA_AS_CONV),
-    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_DOT) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_DIRECT_DOT) |
-        PATH(CD_CONV_DIRECT_WGRAD),
+    /* the dot-GEMM weight paths are tested forced (check_conv_shape), since no plan takes them */
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_DIRECT_WGRAD),
 };
 static const char *const op_names[3] = {"forward", "backward_data", "backward_weights"};
 
@@ -656,8 +753,8 @@ static void test_conv_plan_takes_every_path(void **state)
 {
     (void)state;
     const cd_conv_shape shapes[] = {
-        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / direct-dot */
-        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* im2col / col2im / im2col-dot */
+        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / direct-wgrad */
+        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* im2col / col2im / im2col-wgrad */
         conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / direct-wgrad */
         conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / direct-wgrad */
         conv_shape(3, 5, 6, 6, 7, 1, 1, 0),     /* pointwise / pointwise / pointwise */
@@ -778,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_scalar_linear_and_pool_known_numbers),
         cmocka_unit_test(test_simd_conv_matches_scalar),
         cmocka_unit_test(test_simd_linear_matches_scalar),
+        cmocka_unit_test(test_linear_fixed_is_exact),
         cmocka_unit_test(test_simd_pool_relu_match_scalar_exactly),
         cmocka_unit_test(test_pool_overlapping_windows_accumulate),
         cmocka_unit_test(test_simd_conv_forward_is_the_fma_chain),

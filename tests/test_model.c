@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cnn_ddp/evaluate.h"
+#include "cnn_ddp/fixed_point.h"
 #include "cnn_ddp/model.h"
 #include "cnn_ddp/replica.h"
 #include "test_support.h"
@@ -126,6 +127,62 @@ static void test_logits_independent_of_batch(void **state)
         }
 }
 
+/* The property the any-rank-count guarantee rests on: the fixed-point backward pass adds each sample's
+ * own gradient, so 13 samples in one call, in calls of 1, 4 and 8, or in any order give the same
+ * integers, which are the float per-sample gradients (cd_model_loss_backward on one sample) added with
+ * cd_fixed_accumulate; and their sum is the batch's float gradient up to float rounding. */
+static void test_fixed_backward_is_per_sample(void **state)
+{
+    (void)state;
+    const cd_kernels *sets[3] = {cd_kernels_scalar(), cd_kernels_supported(CD_KERNELS_AVX2) ? cd_kernels_avx2() : NULL,
+                                 cd_kernels_supported(CD_KERNELS_AVX512) ? cd_kernels_avx512() : NULL};
+    const char *specs[3] = {"seed", "exercise", "conv(6,k=3,s=2,p=1) relu pool(3,s=2) conv(12,k=1) relu fc(32) fc(10)"};
+    enum { N = 13 };
+    const float scale = 1.0f / 64;
+    for (int si = 0; si < 3; si++)
+        for (int k = 0; k < 3; k++) {
+            if (!sets[k]) continue;
+            cd_model m;
+            build(specs[si], (cd_shape){1, 28, 28}, N, sets[k], &m);
+            cd_model_init_params(&m, 5);
+            const size_t np = m.arena.count;
+            float *x = malloc(sizeof(float) * 784 * N);
+            ts_fill_uniform(x, 784 * N, 31, -0.5f, 2.5f);
+            uint8_t labels[N];
+            for (int i = 0; i < N; i++) labels[i] = (uint8_t)((i * 7) % 10);
+            int64_t *whole = calloc(np, sizeof *whole), *parts = calloc(np, sizeof *parts), *ref = calloc(np, sizeof *ref);
+            int64_t loss_whole = 0, loss_parts = 0;
+            int hits_whole = 0, hits = 0;
+            cd_error err = {0};
+            cd_model_forward(&m, x, N);
+            assert_int_equal(cd_model_loss_backward_fixed(&m, labels, N, scale, whole, &loss_whole, &hits_whole, &err), CD_OK);
+            /* calls of 8, then 1, then 4, in reverse order */
+            const int cuts[4] = {0, 4, 5, N};
+            for (int c = 2; c >= 0; c--) {
+                const int first = cuts[c], n = cuts[c + 1] - first;
+                int h = 0;
+                cd_model_forward(&m, x + 784 * first, n);
+                assert_int_equal(cd_model_loss_backward_fixed(&m, labels + first, n, scale, parts, &loss_parts, &h, &err), CD_OK);
+                hits += h;
+            }
+            assert_memory_equal(whole, parts, sizeof(int64_t) * np);
+            assert_true(loss_whole == loss_parts);
+            assert_int_equal(hits_whole, hits);
+            /* the float gradient of each sample alone, added in fixed point */
+            for (int i = 0; i < N; i++) {
+                int h;
+                cd_model_forward(&m, x + 784 * i, 1);
+                cd_model_loss_backward(&m, labels + i, 1, scale, &h);
+                assert_int_equal(cd_fixed_accumulate(ref, m.arena.grads, np, &err), CD_OK);
+            }
+            if (memcmp(whole, ref, sizeof(int64_t) * np) != 0)
+                fail_msg("%s, %s kernels: the fixed backward is not the sum of per-sample float gradients", specs[si],
+                         sets[k]->name);
+            free(x), free(whole), free(parts), free(ref);
+            cd_model_free(&m);
+        }
+}
+
 static void test_predict_in_batches_matches_one_at_a_time(void **state)
 {
     (void)state;
@@ -194,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_init_is_seeded_and_bounded),
         cmocka_unit_test(test_logits_independent_of_batch),
+        cmocka_unit_test(test_fixed_backward_is_per_sample),
         cmocka_unit_test(test_predict_in_batches_matches_one_at_a_time),
         cmocka_unit_test(test_evaluate_counts_hits_and_confusion),
     };

@@ -19,13 +19,13 @@ static const char default_text[] =
     "model=seed\n"
     "epochs=10\n"
     "max_steps=0\n"
-    "batch=64\n"
+    "batch=0\n"
+    "batch_per_rank=0\n"
     "lr=0\n"
     "lr_schedule=model\n"
     "momentum=0.5\n"
     "seed=1\n"
     "kernels=auto\n"
-    "shards=8\n"
     "ckpt_dir=checkpoints\n"
     "ckpt_every=0\n"
     "keep=3\n"
@@ -41,12 +41,12 @@ static const char changed_text[] =
     "epochs=3\n"
     "max_steps=1234567890123\n"
     "batch=96\n"
+    "batch_per_rank=12\n"
     "lr=0.0123456789\n"
     "lr_schedule=cosine\n"
     "momentum=0.95\n"
     "seed=9223372036854775807\n"
     "kernels=avx2\n"
-    "shards=12\n"
     "ckpt_dir=/tmp/ck dir\n"
     "ckpt_every=100\n"
     "keep=5\n"
@@ -61,13 +61,13 @@ static const char limits_text[] =
     "model=conv(4,k=3) pool(2) relu fc(10)\n"
     "epochs=0\n"
     "max_steps=4611686018427387903\n"
-    "batch=65536\n"
+    "batch=4096\n"
+    "batch_per_rank=4096\n"
     "lr=1e+06\n"
     "lr_schedule=constant\n"
     "momentum=0\n"
     "seed=0\n"
     "kernels=avx512\n"
-    "shards=4096\n"
     "ckpt_dir=(disabled)\n"
     "ckpt_every=100\n"
     "keep=5\n"
@@ -89,7 +89,7 @@ static void config_a(cd_train_config *c)
     c->momentum = 0.95;
     c->seed = 9223372036854775807ull;
     c->kernels = CD_KERNELS_AVX2;
-    c->shards = 12;
+    c->batch_per_rank = 12;
     snprintf(c->ckpt_dir, sizeof c->ckpt_dir, "/tmp/ck dir");
     c->ckpt_every = 100;
     c->keep = 5;
@@ -119,8 +119,8 @@ static void config_b(cd_train_config *c)
     c->seed = 0;
     c->epochs = 0;
     c->max_steps = INT64_MAX / 2;
-    c->shards = 4096;
-    c->batch = 65536;
+    c->batch_per_rank = 4096;
+    c->batch = 4096;
 }
 
 static void assert_formats_as(const cd_train_config *c, const char *want)
@@ -170,13 +170,13 @@ static void test_defaults(void **state)
     assert_string_equal(c->model, "seed");
     assert_int_equal(c->epochs, 10);
     assert_int_equal(c->max_steps, 0);
-    assert_int_equal(c->batch, 64);
+    assert_int_equal(c->batch, 0); /* 64, or --batch-per-rank times the ranks */
     assert_true(c->lr == 0.0); /* the model's default */
     assert_int_equal(c->lr_schedule, CD_LR_MODEL_DEFAULT);
     assert_true(c->momentum == 0.5);
     assert_int_equal(c->seed, 1);
     assert_int_equal(c->kernels, CD_KERNELS_AUTO);
-    assert_int_equal(c->shards, 8);
+    assert_int_equal(c->batch_per_rank, 0);
     assert_string_equal(c->metrics, "");
     assert_int_equal(c->quiet, 0);
     assert_int_equal(c->verbose, 0);
@@ -211,7 +211,7 @@ static void test_parse_every_option(void **state)
     (void)state;
     char *argv[] = {"train", "--data", "/data/x y.h5", "--model=conv(4,k=3) pool(2) relu fc(10)", "--epochs", "3",
                     "--max-steps", "1234567890123", "--batch", "96", "--lr", "0.0123456789", "--lr-schedule",
-                    "cosine", "--momentum", "0.95", "--seed", "9223372036854775807", "--kernels", "avx2", "--shards",
+                    "cosine", "--momentum", "0.95", "--seed", "9223372036854775807", "--kernels", "avx2", "--batch-per-rank",
                     "12", "--ckpt-dir", "/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
                     "--timeout", "123.4567", "--device", "cuda", "--comm", "nccl", "--metrics", "m.jsonl", "--quiet",
                     "--resume", "r.h5", "--log-every", "9", "--verbose", "--no-ckpt"};
@@ -259,8 +259,8 @@ static void test_parse_limits(void **state)
 {
     (void)state;
     char *argv[] = {"--data", "/data/x y.h5", "--model", "conv(4,k=3) pool(2) relu fc(10)", "--epochs", "0",
-                    "--max-steps", "4611686018427387903", "--batch", "65536", "--lr", "1e6", "--lr-schedule",
-                    "constant", "--momentum", "0", "--seed", "0", "--kernels", "avx512", "--shards", "4096",
+                    "--max-steps", "4611686018427387903", "--batch", "4096", "--lr", "1e6", "--lr-schedule",
+                    "constant", "--momentum", "0", "--seed", "0", "--kernels", "avx512", "--batch-per-rank", "4096",
                     "--ckpt-dir=/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
                     "--timeout", "0.25", "--device", "auto", "--comm", "mpi", "--no-ckpt", "--resume"};
     cd_train_config *c = calloc(1, sizeof *c);
@@ -366,8 +366,8 @@ static void test_bad_values(void **state)
     /* the messages the shell tests and users already know */
     expect_refused("lr", "0", "--lr 0: must be in (0, 1e+06]");
     expect_refused("momentum", "1", "--momentum 1: must be in [0, 1)");
-    expect_refused("batch", "0", "--batch 0: must be between 1 and 65536");
-    expect_refused("shards", "4097", "--shards 4097: must be between 1 and 4096");
+    expect_refused("batch", "0", "--batch 0: must be between 1 and 4096");
+    expect_refused("batch-per-rank", "4097", "--batch-per-rank 4097: must be between 1 and 4096");
     expect_refused("kernels", "avx9", "--kernels avx9: expected scalar, avx2, avx512 or auto");
     expect_refused("lr-schedule", "model", "--lr-schedule model: expected constant or cosine");
     expect_refused("device", "tpu", "--device tpu: expected cpu, cuda or auto");
@@ -441,7 +441,7 @@ static void test_unknown_variables(void **state)
                                 "CNN_DDP_FALT is not a cnn_ddp option (did you mean CNN_DDP_FAULT?)\n"
                                 "CNN_DDP_QUITE is not a cnn_ddp option (did you mean CNN_DDP_QUIET?)\n"
                                 "CNN_DDP_HELP is not a cnn_ddp option\n");
-    assert_int_equal(c->batch, 64);
+    assert_int_equal(c->batch, 0); /* 64, or --batch-per-rank times the ranks */
     /* the warnings come back with a usage error too */
     char *const both[] = {"CNN_DDP_BACH=1", "CNN_DDP_EPOCHS=x", NULL};
     assert_int_equal(parse(0, NULL, both, c, &action, &w, &err), CD_E_USAGE);

@@ -26,7 +26,7 @@
 #include "cnn_ddp/train.h"
 #include "test_support.h"
 
-/* 600 rows in 8 shards of 75, batch 64 -> chunks of 8 and 9 steps per epoch: no run here reaches an
+/* 600 rows in 64 blocks of 9 or 10 (one per sample of the batch of 64): 9 steps per epoch; no run here reaches an
  * epoch's end, so the only evaluation is the final one. */
 enum { TRAIN_ROWS = 600, TEST_ROWS = 200, SIDE = 28 };
 
@@ -588,8 +588,8 @@ static void test_resume_refuses_other_runs(void **state)
     /* The message for each change below, in order. */
     static const char *const cases[] = {
         "checkpoint has --seed 1, this run --seed 7",
-        "checkpoint has --batch 64, this run --batch 32",
-        "checkpoint has --shards 8, this run --shards 4",
+        "checkpoint has a global batch of 64 (written by 1 rank), this run 32 (1 rank): resume with --batch 64",
+        "checkpoint has a global batch of 64 (written by 1 rank), this run 16 (1 rank): resume with --batch 64",
         "checkpoint has --lr 0.01 --momentum 0.5, this run --lr 0.02 --momentum 0.5",
         "checkpoint has --lr 0.01 --momentum 0.5, this run --lr 0.01 --momentum 0.9",
         "checkpoint has --lr-schedule constant, this run cosine/90",
@@ -604,7 +604,7 @@ static void test_resume_refuses_other_runs(void **state)
         switch (i) {
         case 0: cfg.seed = 7; break;
         case 1: cfg.batch = 32; break;
-        case 2: cfg.shards = 4; break;
+        case 2: cfg.batch = 0, cfg.batch_per_rank = 16; break;
         case 3: cfg.lr = 0.02; break;
         case 4: cfg.momentum = 0.9; break;
         case 5: cfg.lr_schedule = CD_LR_COSINE; break;
@@ -800,7 +800,7 @@ static void test_nan_fault(void **state)
 
     assert_int_equal(st, CD_E_NUMERIC);
     char want[256];
-    snprintf(want, sizeof want, "step 2 (shard 0): gradient element %zu (of %zu) is nan", g.n_params / 2, g.n_params);
+    snprintf(want, sizeof want, "step 2 (samples 0-15): gradient element %zu (of %zu) is nan", g.n_params / 2, g.n_params);
     assert_string_equal(err.msg, want);
     char trail[256];
     error_trail(&f, trail, sizeof trail);

@@ -19,7 +19,7 @@ typedef struct field {
 static const field k_fields[] = {
     FIELD(F_STR, version),       FIELD(F_STR, model),         FIELD(F_I64, step),
     FIELD(F_I64, epoch),         FIELD(F_I64, step_in_epoch), FIELD(F_U64, seed),
-    FIELD(F_I64, shards),        FIELD(F_I64, batch),         FIELD(F_F64, lr),
+    FIELD(F_I64, ranks),         FIELD(F_I64, batch),         FIELD(F_F64, lr),
     FIELD(F_F64, momentum),      FIELD(F_I64, epoch_loss_fx), FIELD(F_I64, epoch_correct),
     FIELD(F_I64, epoch_samples), FIELD(F_F64, epoch_seconds), FIELD(F_STR, config),
     FIELD(F_STR, lr_schedule),

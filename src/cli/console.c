@@ -60,9 +60,13 @@ static void on_banner(void *ctx, const cd_run_info *i)
     if (i->device[0] == 'c' && i->device[1] == 'u')
         printf("device: %s on every rank's node-local GPU%s, gradients summed with %s\n", i->device_name,
                i->ranks_share_gpus ? " (ranks share GPUs)" : "", i->grad_comm);
-    printf("data %s: %" PRId64 " training rows in %d shards, %" PRId64 " steps per epoch of %d images "
-           "(%" PRId64 " skipped per epoch), %" PRId64 " test rows\n",
-           i->data, i->train_rows, i->shards, i->steps_per_epoch, i->batch, i->skipped_per_epoch, i->test_rows);
+    const int per = i->batch / i->ranks, extra = i->batch % i->ranks;
+    char split[64];
+    if (extra) snprintf(split, sizeof split, "%d-%d per rank", per, per + 1);
+    else snprintf(split, sizeof split, "%d per rank", per);
+    printf("data %s: %" PRId64 " training rows, %" PRId64 " steps per epoch of %d images (%s; %" PRId64
+           " skipped per epoch), %" PRId64 " test rows\n",
+           i->data, i->train_rows, i->steps_per_epoch, i->batch, split, i->skipped_per_epoch, i->test_rows);
     if (c->verbose) print_plans(i);
     fflush(stdout);
 }

@@ -28,8 +28,9 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
         fprintf(out, "  written by   cnn_ddp %s\n  model        %s\n", meta->version, meta->model);
         fprintf(out, "  position     step %" PRId64 " (epoch %" PRId64 ", step %" PRId64 " of it)\n", meta->step,
                 meta->epoch + 1, meta->step_in_epoch);
-        fprintf(out, "  training     seed %" PRIu64 ", shards %" PRId64 ", batch %" PRId64 ", lr %g (%s), momentum %g\n",
-                meta->seed, meta->shards, meta->batch, meta->lr, meta->lr_schedule, meta->momentum);
+        fprintf(out, "  training     seed %" PRIu64 ", batch %" PRId64 " (written by %" PRId64 " rank%s), lr %g (%s), "
+                "momentum %g\n", meta->seed, meta->batch, meta->ranks, meta->ranks == 1 ? "" : "s", meta->lr,
+                meta->lr_schedule, meta->momentum);
         if (meta->config[0]) {
             fprintf(out, "  configuration:\n");
             for (const char *line = meta->config; *line;) {

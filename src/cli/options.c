@@ -33,7 +33,7 @@ static const char usage_head[] =
     "       cnn_ddp eval|predict|info ...  (see below)\n"
     "\n"
     "Trains a CNN on MNIST-style HDF5 data, data-parallel over MPI ranks. The result is bit-identical\n"
-    "for any number of ranks and across stop/resume, given the same data, model, seed, shards, batch,\n"
+    "for any number of ranks and across stop/resume, given the same data, model, seed, batch,\n"
     "learning rate, momentum and kernel set.\n"
     "\n";
 static const char usage_tail[] =

@@ -22,20 +22,29 @@
 #define FIXED_UNSCALE_F 0x1p-40f
 _Static_assert(CD_FIXED_SHIFT == 40, "FIXED_SCALE and FIXED_UNSCALE spell out 2^CD_FIXED_SHIFT");
 
+static cd_status check_one(float v, size_t i, size_t n, cd_error *err)
+{
+    if (isnan(v)) return CD_FAIL(err, CD_E_NUMERIC, "gradient element %zu (of %zu) is nan", i, n);
+    if (isinf(v))
+        return CD_FAIL(err, CD_E_NUMERIC, "gradient element %zu (of %zu) is %s", i, n, v > 0 ? "inf" : "-inf");
+    if (fabs((double)v) > CD_FIXED_LIMIT)
+        return CD_FAIL(err, CD_E_NUMERIC, "gradient element %zu (of %zu) is %.9g, beyond the fixed-point limit %g",
+                       i, n, (double)v, CD_FIXED_LIMIT);
+    return CD_OK;
+}
+
+cd_status cd_fixed_check(const float *g, size_t n, cd_error *err)
+{
+    for (size_t i = 0; i < n; i++) CD_TRY(check_one(g[i], i, n, err));
+    return CD_OK;
+}
+
 /* The careful loop: finds the first bad element and says what is wrong with it. */
 static cd_status accumulate_checked(int64_t *acc, const float *g, size_t n, cd_error *err)
 {
     for (size_t i = 0; i < n; i++) {
         float v = g[i];
-        if (isnan(v))
-            return CD_FAIL(err, CD_E_NUMERIC, "gradient element %zu (of %zu) is nan", i, n);
-        if (isinf(v))
-            return CD_FAIL(err, CD_E_NUMERIC, "gradient element %zu (of %zu) is %s", i, n,
-                           v > 0 ? "inf" : "-inf");
-        if (fabs((double)v) > CD_FIXED_LIMIT)
-            return CD_FAIL(err, CD_E_NUMERIC,
-                           "gradient element %zu (of %zu) is %.9g, beyond the fixed-point limit %g", i, n,
-                           (double)v, CD_FIXED_LIMIT);
+        CD_TRY(check_one(v, i, n, err));
         int64_t q = llrint((double)v * FIXED_SCALE);
         /* A single chunk at the limit is ~2^62; refuse rather than wrap when chunks pile up. */
         if ((q > 0 && acc[i] > INT64_MAX - q) || (q < 0 && acc[i] < INT64_MIN - q))
@@ -48,24 +57,24 @@ static cd_status accumulate_checked(int64_t *acc, const float *g, size_t n, cd_e
 }
 
 /* The hot loop, branch-free so the compiler vectorises it (a clone per instruction set, chosen at load
- * time). (int64_t)rint(x) is llrint(x): rint rounds to nearest-even in the default rounding mode and
- * the conversion of the integer-valued double is exact. Bad values are replaced by 0 before converting
- * (no undefined conversions) and reported through the return value; the caller then redoes the work
- * with the careful loop to name the element. */
+ * time); cd_fixed_round is llrint for every value inside the limit. Bad values are replaced by 0 and
+ * reported through the return value; the caller then redoes the work with the careful loop to name
+ * the element. */
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 static int accumulate_fast(int64_t *restrict acc, const float *restrict g, size_t n)
 {
-    int bad = 0;
+    /* Masks, not selects: GCC vectorises this form (a ?: on doubles left it scalar). */
+    int64_t bad = 0;
     for (size_t i = 0; i < n; i++) {
-        double x = (double)g[i];
-        int ok = fabs(x) <= CD_FIXED_LIMIT; /* false for NaN too */
-        int64_t q = (int64_t)rint((ok ? x : 0.0) * FIXED_SCALE);
-        uint64_t sum = (uint64_t)acc[i] + (uint64_t)q;
-        /* signed overflow: both operands share a sign the sum does not have */
-        bad |= (ok ^ 1) | (int)((((uint64_t)acc[i] ^ sum) & ((uint64_t)q ^ sum)) >> 63);
+        const double x = (double)g[i];
+        const int64_t ok = -(int64_t)(fabs(x) <= CD_FIXED_LIMIT); /* all ones, or 0 (NaN too) */
+        const int64_t q = cd_fixed_round(x) & ok;
+        const uint64_t sum = (uint64_t)acc[i] + (uint64_t)q;
+        /* sign bit set: a bad value, or signed overflow (both operands share a sign the sum lacks) */
+        bad |= ~ok | (int64_t)(((uint64_t)acc[i] ^ sum) & ((uint64_t)q ^ sum));
         acc[i] = (int64_t)sum;
     }
-    return bad;
+    return bad < 0;
 }
 
 /* Exactly undoes accumulate_fast (wrapping integer addition is invertible). */
@@ -73,7 +82,7 @@ static void undo_fast(int64_t *acc, const float *g, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         double x = (double)g[i];
-        int64_t q = (int64_t)rint((fabs(x) <= CD_FIXED_LIMIT ? x : 0.0) * FIXED_SCALE);
+        int64_t q = cd_fixed_round(x) & -(int64_t)(fabs(x) <= CD_FIXED_LIMIT);
         acc[i] = (int64_t)((uint64_t)acc[i] - (uint64_t)q);
     }
 }

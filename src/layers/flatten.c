@@ -30,6 +30,6 @@ static void flatten_backward(const cd_layer *l, const cd_layer_io *io)
 
 const cd_layer_ops *cd_layer_ops_flatten(void)
 {
-    static const cd_layer_ops ops = {flatten_infer, NULL, flatten_workspace, flatten_forward, flatten_backward};
+    static const cd_layer_ops ops = {flatten_infer, NULL, flatten_workspace, flatten_forward, flatten_backward, NULL};
     return &ops;
 }

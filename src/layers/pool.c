@@ -34,6 +34,6 @@ static void pool_backward(const cd_layer *l, const cd_layer_io *io)
 
 const cd_layer_ops *cd_layer_ops_pool(void)
 {
-    static const cd_layer_ops ops = {pool_infer, NULL, pool_workspace, pool_forward, pool_backward};
+    static const cd_layer_ops ops = {pool_infer, NULL, pool_workspace, pool_forward, pool_backward, NULL};
     return &ops;
 }

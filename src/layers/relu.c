@@ -28,6 +28,6 @@ static void relu_backward(const cd_layer *l, const cd_layer_io *io)
 
 const cd_layer_ops *cd_layer_ops_relu(void)
 {
-    static const cd_layer_ops ops = {relu_infer, NULL, relu_workspace, relu_forward, relu_backward};
+    static const cd_layer_ops ops = {relu_infer, NULL, relu_workspace, relu_forward, relu_backward, NULL};
     return &ops;
 }

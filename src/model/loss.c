@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 double cd_softmax_xent(int n, int classes, const float *logits, const uint8_t *labels, float scale,
-                       float *dlogits, int *correct)
+                       float *dlogits, double *sample_loss, int *correct)
 {
     double total = 0.0;
     int hits = 0;
@@ -20,7 +20,9 @@ double cd_softmax_xent(int n, int classes, const float *logits, const uint8_t *l
         double mx = z[best], sum = 0.0;
         for (int c = 0; c < classes; c++) sum += exp((double)z[c] - mx);
         double log_sum = log(sum);
-        total += log_sum + mx - (double)z[labels[i]];
+        const double loss = log_sum + mx - (double)z[labels[i]];
+        total += loss;
+        if (sample_loss) sample_loss[i] = loss;
         for (int c = 0; c < classes; c++) {
             double p = exp((double)z[c] - mx - log_sum);
             d[c] = (float)((p - (c == labels[i] ? 1.0 : 0.0)) * (double)scale);

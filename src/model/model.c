@@ -1,5 +1,6 @@
 /* The network: builds the layer list from a spec, lays the parameters out in one arena, owns the
  * activation and gradient buffers, and runs forward/backward through each layer's vtable. */
+#include "cnn_ddp/fixed_point.h"
 #include "cnn_ddp/model.h"
 
 #include <math.h>
@@ -18,6 +19,7 @@ void cd_model_free(cd_model *m)
     }
     cd_free(m->work);
     cd_free(m->probs);
+    cd_free(m->sample_loss);
     cd_arena_free(&m->arena);
     memset(m, 0, sizeof *m);
 }
@@ -70,6 +72,7 @@ static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, i
             CD_ALLOC(err, m->argmax[i], cd_shape_size(m->layers[i].out) * (size_t)max_batch);
     CD_ALLOC(err, m->work, work);
     CD_ALLOC(err, m->probs, (size_t)classes * (size_t)max_batch);
+    CD_ALLOC(err, m->sample_loss, (size_t)max_batch);
     return CD_OK;
 }
 
@@ -132,7 +135,8 @@ const float *cd_model_logits(const cd_model *m) { return m->act[m->n_layers]; }
 
 double cd_model_loss_backward(cd_model *m, const uint8_t *labels, int n, float scale, int *correct)
 {
-    double loss = cd_softmax_xent(n, m->classes, m->act[m->n_layers], labels, scale, m->grad[m->n_layers], correct);
+    double loss = cd_softmax_xent(n, m->classes, m->act[m->n_layers], labels, scale, m->grad[m->n_layers], NULL,
+                                  correct);
     const int lowest = cd_layers_lowest_with_params(m->layers, m->n_layers);
     for (int i = m->n_layers - 1; i >= lowest; i--) {
         cd_layer_io io = layer_io(m, i, n);
@@ -140,6 +144,38 @@ double cd_model_loss_backward(cd_model *m, const uint8_t *labels, int n, float s
         cd_layer_ops_for(m->layers[i].spec.type)->backward(&m->layers[i], &io);
     }
     return loss;
+}
+
+cd_status cd_model_loss_backward_fixed(cd_model *m, const uint8_t *labels, int n, float scale, int64_t *acc,
+                                       int64_t *loss_fx, int *correct, cd_error *err)
+{
+    cd_softmax_xent(n, m->classes, m->act[m->n_layers], labels, scale, m->grad[m->n_layers], m->sample_loss, correct);
+    for (int j = 0; j < n; j++) {
+        /* Losses travel as each sample's share of the step's mean loss, bounded like the gradients. */
+        const double share = m->sample_loss[j] * (double)scale;
+        if (!isfinite(share) || fabs(share) > CD_FIXED_LIMIT)
+            return CD_FAIL(err, CD_E_NUMERIC, "sample %d: loss is %g: training diverged", j, m->sample_loss[j]);
+        *loss_fx += cd_fixed_from_double(share);
+    }
+    const int lowest = cd_layers_lowest_with_params(m->layers, m->n_layers);
+    for (int i = m->n_layers - 1; i >= lowest; i--) {
+        const cd_layer *l = &m->layers[i];
+        const cd_layer_ops *ops = cd_layer_ops_for(l->spec.type);
+        cd_layer_io io = layer_io(m, i, n);
+        if (i == lowest) io.dx = NULL;
+        if (l->weight_count == 0) {
+            ops->backward(l, &io);
+            continue;
+        }
+        io.dw_sum = acc + l->weight_offset;
+        io.db_sum = acc + l->bias_offset;
+        cd_status st = ops->backward_fixed(l, &io, err);
+        if (st != CD_OK) {
+            cd_error_prefix(err, "layer %d (%s): ", i + 1, cd_layer_type_name(l->spec.type));
+            return st;
+        }
+    }
+    return CD_OK;
 }
 
 void cd_model_predict(cd_model *m, const float *x, int n, int32_t *pred)

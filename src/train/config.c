@@ -20,7 +20,6 @@ _Static_assert(sizeof(cd_resume_kind) == sizeof(int), "cd_resume_kind is not int
  * INT64_MAX / 2 so that a step count plus an interval cannot overflow. */
 #define MAX_STEPS (INT64_MAX / 2)
 #define MAX_EPOCHS 1000000
-#define MAX_BATCH (1 << 16)
 #define MAX_KEEP 1000000
 
 static const cd_option_name lr_schedule_names[] = {
@@ -74,8 +73,15 @@ static const cd_option options[] = {
      .help = "epochs, counted from the start of training, also on resume"},
     {"max-steps", "max_steps", CD_SECTION_TRAINING, INT(max_steps, 0, MAX_STEPS, 0), .metavar = "N",
      .help = "stop after N global steps in total", .default_note = ": no limit"},
-    {"batch", "batch", CD_SECTION_TRAINING, INT(batch, 1, MAX_BATCH, 64), .metavar = "N",
-     .help = "global batch size, split over the shards"},
+    {"batch", "batch", CD_SECTION_TRAINING, INT(batch, 1, CD_MAX_BATCH, 0), .metavar = "N",
+     .help = "global batch: the samples of one step, over all ranks\nEach rank takes a contiguous block of about "
+             "batch/ranks of them; any rank count from 1 to the batch gives the same result.",
+     .default_doc = "64"},
+    {"batch-per-rank", "batch_per_rank", CD_SECTION_TRAINING, INT(batch_per_rank, 1, CD_MAX_BATCH, 0),
+     .metavar = "N",
+     .help = "weak scaling: a global batch of N times the ranks, instead of --batch\nThe result then depends "
+             "on the rank count (the global batch does); a resume must use the same global batch.",
+     .default_doc = "off"},
     {"lr", "lr", CD_SECTION_TRAINING, REAL(lr, 0.0, OPEN, 1e6, CLOSED, 0.0), .metavar = "X",
      .help = "SGD learning rate", .default_doc = "0.01; 0.05 for --model exercise"},
     {"lr-schedule", "lr_schedule", CD_SECTION_TRAINING, ENUM(lr_schedule, lr_schedule_names, CD_LR_MODEL_DEFAULT),
@@ -87,11 +93,6 @@ static const cd_option options[] = {
      .help = "seed for the initial weights and the data order"},
     {"kernels", "kernels", CD_SECTION_TRAINING, ENUM(kernels, kernel_names, CD_KERNELS_AUTO), .metavar = "K",
      .help = "", .default_note = ": the best this CPU supports"},
-    {"shards", "shards", CD_SECTION_TRAINING, INT(shards, 1, CD_MAX_SHARDS, 8), .metavar = "K",
-     .help = "virtual data shards\nEach step takes batch/K samples from every shard, so --batch must be a multiple "
-             "of K. Rank r of N holds a contiguous block of shards; K need not be a multiple of N (uneven load, same "
-             "result), but N must not exceed K. At the end of an epoch the samples left in each shard (fewer than "
-             "batch/K) are skipped; the next epoch reshuffles."},
     {"ckpt-dir", "ckpt_dir", CD_SECTION_CKPT, TEXT(ckpt_dir, "checkpoints"), .disabled_by = "no-ckpt",
      .metavar = "DIR", .help = "where rank 0 writes checkpoints"},
     {"ckpt-every", "ckpt_every", CD_SECTION_CKPT, INT(ckpt_every, 0, MAX_STEPS, 0), .metavar = "S",

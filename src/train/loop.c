@@ -1,6 +1,7 @@
-/* The training loop. Per global step every rank computes the gradients of the chunks it owns (one per
- * local shard, each on its own so its bits do not depend on the rank), adds them into one int64
- * fixed-point buffer, and a single allreduce sums the buffer across ranks; the same buffer carries the
+/* The training loop. Per global step every rank computes the gradients of the samples it owns (the
+ * step's batch is one sample from each of `batch` contiguous blocks of the data, and a rank owns a
+ * contiguous run of blocks), each sample's gradient added on its own in int64 fixed point so that
+ * its bits do not depend on the rank or the grouping, and a single allreduce sums the buffer across ranks; the same buffer carries the
  * loss, the hit count and the error and stop flags, so one collective per step keeps all ranks in step.
  * The loop talks to its replica through the ops table only and never asks which device runs. */
 #include <inttypes.h>
@@ -20,7 +21,7 @@
 #include "run_meta.h"
 #include "watchdog.h"
 
-enum { EVAL_BATCH = 64 };
+enum { EVAL_BATCH = 64, DEFAULT_BATCH = 64, MAX_LOCAL_BATCH = 256 };
 
 typedef struct run {
     const cd_train_config *cfg; /* -> resolved */
@@ -75,7 +76,31 @@ static double lr_of_step(const run *r, int64_t step)
 
 /* ---- set-up --------------------------------------------------------------------------------------- */
 
-/* This rank's shards of the training split, and the model with buffers for a chunk or an eval batch. */
+/* Collective: the global batch (from --batch-per-rank when given) and whether this rank count can
+ * share it, before any file is read. */
+static cd_status resolve_batch(run *r, cd_error *err)
+{
+    cd_train_config *cfg = &r->resolved;
+    const int size = r->comm->size;
+    if (cfg->batch_per_rank > 0) {
+        if (cfg->batch > 0)
+            return CD_FAIL(err, CD_E_USAGE, "--batch %d and --batch-per-rank %d: give one (the global batch, or "
+                           "the batch of each rank)", cfg->batch, cfg->batch_per_rank);
+        if ((int64_t)cfg->batch_per_rank * size > CD_MAX_BATCH)
+            return CD_FAIL(err, CD_E_USAGE, "--batch-per-rank %d on %d ranks is a global batch of %lld, above the "
+                           "limit %d: lower --batch-per-rank", cfg->batch_per_rank, size,
+                           (long long)cfg->batch_per_rank * size, CD_MAX_BATCH);
+        cfg->batch = cfg->batch_per_rank * size;
+    }
+    if (cfg->batch == 0) cfg->batch = DEFAULT_BATCH;
+    if (size > cfg->batch)
+        return CD_FAIL(err, CD_E_USAGE, "%d ranks but a global batch of %d: every rank needs at least one sample "
+                       "per step; use --batch %d or more, or --batch-per-rank N (a global batch of N x %d)", size,
+                       cfg->batch, size, size);
+    return CD_OK;
+}
+
+/* This rank's blocks of the training split, and the model with buffers for its samples or an eval batch. */
 static cd_status load_local_data(run *r, cd_error *err)
 {
     const cd_train_config *cfg = r->cfg;
@@ -85,8 +110,10 @@ static cd_status load_local_data(run *r, cd_error *err)
     if (test_info.height != info.height || test_info.width != info.width)
         return CD_FAIL(err, CD_E_INPUT, "%s: /test/images are %dx%d but /train/images are %dx%d", cfg->data,
                        test_info.height, test_info.width, info.height, info.width);
-    CD_TRY(cd_sampler_init(&r->sampler, info.count, cfg->shards, cfg->batch, cfg->seed, err));
-    CD_TRY(cd_sampler_rank_shards(cfg->shards, r->comm->size, r->comm->rank, &r->shard_first, &r->shard_count, err));
+    /* One block per sample of the batch: the sample is the unit of the exact sum, so any rank count up
+     * to the batch splits a step without changing a bit. */
+    CD_TRY(cd_sampler_init(&r->sampler, info.count, cfg->batch, cfg->batch, cfg->seed, err));
+    CD_TRY(cd_sampler_rank_shards(cfg->batch, r->comm->size, r->comm->rank, &r->shard_first, &r->shard_count, err));
     int64_t begin, end, unused;
     cd_sampler_shard_rows(&r->sampler, r->shard_first, &begin, &unused);
     cd_sampler_shard_rows(&r->sampler, r->shard_first + r->shard_count - 1, &unused, &end);
@@ -95,12 +122,15 @@ static cd_status load_local_data(run *r, cd_error *err)
     r->test_total = test_info.count;
 
     cd_shape input = {1, info.height, info.width};
-    int max_batch = r->sampler.chunk > EVAL_BATCH ? r->sampler.chunk : EVAL_BATCH;
+    /* Room for all of a rank's samples in one pass, up to a bound on activation memory (beyond it the
+     * replica takes them in several passes, which changes no bits). */
+    int local = r->shard_count < MAX_LOCAL_BATCH ? r->shard_count : MAX_LOCAL_BATCH;
+    int max_batch = local > EVAL_BATCH ? local : EVAL_BATCH;
     const cd_kernels *kernels;
     CD_TRY(cd_kernels_select(cfg->kernels, &kernels, err));
     CD_TRY(cd_model_build(&r->spec, input, CD_CLASSES, max_batch, kernels, &r->model, err));
     r->model_built = 1;
-    CD_ALLOC(err, r->rows, r->sampler.chunk);
+    CD_ALLOC(err, r->rows, (size_t)r->shard_count * (size_t)r->sampler.chunk);
     CD_ALLOC(err, r->perm, r->shard_count);
     for (int s = 0; s < r->shard_count; s++) {
         cd_sampler_shard_rows(&r->sampler, r->shard_first + s, &begin, &end);
@@ -114,7 +144,7 @@ static cd_status load_local_data(run *r, cd_error *err)
 static void describe_run(run *r)
 {
     const cd_train_config *cfg = r->cfg;
-    r->id = (cd_run_identity){.model = r->spec_text, .shards = cfg->shards, .batch = cfg->batch, .seed = cfg->seed,
+    r->id = (cd_run_identity){.model = r->spec_text, .ranks = r->comm->size, .batch = cfg->batch, .seed = cfg->seed,
                               .lr = cfg->lr, .momentum = cfg->momentum, .steps_per_epoch = r->sampler.steps_per_epoch};
     cd_lr_schedule_format(cfg->lr_schedule, schedule_steps(r), r->id.lr_schedule, sizeof r->id.lr_schedule);
     r->arenas = (cd_run_arenas){.tensors = r->tensors, .n_tensors = cd_model_tensor_views(&r->model, r->tensors),
@@ -148,16 +178,16 @@ static void stage_chunks(run *r, int first, int g)
 {
     const cd_sampler *s = &r->sampler;
     const int64_t pos = r->pos.step % s->steps_per_epoch;
-    const size_t per = cd_shape_size(r->model.input);
     float *x = replica(r)->ops->input(replica(r));
     uint8_t *labels = replica(r)->ops->labels(replica(r));
     for (int j = 0; j < g; j++) {
         int64_t begin, end;
         cd_sampler_shard_rows(s, r->shard_first + first + j, &begin, &end);
         for (int q = 0; q < s->chunk; q++)
-            r->rows[q] = (uint32_t)(begin - r->train.first_row) + r->perm[first + j][pos * s->chunk + q];
-        cd_data_gather(&r->train, r->rows, s->chunk, x + per * (size_t)j * s->chunk, labels + (size_t)j * s->chunk);
+            r->rows[(size_t)j * s->chunk + q] =
+                (uint32_t)(begin - r->train.first_row) + r->perm[first + j][pos * s->chunk + q];
     }
+    cd_data_gather(&r->train, r->rows, g * s->chunk, x, labels);
 }
 
 /* This rank's chunks of the current step into the replica's step buffer. Returns a local error, if any. */
@@ -178,7 +208,8 @@ static cd_status local_step(run *r, cd_error *err)
         stage_chunks(r, first, g);
         cd_status st = rep->ops->chunks(rep, first, g, 1.0f / (float)s->batch, first == 0 ? poison : -1, err);
         if (st != CD_OK) {
-            cd_error_prefix(err, "step %" PRId64 " (shard %d): ", r->pos.step, r->shard_first + first);
+            cd_error_prefix(err, "step %" PRId64 " (samples %d-%d): ", r->pos.step, r->shard_first + first,
+                            r->shard_first + first + g - 1);
             return st;
         }
     }
@@ -202,7 +233,7 @@ static cd_status step(run *r, cd_status pending, const cd_error *pending_err, cd
         int chunk = -1;
         if (local == CD_OK) local = rep->ops->failure(rep, &chunk, err);
         if (local != CD_OK && chunk >= 0)
-            cd_error_prefix(err, "step %" PRId64 " (shard %d): ", r->pos.step, r->shard_first + chunk);
+            cd_error_prefix(err, "step %" PRId64 " (sample %d): ", r->pos.step, r->shard_first + chunk);
         return agree(r, local, err);
     }
     CD_TRY(rep->ops->update(rep, (float)lr_of_step(r, r->pos.step), (float)r->cfg->momentum, err));
@@ -374,7 +405,7 @@ static void banner(run *r, const char *config)
         .model = r->spec_text, .n_params = r->model.arena.count, .ranks = r->comm->size,
         .kernels = r->model.kernels->name, .device = replica(r)->device, .device_name = replica(r)->name,
         .ranks_share_gpus = r->dev.ranks_share_gpus, .grad_comm = r->dev.grad_comm->name, .config = config,
-        .data = r->cfg->data, .train_rows = s->rows, .test_rows = r->test_total, .shards = s->shards,
+        .data = r->cfg->data, .train_rows = s->rows, .test_rows = r->test_total,
         .batch = r->cfg->batch, .steps_per_epoch = s->steps_per_epoch,
         .skipped_per_epoch = s->rows - s->steps_per_epoch * r->cfg->batch, .epochs = r->cfg->epochs,
         .total_steps = r->total_steps, .layers = r->model.layers, .n_layers = r->model.n_layers};
@@ -384,6 +415,7 @@ static void banner(run *r, const char *config)
 /* Collective: everything before the first step. */
 static cd_status start(run *r, cd_error *err)
 {
+    CD_TRY(agree(r, resolve_batch(r, err), err));
     const cd_train_config *cfg = r->cfg;
     cd_status st = cd_spec_parse(cfg->model, &r->spec, err);
     if (st == CD_OK) cd_spec_format(&r->spec, r->spec_text, sizeof r->spec_text);

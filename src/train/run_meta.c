@@ -15,7 +15,7 @@ void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const c
     meta->epoch = pos->step / id->steps_per_epoch;
     meta->step_in_epoch = pos->step % id->steps_per_epoch;
     meta->seed = id->seed;
-    meta->shards = id->shards;
+    meta->ranks = id->ranks;
     meta->batch = id->batch;
     meta->lr = id->lr;
     snprintf(meta->lr_schedule, sizeof meta->lr_schedule, "%s", id->lr_schedule);
@@ -31,12 +31,12 @@ cd_status cd_run_meta_check(const cd_run_identity *id, const cd_ckpt_meta *m, co
 {
     if (strcmp(m->model, id->model) != 0)
         return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint model '%s' does not match --model '%s'", path, m->model, id->model);
-    if (m->shards != id->shards)
-        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has --shards %" PRId64 ", this run --shards %d", path, m->shards,
-                       id->shards);
+    /* The rank count is free (it changes no bit); the global batch is not, and --batch-per-rank makes it
+     * follow the rank count, so the message gives both. */
     if (m->batch != id->batch)
-        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has --batch %" PRId64 ", this run --batch %d", path, m->batch,
-                       id->batch);
+        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has a global batch of %" PRId64 " (written by %" PRId64
+                       " rank%s), this run %d (%d rank%s): resume with --batch %" PRId64, path, m->batch, m->ranks,
+                       m->ranks == 1 ? "" : "s", id->batch, id->ranks, id->ranks == 1 ? "" : "s", m->batch);
     if (m->seed != id->seed)
         return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has --seed %" PRIu64 ", this run --seed %" PRIu64, path, m->seed,
                        id->seed);

@@ -14,7 +14,8 @@
 /* Everything the weights depend on besides the data and the kernel set. */
 typedef struct cd_run_identity {
     const char *model;      /* canonical spec */
-    int shards, batch;
+    int ranks;              /* recorded, not checked: any rank count gives the same bits */
+    int batch;              /* global */
     uint64_t seed;
     double lr, momentum;
     char lr_schedule[32];   /* cd_lr_schedule_format */

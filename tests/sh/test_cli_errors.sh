@@ -20,7 +20,9 @@ check "unknown option '--bogus'" --bogus
 check "--epochs needs a value" --epochs
 check "--kernels avx9" --kernels avx9
 check "--lr-schedule linear: expected constant or cosine" --lr-schedule linear
-check "not a multiple of --shards" --batch 60
+check "--batch 4097: must be between 1 and 4096" --batch 4097
+check "--batch 64 and --batch-per-rank 32: give one" --batch 64 --batch-per-rank 32
+check "--shards" --shards 8
 check "missing.h5" --data "$WORK/missing.h5"
 check "model spec at" --model "conv(10,k=5) pol(2) fc(10)"
 check "smaller than" --model "conv(10,k=5) pool(2) conv(20,k=5) pool(2) conv(40,k=5) fc(10)"
@@ -41,12 +43,12 @@ err=$(CNN_DDP_BACH=128 mpirun_np 2 --data "$DATA" --max-steps 1 --no-ckpt --quie
   || fail "CNN_DDP_BACH=128 on 2 ranks: $err"
 [ "$(grep -c 'cnn_ddp: warning' <<<"$err")" = 1 ] || fail "expected one warning from 2 ranks: $err"
 pass "CNN_DDP_BACH=128 on 2 ranks -> one warning"
-# Too many ranks for the shards is refused on every rank, once.
-out=$(mpirun_np 3 --data "$DATA" --no-ckpt --shards 2 --batch 64 2>&1) && fail "3 ranks with 2 shards accepted"
-[ "$(echo "$out" | grep -c 'cnn_ddp: error')" = 1 ] || fail "expected one error line for 3 ranks / 2 shards: $out"
-pass "3 ranks, 2 shards -> $(echo "$out" | grep 'cnn_ddp: error')"
+# More ranks than samples in a step is refused on every rank, once.
+out=$(mpirun_np 3 --data "$DATA" --no-ckpt --batch 2 2>&1) && fail "3 ranks with a global batch of 2 accepted"
+[ "$(echo "$out" | grep -c 'cnn_ddp: error')" = 1 ] || fail "expected one error line for 3 ranks / batch 2: $out"
+pass "3 ranks, batch 2 -> $(echo "$out" | grep 'cnn_ddp: error')"
 help=$("$CNN_DDP" --help)
-for opt in --data --model --epochs --max-steps --batch --lr --lr-schedule --momentum --seed --kernels --shards --metrics --quiet \
+for opt in --data --model --epochs --max-steps --batch --lr --lr-schedule --momentum --seed --kernels --batch-per-rank --metrics --quiet \
            --ckpt-dir --ckpt-every --keep --resume --timeout --check-every --device --comm --log-every --no-ckpt --verbose \
            "cnn_ddp eval" "cnn_ddp predict" "cnn_ddp info"; do
   grep -q -- "$opt" <<<"$help" || fail "--help does not document $opt"

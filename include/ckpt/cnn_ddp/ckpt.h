@@ -8,7 +8,7 @@
  *   /optim/<layer>/<tensor>    float32 momentum buffers, same shapes
  *   each dataset: attribute "checksum" (uint64, FNV-1a 64 of its float bytes)
  *   root attributes: format ("cnn_ddp-checkpoint"), format_version, version, model, step, epoch,
- *   step_in_epoch, seed, shards, batch, lr, lr_schedule, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
+ *   step_in_epoch, seed, ranks, batch, lr, lr_schedule, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
  *   epoch_seconds, config, meta_checksum (over all of the above). */
 #ifndef CNN_DDP_CKPT_H
 #define CNN_DDP_CKPT_H
@@ -20,7 +20,7 @@
 #include "cnn_ddp/tensor.h"
 
 #define CD_CKPT_FORMAT "cnn_ddp-checkpoint"
-#define CD_CKPT_FORMAT_VERSION 2 /* 2: lr_schedule */
+#define CD_CKPT_FORMAT_VERSION 3 /* 2: lr_schedule; 3: one data block per sample, per-sample sums, ranks */
 #define CD_CKPT_CONFIG_MAX 4096
 
 typedef struct cd_ckpt_meta {
@@ -30,7 +30,7 @@ typedef struct cd_ckpt_meta {
     int64_t epoch;      /* epoch the next step belongs to */
     int64_t step_in_epoch;
     uint64_t seed;
-    int64_t shards, batch;
+    int64_t ranks, batch; /* the ranks that wrote it, the global batch */
     double lr, momentum;
     char lr_schedule[32]; /* "constant" or "cosine/<steps>" (cd_lr_schedule_format) */
     /* running totals of the epoch in progress, so a resumed run logs the same epoch figures */

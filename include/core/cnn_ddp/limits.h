@@ -6,11 +6,11 @@
 
 /* Bytes of a path, including its terminating NUL (Linux's PATH_MAX). */
 #define CD_PATH_MAX 4096
-/* Virtual data shards (--shards): one chunk each per step, and the fixed-point sum of that many
- * chunks must stay inside int64 (see fixed_point.h). */
-#define CD_MAX_SHARDS 4096
-/* Ranks of a job: no more than the shards, since every rank owns at least one. */
-#define CD_MAX_RANKS CD_MAX_SHARDS
+/* The global batch (--batch, or --batch-per-rank times the ranks): the fixed-point sum of that many
+ * per-sample gradients must stay inside int64 (see fixed_point.h). */
+#define CD_MAX_BATCH 4096
+/* Ranks of a job: no more than the global batch, since every rank owns at least one sample a step. */
+#define CD_MAX_RANKS CD_MAX_BATCH
 /* Height or width of an image in a data set or an IDX file. */
 #define CD_MAX_IMAGE_SIDE 4096
 /* Checkpoint files considered in one directory when resuming. */

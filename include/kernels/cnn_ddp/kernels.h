@@ -91,6 +91,15 @@ typedef struct cd_kernels {
     void (*conv_backward_weights)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x,
                                   const float *dy, float *dw, float *db, float *work);
 
+    /* The training step's form: backward_weights sample by sample, each sample's dw and db (exactly
+     * those of backward_weights with n = 1) added into dw_sum and db_sum in fixed point, as
+     * cd_fixed_accumulate adds them; dw and db are scratch of their usual sizes. Returns 0, or nonzero
+     * when some value was NaN, infinite or beyond CD_FIXED_LIMIT (the sums are then unspecified; the
+     * caller names the value). Same paths and workspace as backward_weights. */
+    int (*conv_backward_weights_fixed)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x,
+                                       const float *dy, float *dw, float *db, int64_t *dw_sum, int64_t *db_sum,
+                                       float *work);
+
     /* Max pooling. argmax[i] is the index into x (whole tensor, NCHW) of the winner of y[i]; ties go
      * to the first element in row-major window order. argmax may be NULL (inference: y only). */
     void (*pool_forward)(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax);
@@ -110,6 +119,16 @@ typedef struct cd_kernels {
     /* dw[out][in] = dy^T x, db[out] = sum over batch of dy */
     void (*linear_backward_weights)(const cd_linear_shape *s, const float *x, const float *dy,
                                     float *dw, float *db);
+
+    /* The weight gradient of each sample on its own, added in fixed point: for every sample n,
+     * dw[o][i] += round((dy[n][o] * x[n][i]) * 2^40) (the float product, as linear_backward_weights
+     * computes it for n = 1) and db[o] += round(dy[n][o] * 2^40). The unit of the exact sum is the
+     * sample, so any split of a batch over ranks adds the same integers. Returns 0, or nonzero when
+     * some value is NaN, infinite or beyond CD_FIXED_LIMIT (dw and db are then unspecified; the
+     * caller names the element with linear_backward_weights and cd_fixed_accumulate). Every set
+     * gives the same integers: there is one rounding per value and integer sums are exact. */
+    int (*linear_backward_weights_fixed)(const cd_linear_shape *s, const float *x, const float *dy, int64_t *dw,
+                                         int64_t *db);
 
     /* SGD with momentum, PyTorch semantics: v = mu*v + g; w -= lr*v (elementwise, so any
      * vectorisation gives the same bits as the scalar loop when it uses the same fmaf pattern). */

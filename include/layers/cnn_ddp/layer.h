@@ -52,7 +52,8 @@ typedef struct cd_layer_io {
     const float *dy;  /* loss gradient at y (backward) */
     float *dx;        /* loss gradient at x, overwritten; NULL: not wanted (the lowest layers) */
     const float *w, *b;
-    float *dw, *db;   /* parameter gradients, overwritten */
+    float *dw, *db;   /* parameter gradients, overwritten (backward_fixed: one sample's, as scratch) */
+    int64_t *dw_sum, *db_sum; /* backward_fixed: every sample's gradient added here in fixed point */
     int32_t *argmax;  /* pool: winners, written forward (NULL there: inference) and read backward */
     float *work;      /* at least workspace(n) floats, 64-byte aligned */
     const cd_kernels *k;
@@ -69,6 +70,11 @@ typedef struct cd_layer_ops {
     void (*forward)(const cd_layer *l, const cd_layer_io *io);
     /* dy -> dw, db (layers with parameters) and dx when io->dx is set. */
     void (*backward)(const cd_layer *l, const cd_layer_io *io);
+    /* Layers with parameters: like backward, but each sample's dw and db on its own (as backward
+     * computes them for n = 1), added into dw_sum and db_sum in fixed point; the unit of the exact
+     * gradient sum is the sample. CD_E_NUMERIC naming the sample and element when a value is NaN,
+     * infinite or beyond the fixed-point limit. NULL for layers without parameters. */
+    cd_status (*backward_fixed)(const cd_layer *l, const cd_layer_io *io, cd_error *err);
 } cd_layer_ops;
 
 const cd_layer_ops *cd_layer_ops_for(cd_layer_type type);

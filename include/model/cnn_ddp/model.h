@@ -30,6 +30,7 @@ typedef struct cd_model {
     int32_t *argmax[CD_MAX_LAYERS];       /* pool layers only */
     float *work;                           /* conv scratch, the largest any layer needs */
     float *probs;                          /* softmax output [max_batch][classes] */
+    double *sample_loss;                   /* each sample's loss [max_batch] (the fixed-point backward) */
     int inference;                         /* forward only: pool layers record no arg-max */
 } cd_model;
 
@@ -53,6 +54,15 @@ const float *cd_model_logits(const cd_model *model);
  * gradients of all chunks of a step add up to the gradient of the mean loss.
  * Returns the unscaled sum of the n per-sample losses; *correct gets the number of argmax hits. */
 double cd_model_loss_backward(cd_model *model, const uint8_t *labels, int n, float scale, int *correct);
+
+/* The training step's backward pass: like cd_model_loss_backward, but each sample's gradient (as the
+ * pass computes it for that sample alone) is added into acc (arena.count int64, the arena's layout) in
+ * fixed point, and each sample's share scale * loss_i into *loss_fx, so both sums have the same bits
+ * however a step's samples are grouped into calls and ranks. arena.grads is scratch. CD_E_NUMERIC
+ * naming the layer, sample and element when a value is NaN, infinite or beyond the fixed-point limit
+ * (acc is then unspecified). */
+cd_status cd_model_loss_backward_fixed(cd_model *model, const uint8_t *labels, int n, float scale, int64_t *acc,
+                                       int64_t *loss_fx, int *correct, cd_error *err);
 
 /* Forward only over n samples at x (any n: in batches of max_batch); pred[i] = the class of sample i's
  * first maximal logit. */

@@ -28,13 +28,13 @@ typedef struct cd_train_config {
     char model[CD_SPEC_TEXT_MAX];
     int64_t epochs;
     int64_t max_steps;      /* 0: no limit beyond epochs */
-    int batch;              /* global batch */
+    int batch;              /* global batch; 0: 64, or batch_per_rank times the ranks */
+    int batch_per_rank;     /* --batch-per-rank (0: not given) */
     double lr;              /* 0: the model's default, cd_spec_default_recipe (0.01; exercise 0.05) */
     cd_lr_schedule lr_schedule;
     double momentum;
     uint64_t seed;
     cd_kernel_kind kernels;
-    int shards;
     char metrics[CD_PATH_MAX]; /* "" : none */
     int quiet;
     int verbose;            /* --verbose: print the start-up plan (each conv layer's kernel path) */

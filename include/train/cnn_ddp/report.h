@@ -21,7 +21,7 @@ typedef struct cd_run_info {
     const char *config;       /* the effective configuration, key=value lines */
     const char *data;
     int64_t train_rows, test_rows;
-    int shards, batch;
+    int batch;                /* global */
     int64_t steps_per_epoch, skipped_per_epoch, epochs, total_steps;
     const cd_layer *layers;   /* the network, with each conv layer's kernel plan */
     int n_layers;

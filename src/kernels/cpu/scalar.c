@@ -7,8 +7,10 @@
  *  - linear forward:      acc = 0; for i: acc += x*w; y = acc + b
  *  - linear backward:     dx: acc over o; dw, db: acc over samples
  * None of these depends on the batch size for forward / backward_data outputs, as required. */
+#include <math.h>
 #include <string.h>
 
+#include "cnn_ddp/fixed_point.h"
 #include "cnn_ddp/kernels.h"
 
 /* One path for every shape. */
@@ -191,6 +193,44 @@ static void scalar_linear_backward_weights(const cd_linear_shape *s, const float
     }
 }
 
+/* The reference: one sample at a time through the float op, then the fixed-point accumulation. */
+static int scalar_conv_backward_weights_fixed(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x,
+                                              const float *dy, float *dw, float *db, int64_t *dw_sum,
+                                              int64_t *db_sum, float *work)
+{
+    cd_conv_shape one = *s;
+    one.n = 1;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * s->h_out * s->w_out;
+    const size_t nw = (size_t)s->c_out * s->c_in * s->k_h * s->k_w;
+    cd_error err;
+    for (int n = 0; n < s->n; n++) {
+        scalar_conv_backward_weights(&one, plan, x + n * xs, dy + n * ys, dw, db, work);
+        if (cd_fixed_accumulate(dw_sum, dw, nw, &err) != CD_OK ||
+            cd_fixed_accumulate(db_sum, db, (size_t)s->c_out, &err) != CD_OK)
+            return 1;
+    }
+    return 0;
+}
+
+/* The reference: the product rounded to float, then llrint, with the limit checked value by value. */
+static int scalar_linear_backward_weights_fixed(const cd_linear_shape *s, const float *x, const float *dy, int64_t *dw,
+                                                int64_t *db)
+{
+    int bad = 0;
+    for (int n = 0; n < s->n; n++)
+        for (int o = 0; o < s->out; o++) {
+            const float d = dy[(size_t)n * s->out + o];
+            for (int i = 0; i < s->in; i++) {
+                const float p = d * x[(size_t)n * s->in + i];
+                if (!(fabsf(p) <= (float)CD_FIXED_LIMIT)) bad = 1;
+                else dw[(size_t)o * s->in + i] += llrint((double)p * 0x1p40);
+            }
+            if (!(fabsf(d) <= (float)CD_FIXED_LIMIT)) bad = 1;
+            else db[o] += llrint((double)d * 0x1p40);
+        }
+    return bad;
+}
+
 /* Separate multiply and add (no fma): every set writes exactly this, so the bits match across sets. */
 static void scalar_sgd_momentum(size_t n, float *w, float *v, const float *g, float lr, float mu)
 {
@@ -208,6 +248,7 @@ static const cd_kernels scalar_table = {
     .conv_forward = scalar_conv_forward,
     .conv_backward_data = scalar_conv_backward_data,
     .conv_backward_weights = scalar_conv_backward_weights,
+    .conv_backward_weights_fixed = scalar_conv_backward_weights_fixed,
     .pool_forward = scalar_pool_forward,
     .pool_backward = scalar_pool_backward,
     .relu_forward = scalar_relu_forward,
@@ -215,6 +256,7 @@ static const cd_kernels scalar_table = {
     .linear_forward = scalar_linear_forward,
     .linear_backward_data = scalar_linear_backward_data,
     .linear_backward_weights = scalar_linear_backward_weights,
+    .linear_backward_weights_fixed = scalar_linear_backward_weights_fixed,
     .sgd_momentum = scalar_sgd_momentum,
 };
 

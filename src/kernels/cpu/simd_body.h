@@ -28,9 +28,11 @@
 #ifndef CD_SIMD_BODY_H
 #define CD_SIMD_BODY_H
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "cnn_ddp/fixed_point.h"
 #include "cnn_ddp/kernels.h"
 
 #define CD_AI static inline __attribute__((always_inline))
@@ -66,6 +68,7 @@ static const cd_kernels simd_table = {
     .conv_forward = simd_conv_forward,
     .conv_backward_data = simd_conv_backward_data,
     .conv_backward_weights = simd_conv_backward_weights,
+    .conv_backward_weights_fixed = simd_conv_backward_weights_fixed,
     .pool_forward = simd_pool_forward,
     .pool_backward = simd_pool_backward,
     .relu_forward = simd_relu_forward,
@@ -73,6 +76,7 @@ static const cd_kernels simd_table = {
     .linear_forward = simd_linear_forward,
     .linear_backward_data = simd_linear_backward_data,
     .linear_backward_weights = simd_linear_backward_weights,
+    .linear_backward_weights_fixed = simd_linear_backward_weights_fixed,
     .sgd_momentum = simd_sgd_momentum,
 };
 

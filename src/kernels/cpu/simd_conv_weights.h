@@ -15,9 +15,10 @@ static size_t conv_work_weights(const cd_conv_shape *s, cd_conv_path path)
     const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
     switch (path) {
     case CD_CONV_POINTWISE: return 0;
-    case CD_CONV_DIRECT_WGRAD: return round16(gn * g.Nw * cv) + round16(K * cv) + gn * xpad;
+    case CD_CONV_DIRECT_WGRAD: return round16(gn * g.Nw * cv) + round16(K * cv) + gn * xpad + 2 * round16(K * cv);
     case CD_CONV_DIRECT_DOT: return round16(gn * s->c_out * g.Nw + VL) + gn * xpad;
-    case CD_CONV_IM2COL_WGRAD: return round16(K * ld) + round16(gn * P * cv) + round16(K * cv) + xpad;
+    case CD_CONV_IM2COL_WGRAD:
+        return round16(K * ld) + round16(gn * P * cv) + round16(K * cv) + xpad + 2 * round16(K * cv);
     default: return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
     }
 }
@@ -62,8 +63,10 @@ static void conv_weights_wide_dot(const cd_conv_shape *s, const float *x, const 
 
 /* dwT[k][co] = sum over the group's samples and wide positions of img[koff[k] + q] dyT[q][co], with
  * dyT = dy on the real columns and 0 on the junk ones (0 * a finite image value adds +-0, which
- * leaves the sum alone). */
-static void conv_weights_wide(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
+ * leaves the sum alone). With dw NULL (one sample, for the fixed-point sums) it stops at dwT and
+ * returns it: [K][cv], the padding columns 0. */
+static const float *conv_weights_wide_T(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
+                                        float *work)
 {
     const conv_geom g = conv_geometry(s);
     const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out, cv = conv_cv(s);
@@ -82,8 +85,14 @@ static void conv_weights_wide(const cd_conv_shape *s, const float *x, const floa
         const float *img = s->pad ? xpad : x + (size_t)g0 * xs;
         const ptrdiff_t img_stride = s->pad ? (ptrdiff_t)xps : (ptrdiff_t)xs;
         gemm_wgrad(K, cv / VL, g.Nw, gn, img, 0, koff, img_stride, dyT, (ptrdiff_t)dts, dwT);
-        dw_from_T(s, K, dwT, cv, dw, g0 > 0);
+        if (dw) dw_from_T(s, K, dwT, cv, dw, g0 > 0);
     }
+    return dwT;
+}
+
+static void conv_weights_wide(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
+{
+    conv_weights_wide_T(s, x, dy, dw, work);
 }
 
 /* dw[co][ci] (+)= sum_t sum_p dy_t[co][p] x_t[ci][p] */
@@ -112,9 +121,10 @@ static void conv_weights_im2col_dot(const cd_conv_shape *s, const float *x, cons
     }
 }
 
-/* dwT[k][co] = sum over the group's positions side by side of col[k][.] dyT[.][co] */
-static void conv_weights_im2col_wgrad(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
-                                      float *work)
+/* dwT[k][co] = sum over the group's positions side by side of col[k][.] dyT[.][co]; dw NULL: as
+ * conv_weights_wide_T. */
+static const float *conv_weights_im2col_wgrad_T(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
+                                                float *work)
 {
     const group_layout g = conv_group_layout(s, work);
     const int cv = conv_cv(s);
@@ -125,8 +135,15 @@ static void conv_weights_im2col_wgrad(const cd_conv_shape *s, const float *x, co
         pack_dyT(s, dy + g0 * g.ys, gn, s->w_out, g.P, cv, dyT);
         im2col_group(s, &g, x, g0, gn, col, xpad);
         gemm_wgrad(g.K, cv / VL, gn * g.P, 1, col, g.ld, NULL, 0, dyT, 0, dwT);
-        dw_from_T(s, g.K, dwT, cv, dw, g0 > 0);
+        if (dw) dw_from_T(s, g.K, dwT, cv, dw, g0 > 0);
     }
+    return dwT;
+}
+
+static void conv_weights_im2col_wgrad(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
+                                      float *work)
+{
+    conv_weights_im2col_wgrad_T(s, x, dy, dw, work);
 }
 
 /* db[co] = lane sums of dy over the batch and positions, whole vectors then the masked tail */
@@ -164,6 +181,50 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const cd_conv_pla
     default: conv_weights_im2col_dot(s, x, dy, dw, work); break;
     }
     conv_bias_grad(s, dy, db);
+}
+
+/* Where a wgrad path's sums sit in the workspace: after everything conv_work_weights counted for it. */
+static int64_t *wgrad_fixed_sums(const cd_conv_shape *s, cd_conv_path path, float *work)
+{
+    const size_t K = (size_t)s->c_in * s->k_h * s->k_w, cv = (size_t)conv_cv(s);
+    return (int64_t *)(void *)(work + conv_work_weights(s, path) - 2 * round16(K * cv));
+}
+
+/* backward_weights sample by sample, each sample's float dw and db (those of n = 1) added in fixed
+ * point. The wgrad paths add the transposed dwT as it comes out of the GEMM, a contiguous vectorised
+ * pass, into int64 sums in the same [K][cv] layout, and transpose those once per call: a per-sample
+ * transpose would cost about as much as the sample's GEMM on small planes. */
+static int simd_conv_backward_weights_fixed(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x,
+                                            const float *dy, float *dw, float *db, int64_t *dw_sum, int64_t *db_sum,
+                                            float *work)
+{
+    cd_conv_shape one = *s;
+    one.n = 1;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * s->h_out * s->w_out;
+    const int K = s->c_in * s->k_h * s->k_w, cv = conv_cv(s);
+    const cd_conv_path path = plan->backward_weights;
+    const int wgrad = path == CD_CONV_DIRECT_WGRAD || path == CD_CONV_IM2COL_WGRAD;
+    int64_t *sumT = wgrad ? wgrad_fixed_sums(s, path, work) : NULL;
+    if (sumT) memset(sumT, 0, sizeof(int64_t) * (size_t)K * cv);
+    cd_error err; /* only whether a value was bad travels back; the caller names it */
+    int bad = 0;
+    for (int n = 0; n < s->n && !bad; n++) {
+        const float *xn = x + (size_t)n * xs, *dyn = dy + (size_t)n * ys;
+        if (sumT) {
+            const float *dwT = path == CD_CONV_DIRECT_WGRAD ? conv_weights_wide_T(&one, xn, dyn, NULL, work)
+                                                            : conv_weights_im2col_wgrad_T(&one, xn, dyn, NULL, work);
+            bad |= cd_fixed_accumulate(sumT, dwT, (size_t)K * cv, &err) != CD_OK;
+        } else {
+            simd_conv_backward_weights(&one, plan, xn, dyn, dw, db, work);
+            bad |= cd_fixed_accumulate(dw_sum, dw, (size_t)s->c_out * K, &err) != CD_OK;
+        }
+        if (sumT) conv_bias_grad(&one, dyn, db);
+        bad |= cd_fixed_accumulate(db_sum, db, (size_t)s->c_out, &err) != CD_OK;
+    }
+    if (sumT && !bad)
+        for (int co = 0; co < s->c_out; co++)
+            for (int k = 0; k < K; k++) dw_sum[(size_t)co * K + k] += sumT[(size_t)k * cv + co];
+    return bad;
 }
 
 #endif

@@ -30,4 +30,55 @@ static void simd_linear_backward_weights(const cd_linear_shape *s, const float *
     }
 }
 
+/* Largest |v| over n floats; NaN if any is NaN (so the caller's <= test fails). */
+static float max_abs(const float *v, int n)
+{
+    float m = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float a = fabsf(v[i]);
+        m = a > m || a != a ? a : m;
+    }
+    return m;
+}
+
+/* Plain loops the compiler vectorises for this set's ISA (mul, widen, add, integer add per value:
+ * cd_fixed_round needs no double -> int64 instruction). o is the outer loop so that one row of int64
+ * sums stays in L1 while every sample adds to it. Range checks are per sample on the inputs: when
+ * max|dy| * max|x| is inside the limit every product is (rounding to float is monotonic, and the
+ * limit is a float), so the inner loop carries no test; otherwise a sample goes value by value. */
+static int simd_linear_backward_weights_fixed(const cd_linear_shape *s, const float *x, const float *dy, int64_t *dw,
+                                              int64_t *db)
+{
+    const float limit = (float)CD_FIXED_LIMIT;
+    int bounded = 1;
+    for (int n = 0; n < s->n && bounded; n++) {
+        const float mx = max_abs(x + (size_t)n * s->in, s->in), md = max_abs(dy + (size_t)n * s->out, s->out);
+        bounded = (double)md * (double)mx <= (double)limit; /* false for NaN */
+    }
+    int bad = 0;
+    for (int o = 0; o < s->out; o++) {
+        int64_t *restrict row = dw + (size_t)o * s->in;
+        for (int n = 0; n < s->n; n++) {
+            const float d = dy[(size_t)n * s->out + o];
+            const float *restrict xn = x + (size_t)n * s->in;
+            if (bounded) {
+                for (int i = 0; i < s->in; i++) row[i] += cd_fixed_round((double)(d * xn[i]));
+            } else {
+                int64_t out_of_range = 0;
+                for (int i = 0; i < s->in; i++) {
+                    const float p = d * xn[i];
+                    const int64_t ok = -(int64_t)(fabsf(p) <= limit); /* masks: the loop vectorises */
+                    out_of_range |= ~ok;
+                    row[i] += cd_fixed_round((double)p) & ok;
+                }
+                bad |= out_of_range != 0;
+            }
+            const int ok = fabsf(d) <= limit;
+            bad |= !ok;
+            db[o] += cd_fixed_round(ok ? (double)d : 0.0);
+        }
+    }
+    return bad;
+}
+
 #endif

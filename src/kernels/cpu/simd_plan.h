@@ -32,13 +32,13 @@
  * against 94-106 and 284-329 against 237-239 for the last two: the same sides. */
 #define WIDE_F 8
 
-/* The wgrad GEMM (dy transposed, c_out on the vector axis) for weight gradients when c_out is a
- * whole number of vectors, at least WGRAD_MIN_VECTORS of them; thinner blocks measured slower than
- * the dot GEMM's lane sums (16 lanes): 10 out (c_in 1, 28x28, k5), 20 out (c_in 10, 12x12, k5) and
- * 16 out (c_in 1, 28x28, k3 p1) keep the dot GEMM; 32 out (c_in 16, 14x14, k3 p1) and 64 out (c_in 32,
- * 7x7, k3 p1) gain. AVX2, where 16 out is two vectors: c_in 1, 28x28, k3 p1, 16 out, direct-wgrad
- * 75-88 against direct-dot 106-107 us; c_in 16, 14x14, k3 p1, 32 out, 264-318 against 430-508. */
-#define WGRAD_MIN_VECTORS 2
+/* The wgrad GEMM (dy transposed, c_out on the vector axis) for every weight gradient. Training
+ * computes them sample by sample (conv_backward_weights_fixed), and there the dot GEMM's lane sums,
+ * once per output per sample, cost more than the wgrad GEMM's padding of c_out to whole vectors.
+ * AVX2, 64 samples one at a time, us: c_in 1, 28x28, k5, 10 out: direct-wgrad 564, direct-dot 609;
+ * c_in 10, 12x12, k5, 20 out: im2col-wgrad 1098, im2col-dot 1370; c_in 1, 28x28, k3 p1, 16 out:
+ * direct-wgrad 647, direct-dot 775 (before the fused transposed sums, which widen the gap). Batched
+ * (8 samples a call), the dot GEMM had won the first two; only the float op's tests call it so now. */
 
 /* With the wgrad GEMM, the weight gradient reads the image in place while the junk positions are at
  * most 1 / WGRAD_DIRECT_JUNK_DIV of the real ones: c_in 32, 7x7, k3 p1, 64 out (12 junk per 49,
@@ -124,7 +124,8 @@ static int plan_forward_direct(const cd_conv_shape *s)
 /* Weight gradients through the wgrad GEMM (register-blocked over c_out vectors). */
 static int plan_weights_wgrad(const cd_conv_shape *s)
 {
-    return s->c_out % VL == 0 && s->c_out >= WGRAD_MIN_VECTORS * VL;
+    (void)s;
+    return 1;
 }
 
 /* Whether backward_weights reads the image in place (wide positions). The wgrad GEMM makes the GEMM
