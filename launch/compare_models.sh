@@ -11,7 +11,7 @@
 #   (default datasets/mnist.h5), OUT (where metrics, checkpoints and logs go; default
 #   compare-models-<EPOCHS>ep under $TMPDIR or /tmp), MAX_STEPS (passed on as --max-steps),
 #   EXTRA_ARGS (more cnn_ddp options, word-split, e.g. "--lr 0.05 --kernels avx2").
-# Both runs use the trainer's defaults otherwise (batch 64, momentum 0.5, seed 1, 8 shards, and each
+# Both runs use the trainer's defaults otherwise (batch 64, momentum 0.5, seed 1, one data block per sample, and each
 # model's default lr: 0.01 for seed, 0.05 for exercise). img/s is the mean of the per-epoch img_per_s in
 # the metrics file (training steps only: evaluation and checkpoint writes excluded).
 set -euo pipefail

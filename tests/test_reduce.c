@@ -147,7 +147,7 @@ static void test_refusals(void **state)
     assert_int_equal(acc[0], (int64_t)1024 << 40);
     assert_int_equal(acc[1], -((int64_t)1024 << 40));
 
-    /* 4096 chunks at the limit (the most --shards allows) fit with room to spare; only the 8192nd
+    /* 4096 chunks at the limit (the most samples --batch allows) fit with room to spare; only the 8192nd
      * would wrap int64, and it is refused instead. */
     for (int k = 1; k < 8191; k++) assert_int_equal(cd_fixed_accumulate(acc, edge, 2, &err), CD_OK);
     assert_int_equal(cd_fixed_accumulate(acc, edge, 2, &err), CD_E_NUMERIC);

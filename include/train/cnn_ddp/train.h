@@ -1,5 +1,5 @@
 /* The training run: data-parallel SGD over the ranks of a cd_comm, with evaluation, metrics and
- * checkpoints. Results depend on (data, model, seed, shards, batch, lr, momentum, kernel set) only,
+ * checkpoints. Results depend on (data, model, seed, global batch, lr, momentum, kernel set) only,
  * never on the number of ranks or on where a run was stopped and resumed. */
 #ifndef CNN_DDP_TRAIN_H
 #define CNN_DDP_TRAIN_H
