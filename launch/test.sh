@@ -31,12 +31,12 @@ cmake -S "$repo" -B "$mbuild" -DCMAKE_BUILD_TYPE=Release -DCNN_DDP_WERROR=ON -DC
   -DMPI_C_COMPILER=mpicc.mpich -DMPIEXEC_EXECUTABLE="$(command -v mpirun.mpich)" >/dev/null
 cmake --build "$mbuild" -j "$(nproc 2>/dev/null || echo 2)" --target cnn_ddp mnist2h5 ckpt_digest >/dev/null
 libs=$(ldd "$mbuild/cnn_ddp")
-if ! echo "$libs" | grep -q 'libmpich\.so' || echo "$libs" | grep -q 'libmpi\.so'; then
+if ! grep -q 'libmpich\.so' <<<"$libs" || grep -q 'libmpi\.so' <<<"$libs"; then
   echo "test: $mbuild/cnn_ddp is not linked with MPICH alone (a stale CMake cache? remove $mbuild):" >&2
   echo "$libs" >&2
   exit 1
 fi
-echo "test: built $mbuild/cnn_ddp against MPICH ($(echo "$libs" | awk '/libmpich/ { print $3; exit }'))"
+echo "test: built $mbuild/cnn_ddp against MPICH ($(awk '/libmpich/ { print $3; exit }' <<<"$libs"))"
 cd "$mbuild"
 CD_MPIRUN=mpirun.mpich CD_OPENMPI_BIN="$build" \
   ctest --output-on-failure --timeout 900 -R 'test_ranks_bit_identical|test_failures_no_hang|test_mpich'

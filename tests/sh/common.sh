@@ -37,8 +37,11 @@ ensure_data() {
 # mismatch is refused. MPIRUN is the launcher with its flags, for tests that need its pid ($!):
 #   "${MPIRUN[@]}" -np 2 "$CNN_DDP" ... &
 # Open MPI needs --oversubscribe for more ranks than cores; MPICH's Hydra oversubscribes by itself.
+# (ldd's output is read whole first: piped into grep -q, ldd may die of SIGPIPE, and under pipefail that
+# would read as "not MPICH")
 CD_MPI=openmpi
-if ldd "$CNN_DDP" 2>/dev/null | grep -q 'libmpich\.so'; then CD_MPI=mpich; fi
+cd_libs=$(ldd "$CNN_DDP" 2>/dev/null || true)
+if grep -q 'libmpich\.so' <<<"$cd_libs"; then CD_MPI=mpich; fi
 if [ -z "${CD_MPIRUN:-}" ]; then
   if [ "$CD_MPI" = mpich ]; then CD_MPIRUN=mpirun.mpich
   elif command -v mpirun.openmpi >/dev/null; then CD_MPIRUN=mpirun.openmpi

@@ -15,10 +15,10 @@ for b in "$mpich_bin" "$openmpi_bin"; do
 done
 # Each binary is linked with the MPI it claims, and only with it.
 libs_m=$(ldd "$mpich_bin/cnn_ddp"); libs_o=$(ldd "$openmpi_bin/cnn_ddp")
-echo "$libs_m" | grep -q 'libmpich\.so' || fail "$mpich_bin/cnn_ddp is not linked with libmpich: $libs_m"
-! echo "$libs_m" | grep -q 'libmpi\.so\|libopen-pal' || fail "$mpich_bin/cnn_ddp is linked with Open MPI too: $libs_m"
-echo "$libs_o" | grep -q 'libmpi\.so' || fail "$openmpi_bin/cnn_ddp is not linked with Open MPI's libmpi: $libs_o"
-! echo "$libs_o" | grep -q 'libmpich' || fail "$openmpi_bin/cnn_ddp is linked with MPICH too: $libs_o"
+grep -q 'libmpich\.so' <<<"$libs_m" || fail "$mpich_bin/cnn_ddp is not linked with libmpich: $libs_m"
+! grep -q 'libmpi\.so\|libopen-pal' <<<"$libs_m" || fail "$mpich_bin/cnn_ddp is linked with Open MPI too: $libs_m"
+grep -q 'libmpi\.so' <<<"$libs_o" || fail "$openmpi_bin/cnn_ddp is not linked with Open MPI's libmpi: $libs_o"
+! grep -q 'libmpich' <<<"$libs_o" || fail "$openmpi_bin/cnn_ddp is linked with MPICH too: $libs_o"
 CNN_DDP=$mpich_bin/cnn_ddp MPIRUN=(mpirun.mpich) CD_MPIRUN=mpirun.mpich
 command -v mpirun.mpich >/dev/null || fail "mpirun.mpich not found"
 ensure_data
