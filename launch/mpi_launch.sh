@@ -10,7 +10,9 @@
 # - Either one passes the ranks' 143/130 through when only the ranks are signalled.
 # So on TERM/INT this script signals the ranks itself where it can see them (this machine), else
 # mpirun, and afterwards trusts cnn_ddp's stop line ("cnn_ddp: stopped by signal at step ...",
-# printed by rank 0 after its checkpoint) over mpirun's status.
+# printed by rank 0 after its checkpoint) over mpirun's status. Still 1 or 0: a signal that reaches
+# mpirun both directly and through this script (a scheduler signalling every process) on several
+# hosts, when mpirun gives up at the second one before any stop line.
 
 # mpi_flavour MPIRUN -> openmpi, hydra (MPICH, Intel MPI) or unknown
 mpi_flavour() {
@@ -80,7 +82,9 @@ mpi_run() {
     filter=$!
     trap '_mpi_forward TERM' TERM
     trap '_mpi_forward INT' INT
-    "$@" 2> "$tmp/stderr" &
+    # mpirun in a session of its own: a terminal's Ctrl-C or a kill of this script's process group then
+    # reaches it only through this script, once (a second TERM/INT makes either mpirun give up at once).
+    setsid -w "$@" 2> "$tmp/stderr" &
     _mpi_job=$!
     # A trapped signal interrupts wait; wait again until mpirun has really ended.
     while kill -0 "$_mpi_job" 2>/dev/null; do wait "$_mpi_job" 2>/dev/null || true; done
