@@ -68,7 +68,8 @@ pass "run_local.sh, SIGTERM to the script: 143, stopped at $s"
 # 4. run_local.sh, SIGTERM to everything at once (script, mpirun and ranks, as a job's time limit
 #    does): mpirun itself exits 1 then (Open MPI), the script still 143.
 start local_all "${run_local[@]}"
-kill -TERM -- -"$job" $(ranks)
+mpirun_pid=$(pgrep -P "$job" -x mpirun) || fail "no mpirun under run_local.sh"
+kill -TERM -- -"$job" "$mpirun_pid" $(ranks)
 finish local_all 143
 pass "run_local.sh, SIGTERM to script, mpirun and ranks: 143, stopped at $s"
 
