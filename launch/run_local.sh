@@ -14,7 +14,12 @@
 #   Binding is the usual win on an idle dedicated node (not measurable here); on a busy shared box
 #   a bound rank cannot dodge a loaded core, so try CNN_DDP_BIND=none there;
 # - as root (containers, CI): sets OMPI_ALLOW_RUN_AS_ROOT{,_CONFIRM}=1, which mpirun otherwise refuses;
-# - NP=1 still goes through mpirun, so one rank behaves exactly like N ranks.
+# - NP=1 still goes through mpirun, so one rank behaves exactly like N ranks;
+# - Open MPI's mpirun or MPICH's (MPIRUN=mpirun.mpich: Hydra oversubscribes without being told and
+#   needs nothing as root; its binding options are -bind-to/-map-by), told apart by `$MPIRUN --version`;
+#   cnn_ddp must be built with the same MPI (else it refuses to start, exit 2);
+# - SIGTERM/SIGINT to this script go to the ranks, which checkpoint and stop; the script then exits
+#   143/130, whatever mpirun returned (see launch/mpi_launch.sh), 1 on a failure, 0 when done.
 # Environment: CNN_DDP_BIN (binary), CNN_DDP_BIND (core|none|socket: override the binding),
 #   MPIRUN (mpirun to use), MPIRUN_EXTRA (more mpirun options, word-split), RUN_LOCAL_DRY=1 (print the
 #   command instead of running it).
@@ -41,23 +46,29 @@ if [[ ! -x $bin ]]; then
 fi
 
 mpirun=${MPIRUN:-mpirun}
-command -v "$mpirun" >/dev/null || { echo "$0: $mpirun: not found (install Open MPI)" >&2; exit 1; }
+command -v "$mpirun" >/dev/null || { echo "$0: $mpirun: not found (install Open MPI, or set MPIRUN)" >&2; exit 1; }
+# shellcheck source=launch/mpi_launch.sh
+source "$here/mpi_launch.sh"
+flavour=$(mpi_flavour "$mpirun")
 
 cores=$(nproc)
 opts=(-np "$np")
 bind=${CNN_DDP_BIND:-}
 if (( np > cores )); then
-    opts+=(--oversubscribe)
+    [[ $flavour == hydra ]] || opts+=(--oversubscribe)
     bind=${bind:-none}
 else
     bind=${bind:-core}
 fi
-if [[ $bind == core ]]; then
+if [[ $flavour == hydra ]]; then
+    opts+=(-bind-to "$bind")
+    [[ $bind == core ]] && opts+=(-map-by core)
+elif [[ $bind == core ]]; then
     opts+=(--map-by core --bind-to core)
 else
     opts+=(--bind-to "$bind")
 fi
-if [[ $(id -u) -eq 0 ]]; then
+if [[ $flavour != hydra && $(id -u) -eq 0 ]]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 # shellcheck disable=SC2206 # MPIRUN_EXTRA is a list of options on purpose
@@ -69,4 +80,4 @@ if [[ ${RUN_LOCAL_DRY:-0} == 1 ]]; then
     echo
     exit 0
 fi
-exec "${cmd[@]}"
+mpi_run 1 "$bin" "${cmd[@]}"

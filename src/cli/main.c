@@ -1,5 +1,6 @@
 /* cnn_ddp: the only place a status becomes an exit. Under mpirun every rank runs this; only rank 0
  * prints, and a failure that may leave other ranks waiting ends the whole job with MPI_Abort. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,14 @@ int main(int argc, char **argv)
     } else {
         cd_comm_self(&comm);
     }
+    /* Before any file is touched: N copies that each think they are alone would share one ckpt dir. */
+    st = cd_comm_check_world(environ, comm.size, &err);
+    if (st != CD_OK) {
+        if (!quiet_rank) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+        comm.finalize(&comm);
+        free(cfg);
+        return cd_status_exit_code(st);
+    }
     cd_signals_install();
     cfg->process_start = (double)t0.tv_sec + (double)t0.tv_nsec * 1e-9;
     /* Under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own output is (a log file, a
@@ -88,7 +97,14 @@ int main(int argc, char **argv)
         cd_console_reporter(&console, cfg->quiet, cfg->verbose, isatty(STDOUT_FILENO) && !cd_comm_under_launcher());
     st = cd_train_run(cfg, &comm, &reporter, &err);
     int code = cd_status_exit_code(st);
-    if (st == CD_E_STOPPED) code = 128 + cd_signals_pending();
+    if (st == CD_E_STOPPED) {
+        /* Every rank stopped at the same step, but maybe not every rank got the signal: all exit with
+         * the lowest signalled rank's 128+signo, so mpirun (which reports the first non-zero exit) and
+         * a requeue script see 143 or 130 whichever rank exits first. */
+        uint64_t signo = 0;
+        if (cd_comm_first_nonzero(&comm, (uint64_t)cd_signals_pending(), &signo, &err) != CD_OK) st = CD_E_COMM;
+        code = st == CD_E_COMM ? 1 : 128 + (int)(signo ? signo : SIGTERM);
+    }
     if (st != CD_OK && st != CD_E_STOPPED && comm.rank == 0) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
     if (st == CD_E_COMM || st == CD_E_INTERNAL || st == CD_E_NOMEM) {
         /* Other ranks may be blocked in a collective: end them all. */

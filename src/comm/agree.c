@@ -48,3 +48,14 @@ cd_status cd_comm_agree_named(cd_comm *c, cd_status local, cd_error *err)
     if (st != CD_OK && st != CD_E_COMM && c->size > 1 && failed >= 0) cd_error_prefix(err, "rank %d: ", failed);
     return st;
 }
+
+cd_status cd_comm_first_nonzero(cd_comm *c, uint64_t local, uint64_t *out, cd_error *err)
+{
+    uint64_t *all = cd_alloc_zeroed(sizeof(uint64_t) * (size_t)c->size);
+    if (!all) return CD_FAIL(err, CD_E_NOMEM, "out of memory gathering a value from %d ranks", c->size);
+    const cd_status st = c->allgather_u64(c, local, all, err);
+    *out = 0;
+    for (int r = 0; st == CD_OK && r < c->size && !*out; r++) *out = all[r];
+    cd_free(all);
+    return st;
+}

@@ -32,6 +32,9 @@ struct cd_comm {
 /* True when this process was started by mpirun/srun (the launcher's environment variables). */
 int cd_comm_under_launcher(void);
 void cd_comm_self(cd_comm *c);
+/* CD_E_USAGE when the launcher's environment (envp: NAME=VALUE strings, NULL-terminated) counts more
+ * than one process but MPI reported `world_size` 1: the message names the variable and the likely fix. */
+cd_status cd_comm_check_world(char *const *envp, int world_size, cd_error *err);
 /* Calls MPI_Init; CD_E_COMM if that fails or MPI support was not compiled in. */
 cd_status cd_comm_mpi(int *argc, char ***argv, cd_comm *c, cd_error *err);
 
@@ -50,6 +53,8 @@ cd_status cd_comm_agree(cd_comm *c, cd_status local, cd_error *err, int *failed_
 /* The same, with "rank N: " put before another rank's message when the job has more than one rank
  * (a comm failure keeps its own wording: it already names the rank). */
 cd_status cd_comm_agree_named(cd_comm *c, cd_status local, cd_error *err);
+/* Collective: *out = the value of the lowest rank whose `local` is non-zero (0 if none). */
+cd_status cd_comm_first_nonzero(cd_comm *c, uint64_t local, uint64_t *out, cd_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,86 @@
+# A stop by SIGTERM/SIGINT ends the job with 143/130 (a requeue script's `case 143|130`), through plain
+# mpirun when the ranks are signalled and through launch/run_local.sh however the signal arrives; the
+# stop checkpoint verifies and resumes; a real failure still gives 1.
+source "$(dirname "$0")/common.sh"
+# shellcheck source=launch/mpi_launch.sh
+source "$CD_SRC/launch/mpi_launch.sh"   # mpi_ranks, mpi_exit_status
+ensure_data
+set -m   # background jobs in their own process group, with SIGINT not ignored (as in a terminal)
+long=(--data "$DATA" --epochs 100 --quiet --log-every 10)
+run_local=(env CNN_DDP_BIN="$CNN_DDP" bash "$CD_SRC/launch/run_local.sh" 2)
+
+# start NAME CMD...: CMD with the training options in the background ($job), until it is past step 40.
+start() {
+  local name=$1 i; shift
+  "$@" "${long[@]}" --ckpt-dir "$WORK/$name" --metrics "$WORK/$name.jsonl" >"$WORK/$name.log" 2>&1 &
+  job=$!
+  for i in $(seq 1 600); do grep -q '"step":40,' "$WORK/$name.jsonl" 2>/dev/null && return; sleep 0.1; done
+  fail "$name: never reached step 40: $(cat "$WORK/$name.log")"
+}
+# finish NAME EXPECTED: waits for $job, checks its status and the stop checkpoint; its step into $s.
+finish() {
+  local rc=0
+  wait "$job" || rc=$?
+  [ "$rc" = "$2" ] || fail "$1: exit status $rc, expected $2: $(cat "$WORK/$1.log")"
+  s=$(sed -n 's/^cnn_ddp: stopped by signal at step \([0-9]*\), checkpoint .*/\1/p' "$WORK/$1.log")
+  [ -n "$s" ] || fail "$1: no stop line: $(cat "$WORK/$1.log")"
+  "$CNN_DDP" info "$WORK/$1/step-$s.h5" >/dev/null || fail "$1: the stop checkpoint step-$s.h5 does not verify"
+}
+ranks() { mpi_ranks "$job" "$CNN_DDP"; }
+
+# 0. The status rule on its own.
+[ "$(mpi_exit_status 1 TERM 'cnn_ddp: stopped by signal at step 9')" = 143 ] || fail "TERM + stop line + mpirun 1 is not 143"
+[ "$(mpi_exit_status 0 INT 'cnn_ddp: stopped by signal at step 9')" = 130 ] || fail "INT + stop line + mpirun 0 is not 130"
+[ "$(mpi_exit_status 130 '' 'cnn_ddp: stopped by signal at step 9')" = 130 ] || fail "the ranks' 130 was not kept"
+[ "$(mpi_exit_status 0 TERM '')" = 143 ] || fail "a signalled job without a stop line reported 0"
+[ "$(mpi_exit_status 1 TERM '')" = 1 ] || fail "a failure after a signal lost its status"
+[ "$(mpi_exit_status 2 '' '')" = 2 ] || fail "a plain status was changed"
+pass "mpi_exit_status"
+
+# 1. Plain mpirun, SIGTERM to the ranks (as a scheduler signals every process): 143, and the stop
+#    checkpoint resumes.
+start term mpirun --oversubscribe -np 2 "$CNN_DDP"
+r=$(ranks); [ "$(echo "$r" | wc -w)" = 2 ] || fail "found ranks '$r', expected 2"
+kill -TERM $r
+finish term 143
+"$CNN_DDP" --data "$DATA" --epochs 100 --quiet --max-steps $((s + 20)) --ckpt-dir "$WORK/term" --resume >"$WORK/resume.log" 2>&1 ||
+  fail "resume from step-$s.h5 failed: $(cat "$WORK/resume.log")"
+"$CNN_DDP" info "$WORK/term/final.h5" | grep -q "position *step $((s + 20)) " ||
+  fail "the resumed run did not end at step $((s + 20)): $("$CNN_DDP" info "$WORK/term/final.h5")"
+pass "mpirun, SIGTERM to the ranks: 143, stopped at $s, resumed to $((s + 20))"
+
+# 2. Plain mpirun, SIGINT to rank 1 only: rank 0 was never signalled, yet every rank exits 130, so
+#    mpirun's status (the first non-zero exit) is 130 whichever rank ends first.
+start int1 mpirun --oversubscribe -np 2 "$CNN_DDP"
+r1=""
+for p in $(ranks); do tr '\0' '\n' < "/proc/$p/environ" | grep -qx OMPI_COMM_WORLD_RANK=1 && r1=$p; done
+[ -n "$r1" ] || fail "could not find rank 1"
+kill -INT "$r1"
+finish int1 130
+pass "mpirun, SIGINT to rank 1 only: 130, stopped at $s"
+
+# 3. run_local.sh, SIGTERM to the script (kill PID): 143.
+start local_term "${run_local[@]}"
+kill -TERM "$job"
+finish local_term 143
+pass "run_local.sh, SIGTERM to the script: 143, stopped at $s"
+
+# 4. run_local.sh, SIGTERM to everything at once (script, mpirun and ranks, as a job's time limit
+#    does): mpirun itself exits 1 then (Open MPI), the script still 143.
+start local_all "${run_local[@]}"
+mpirun_pid=$(pgrep -P "$job" -x mpirun) || fail "no mpirun under run_local.sh"
+kill -TERM -- -"$job" "$mpirun_pid" $(ranks)
+finish local_all 143
+pass "run_local.sh, SIGTERM to script, mpirun and ranks: 143, stopped at $s"
+
+# 5. run_local.sh, SIGINT to its process group (a terminal's Ctrl-C): 130.
+start local_int "${run_local[@]}"
+kill -INT -- -"$job"
+finish local_int 130
+pass "run_local.sh, Ctrl-C: 130, stopped at $s"
+
+# 6. A real failure through run_local.sh is still 1, with no stop line.
+rc=0; CNN_DDP_FAULT=nan:1:25 "${run_local[@]}" "${long[@]}" --no-ckpt >"$WORK/nan.log" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "NaN through run_local.sh: exit status $rc, expected 1: $(cat "$WORK/nan.log")"
+! grep -q "stopped by signal" "$WORK/nan.log" || fail "a failure printed a stop line"
+pass "run_local.sh, a NaN on rank 1: 1"
