@@ -807,9 +807,37 @@ static void test_nan_fault(void **state)
     assert_string_equal(trail, "0,0,1");
 }
 
+/* A global batch the split cannot fill, and more ranks than samples, are refused before any file is
+ * written (the checkpoint directory is not created), each with its one line. */
+static void test_batch_refusals(void **state)
+{
+    (void)state;
+    char dir[CD_PATH_MAX];
+    subdir("refused", dir);
+    cd_train_config cfg;
+    base_config(&cfg, dir, 5);
+    cfg.batch = TRAIN_ROWS + 1;
+    cd_comm self;
+    cd_comm_self(&self);
+    cd_error err = {0};
+    assert_int_equal(cd_train_run(&cfg, &self, NULL, &err), CD_E_USAGE);
+    assert_non_null(strstr(err.msg, ": 600 training rows, fewer than the global batch of 601 (a step takes one sample "
+                                    "from each of 601 blocks of the rows): lower --batch"));
+    base_config(&cfg, dir, 5);
+    cfg.batch = 4;
+    fake_comm f;
+    fake_init(&f, g.n_params, 5);
+    assert_int_equal(cd_train_run(&cfg, &f.comm, NULL, &err), CD_E_USAGE);
+    assert_string_equal(err.msg, "rank 0: 5 ranks but a global batch of 4: every rank needs at least one sample per step; use "
+                                 "--batch 5 or more, or --batch-per-rank N (a global batch of N x 5)");
+    struct stat st;
+    assert_int_not_equal(stat(dir, &st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_refusals),
         cmocka_unit_test(test_short_run_collectives_and_determinism),
         cmocka_unit_test(test_resume_picks_newest_valid),
         cmocka_unit_test(test_resume_refuses_other_runs),

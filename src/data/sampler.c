@@ -22,15 +22,15 @@ cd_status cd_sampler_init(cd_sampler *s, int64_t rows, int shards, int batch, ui
                           cd_error *err)
 {
     if (shards < 1)
-        return CD_FAIL(err, CD_E_USAGE, "--shards %d is invalid: need at least 1 shard", shards);
+        return CD_FAIL(err, CD_E_USAGE, "%d shards is invalid: need at least 1 shard", shards);
     if (shards > SAMPLER_MAX_SHARDS)
-        return CD_FAIL(err, CD_E_USAGE, "--shards %d is too many: at most %d shards", shards,
+        return CD_FAIL(err, CD_E_USAGE, "%d shards is too many: at most %d shards", shards,
                        SAMPLER_MAX_SHARDS);
     if (batch < 1)
-        return CD_FAIL(err, CD_E_USAGE, "--batch %d is invalid: need at least 1 sample per step", batch);
+        return CD_FAIL(err, CD_E_USAGE, "batch %d is invalid: need at least 1 sample per step", batch);
     if (batch % shards != 0)
         return CD_FAIL(err, CD_E_USAGE,
-                       "--batch %d is not a multiple of --shards %d (each shard contributes "
+                       "batch %d is not a multiple of %d shards (each shard contributes "
                        "batch/shards samples per step)",
                        batch, shards);
     if (rows < 0)
@@ -42,12 +42,12 @@ cd_status cd_sampler_init(cd_sampler *s, int64_t rows, int shards, int batch, ui
         if (size < chunk)
             return CD_FAIL(err, CD_E_USAGE,
                            "shard %d has %lld samples, fewer than one chunk of %d (%lld rows in %d "
-                           "shards; lower --shards or --batch)",
+                           "shards)",
                            k, (long long)size, chunk, (long long)rows, shards);
         if (size > SAMPLER_MAX_SHARD_ROWS)
             return CD_FAIL(err, CD_E_USAGE,
                            "shard %d has %lld samples, more than the %lld one shard can shuffle; "
-                           "raise --shards",
+                           "use more shards",
                            k, (long long)size, SAMPLER_MAX_SHARD_ROWS);
         if (size < min_size) min_size = size;
     }
@@ -71,10 +71,9 @@ cd_status cd_sampler_rank_shards(int shards, int size, int rank, int *first, int
     if (size < 1 || rank < 0 || rank >= size)
         return CD_FAIL(err, CD_E_INTERNAL, "rank %d of %d ranks is not a valid rank", rank, size);
     if (shards < 1)
-        return CD_FAIL(err, CD_E_USAGE, "--shards %d is invalid: need at least 1 shard", shards);
+        return CD_FAIL(err, CD_E_USAGE, "%d shards is invalid: need at least 1 shard", shards);
     if (size > shards)
-        return CD_FAIL(err, CD_E_USAGE, "%d ranks but only %d shards: use --shards >= %d", size, shards,
-                       size);
+        return CD_FAIL(err, CD_E_USAGE, "%d ranks but only %d shards: a rank would have none", size, shards);
     /* The first shards % size ranks take one extra shard; blocks stay contiguous and in rank order. */
     int base = shards / size, extra = shards % size;
     *first = rank * base + (rank < extra ? rank : extra);

@@ -112,6 +112,10 @@ static cd_status load_local_data(run *r, cd_error *err)
                        test_info.height, test_info.width, info.height, info.width);
     /* One block per sample of the batch: the sample is the unit of the exact sum, so any rank count up
      * to the batch splits a step without changing a bit. */
+    if (info.count < cfg->batch)
+        return CD_FAIL(err, CD_E_USAGE, "%s: %" PRId64 " training rows, fewer than the global batch of %d (a step "
+                       "takes one sample from each of %d blocks of the rows): lower --batch", cfg->data, info.count,
+                       cfg->batch, cfg->batch);
     CD_TRY(cd_sampler_init(&r->sampler, info.count, cfg->batch, cfg->batch, cfg->seed, err));
     CD_TRY(cd_sampler_rank_shards(cfg->batch, r->comm->size, r->comm->rank, &r->shard_first, &r->shard_count, err));
     int64_t begin, end, unused;
