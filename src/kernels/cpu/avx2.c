@@ -113,6 +113,23 @@ static inline float v_hsum(vf v)
     return _mm_cvtss_f32(b);
 }
 
+/* Fixed-point sums: VL/2 int64 lanes. vq_bits: the bits of p * 2^40 + 1.5 * 2^52 for each float of p
+ * (lanes 0..VL/2-1 into lo, the rest into hi), whose low bits are cd_fixed_round(p) plus the bits of
+ * 1.5 * 2^52 (the product is exact, so the fma rounds once, as cd_fixed_round's addition does). */
+typedef __m256i vq;
+static inline vq vq_zero(void) { return _mm256_setzero_si256(); }
+static inline vq vq_add(vq a, vq b) { return _mm256_add_epi64(a, b); }
+static inline vq vq_load(const int64_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline void vq_store(int64_t *p, vq v) { _mm256_storeu_si256((__m256i *)p, v); }
+static inline vq vq_set1(int64_t x) { return _mm256_set1_epi64x(x); }
+static inline vq vq_sub(vq a, vq b) { return _mm256_sub_epi64(a, b); }
+static inline void vq_bits(vf p, vq *lo, vq *hi)
+{
+    const __m256d scale = _mm256_set1_pd(0x1p40), magic = _mm256_set1_pd(0x1.8p52);
+    *lo = _mm256_castpd_si256(_mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(p)), scale, magic));
+    *hi = _mm256_castpd_si256(_mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)), scale, magic));
+}
+
 /* 16 ymm registers: 12 accumulators + 2 loads + 1 broadcast; dot: 6 + 3 + 3 */
 #define BC_MR 6
 #define BC_NR 2

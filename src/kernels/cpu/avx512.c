@@ -119,6 +119,22 @@ static inline float v_hsum(vf v)
 /* weight-gradient kernel: accumulators, vectors per block */
 #define WG_ACC 24
 #define WG_NR 4
+/* Fixed-point sums: VL/2 int64 lanes; see avx2.c for vq_bits. */
+typedef __m512i vq;
+static inline vq vq_zero(void) { return _mm512_setzero_si512(); }
+static inline vq vq_add(vq a, vq b) { return _mm512_add_epi64(a, b); }
+static inline vq vq_load(const int64_t *p) { return _mm512_loadu_si512((const void *)p); }
+static inline void vq_store(int64_t *p, vq v) { _mm512_storeu_si512((void *)p, v); }
+static inline vq vq_set1(int64_t x) { return _mm512_set1_epi64(x); }
+static inline vq vq_sub(vq a, vq b) { return _mm512_sub_epi64(a, b); }
+static inline void vq_bits(vf p, vq *lo, vq *hi)
+{
+    const __m512d scale = _mm512_set1_pd(0x1p40), magic = _mm512_set1_pd(0x1.8p52);
+    *lo = _mm512_castpd_si512(_mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(p)), scale, magic));
+    *hi = _mm512_castpd_si512(
+        _mm512_fmadd_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1))), scale, magic));
+}
+
 #define SIMD_KIND CD_KERNELS_AVX512
 #define SIMD_EXPORT cd_kernels_avx512
 

@@ -41,9 +41,10 @@ static float max_abs(const float *v, int n)
     return m;
 }
 
-/* Plain loops the compiler vectorises for this set's ISA (mul, widen, add, integer add per value:
- * cd_fixed_round needs no double -> int64 instruction). o is the outer loop so that one row of int64
- * sums stays in L1 while every sample adds to it. Range checks are per sample on the inputs: when
+/* Whole vectors of columns keep their int64 sums in registers across the samples (mul, widen, fma,
+ * integer add per value: cd_fixed_round needs no double -> int64 instruction); the tail columns and
+ * the checked path are plain loops the compiler vectorises. o is the outer loop so that one row of
+ * int64 sums stays in L1. Range checks are per sample on the inputs: when
  * max|dy| * max|x| is inside the limit every product is (rounding to float is monotonic, and the
  * limit is a float), so the inner loop carries no test; otherwise a sample goes value by value. */
 static int simd_linear_backward_weights_fixed(const cd_linear_shape *s, const float *x, const float *dy, int64_t *dw,
@@ -56,13 +57,56 @@ static int simd_linear_backward_weights_fixed(const cd_linear_shape *s, const fl
         bounded = (double)md * (double)mx <= (double)limit; /* false for NaN */
     }
     int bad = 0;
+    const int whole = bounded ? s->in / VL * VL : 0;
+    const double magic = 0x1.8p52;
+    int64_t magic_bits;
+    memcpy(&magic_bits, &magic, sizeof magic_bits);
+    const vq samples_magic = vq_set1((int64_t)((uint64_t)magic_bits * (uint64_t)s->n));
+    /* LIN_FX_ROWS rows of VL columns at a time, summed over the samples in registers (one load of x
+     * serves the rows): each lane adds the bits of p * 2^40 + 1.5 * 2^52, i.e. cd_fixed_round(p)
+     * plus a constant taken off once at the end (wrapping int64 arithmetic, exact because the true
+     * sum fits). */
+    enum { LIN_FX_ROWS = 4 };
+    const int row_blocks = s->out / LIN_FX_ROWS * LIN_FX_ROWS;
+    for (int o0 = 0; o0 < row_blocks; o0 += LIN_FX_ROWS)
+        for (int i0 = 0; i0 < whole; i0 += VL) {
+            vq lo[LIN_FX_ROWS], hi[LIN_FX_ROWS];
+            for (int r = 0; r < LIN_FX_ROWS; r++) lo[r] = hi[r] = vq_zero();
+            for (int n = 0; n < s->n; n++) {
+                const vf xv = v_load(x + (size_t)n * s->in + i0);
+                const float *d = dy + (size_t)n * s->out + o0;
+                for (int r = 0; r < LIN_FX_ROWS; r++) {
+                    vq l, h;
+                    vq_bits(v_mul(v_set1(d[r]), xv), &l, &h);
+                    lo[r] = vq_add(lo[r], l);
+                    hi[r] = vq_add(hi[r], h);
+                }
+            }
+            for (int r = 0; r < LIN_FX_ROWS; r++) {
+                int64_t *row = dw + (size_t)(o0 + r) * s->in + i0;
+                vq_store(row, vq_add(vq_load(row), vq_sub(lo[r], samples_magic)));
+                vq_store(row + VL / 2, vq_add(vq_load(row + VL / 2), vq_sub(hi[r], samples_magic)));
+            }
+        }
     for (int o = 0; o < s->out; o++) {
         int64_t *restrict row = dw + (size_t)o * s->in;
+        if (o >= row_blocks)
+            for (int i0 = 0; i0 < whole; i0 += VL) {
+                vq lo = vq_zero(), hi = vq_zero();
+                for (int n = 0; n < s->n; n++) {
+                    vq l, h;
+                    vq_bits(v_mul(v_set1(dy[(size_t)n * s->out + o]), v_load(x + (size_t)n * s->in + i0)), &l, &h);
+                    lo = vq_add(lo, l);
+                    hi = vq_add(hi, h);
+                }
+                vq_store(row + i0, vq_add(vq_load(row + i0), vq_sub(lo, samples_magic)));
+                vq_store(row + i0 + VL / 2, vq_add(vq_load(row + i0 + VL / 2), vq_sub(hi, samples_magic)));
+            }
         for (int n = 0; n < s->n; n++) {
             const float d = dy[(size_t)n * s->out + o];
             const float *restrict xn = x + (size_t)n * s->in;
             if (bounded) {
-                for (int i = 0; i < s->in; i++) row[i] += cd_fixed_round((double)(d * xn[i]));
+                for (int i = whole; i < s->in; i++) row[i] += cd_fixed_round((double)(d * xn[i]));
             } else {
                 int64_t out_of_range = 0;
                 for (int i = 0; i < s->in; i++) {
