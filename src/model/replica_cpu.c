@@ -8,11 +8,23 @@
 
 #include "cnn_ddp/replica.h"
 
-/* Samples per forward/backward pass. The sums are per sample, so this changes no bit, only how much of
- * the activations stays in cache: seed and exercise nets, 150 steps, task-clock ms (2 runs, a shared
- * noisy 2-core VM): 8: 1479/1389, 4515/5719; 16: 1284/1361, 5224/5577; 32: 1460/1405, 5134/4995;
- * 64 (a whole step): 1515/1507, 5241/5665. */
-enum { PASS_SAMPLES = 16 };
+/* Samples per forward/backward pass: the largest power of two whose activations (the input and
+ * every layer's output, floats) fit PASS_ACTIVATIONS, between 4 and the model's batch. The sums are
+ * per sample, so this changes no bit, only what stays in cache (1 MiB of floats: this machine's L2).
+ * CPU ms (perf stat task-clock) of 150 steps with start-up and evaluation, median of 5 rounds
+ * alternating the pass sizes on an idle machine: exercise (50k floats a sample; the rule gives 4)
+ * 4: 3391, 8: 3386, 16: 3473, 32: 3575; seed (11k; the rule gives 16) 4: 959, 8: 936, 16: 925,
+ * 32: 946. The build before per-sample sums (chunks of 8): exercise 3377, seed 943. */
+enum { PASS_ACTIVATIONS = 1 << 18, PASS_MIN = 4 };
+
+static int pass_samples(const cd_model *m)
+{
+    size_t per = cd_shape_size(m->input);
+    for (int i = 0; i < m->n_layers; i++) per += cd_shape_size(m->layers[i].out);
+    int pass = PASS_MIN;
+    while (pass * 2 <= m->max_batch && (size_t)pass * 2 * per <= PASS_ACTIVATIONS) pass *= 2;
+    return pass < m->max_batch ? pass : m->max_batch;
+}
 
 typedef struct cpu_replica {
     cd_replica base;
@@ -33,8 +45,8 @@ static cd_status cpu_begin_step(cd_replica *r, cd_error *err)
     return CD_OK;
 }
 
-/* n_chunks chunks (up to PASS_SAMPLES samples) in one batched forward and backward pass: the backward pass adds each sample's
- * gradient in fixed point, so the batching changes no bits. */
+/* n_chunks chunks (up to pass_samples() samples) in one batched forward and backward pass: the
+ * backward pass adds each sample's gradient in fixed point, so the batching changes no bits. */
 static cd_status cpu_chunks(cd_replica *r, int first_chunk, int n_chunks, float scale, int64_t poison, cd_error *err)
 {
     cpu_replica *c = cpu(r);
@@ -153,8 +165,7 @@ cd_status cd_replica_cpu(cd_model *model, int chunk, cd_replica **out, cd_error 
     snprintf(r->name, sizeof r->name, "cpu, %s kernels", model->kernels->name);
     r->n_params = model->arena.count;
     r->chunk = chunk;
-    const int pass = PASS_SAMPLES < model->max_batch ? PASS_SAMPLES : model->max_batch;
-    r->max_chunks = pass / chunk > 0 ? pass / chunk : 1;
+    r->max_chunks = pass_samples(model) / chunk > 0 ? pass_samples(model) / chunk : 1;
     r->max_batch = model->max_batch;
     r->impl = c;
     *out = r;
