@@ -10,6 +10,7 @@
 # Measures (each the median of R runs; --quick: R=1):
 #   (a) fma_peak: this core's fp32 FMA peak (launch/fma_peak.c; built next to cnn_ddp, else compiled
 #       into the output folder with cc), the best of R runs since other load only lowers it
+#   Each row alternates the two programs run by run (cnn_ddp, PyTorch, cnn_ddp, ...), R rounds.
 #   (b,c) seed net training, one process, one thread: cnn_ddp vs PyTorch
 #   (d) exercise net training, the same
 #   (e) seed net, global batch 64 over 2 ranks vs 1 rank: cnn_ddp via launch/run_local.sh, PyTorch via
@@ -235,20 +236,30 @@ run_torch_eval_once() { # NAME MODEL
     echo "$(json_num "$log" eval_img_per_s) NA $(awk '{ printf "%.1f", $1 / 1024 }' "$rss")"
 }
 
-# repeat R RUNNER ARGS... -> "median_img_per_s median_acc median_rss" (NA where unknown or failed)
-repeat() {
-    local results=() line r
-    for (( r = 1; r <= reps; r++ )); do
-        line=$("$@") && results+=("$line")
-    done
-    if (( ${#results[@]} == 0 )); then echo "NA NA NA"; return; fi
+# medians LINE...: per column (img/s, accuracy, RSS), the median of the lines' values ("NA NA NA": none)
+medians() {
     local col vals m outl=""
+    if (( $# == 0 )); then echo "NA NA NA"; return; fi
     for col in 1 2 3; do
-        vals=$(printf '%s\n' "${results[@]}" | awk -v c=$col '$c != "NA" { print $c }')
+        vals=$(printf '%s\n' "$@" | awk -v c=$col '$c != "NA" { print $c }')
         m=$(printf '%s' "$vals" | median)
         outl+="${m:-NA} "
     done
     echo "${outl% }"
+}
+
+# alternate ROW CNN_CALL TORCH_CALL: R rounds of one cnn_ddp run then one PyTorch run (either call may be
+# empty), so that the slow phases of a noisy machine hit both programs alike; medians into C/T[ROW].
+alternate() {
+    local key=$1 ccall=$2 tcall=$3 line r
+    local cres=() tres=()
+    for (( r = 1; r <= reps; r++ )); do
+        if (( run_cnn )) && [[ -n $ccall ]]; then line=$(eval "$ccall") && cres+=("$line"); fi
+        if (( run_torch )) && [[ -n $tcall ]]; then line=$(eval "$tcall") && tres+=("$line"); fi
+    done
+    if (( run_cnn )) && [[ -n $ccall ]]; then C[$key]=$(medians "${cres[@]}"); fi
+    if (( run_torch )) && [[ -n $tcall ]]; then T[$key]=$(medians "${tres[@]}"); fi
+    return 0
 }
 
 # ------------------------------------------------------------------ measurements
@@ -265,22 +276,18 @@ declare -A C T   # C[row]="img acc rss" for cnn_ddp, T[row] for PyTorch
 rows=(seed exercise seed_mpi1 seed_mpi2 seed_eval exercise_eval)
 for r in "${rows[@]}"; do C[$r]="NA NA NA"; T[$r]="NA NA NA"; done
 
-if (( run_cnn )); then
-    note "cnn_ddp seed, 1 process";   C[seed]=$(repeat run_cnn_once cnn_seed 0 seed)
-    note "cnn_ddp exercise, 1 process"; C[exercise]=$(repeat run_cnn_once cnn_exercise 0 exercise)
-    note "cnn_ddp seed, mpirun 1 rank"; C[seed_mpi1]=$(repeat run_cnn_once cnn_seed_np1 1 seed)
-    note "cnn_ddp seed, mpirun 2 ranks"; C[seed_mpi2]=$(repeat run_cnn_once cnn_seed_np2 2 seed)
-    note "cnn_ddp seed, inference";     C[seed_eval]=$(repeat run_cnn_eval_once cnn_seed_eval seed)
-    note "cnn_ddp exercise, inference"; C[exercise_eval]=$(repeat run_cnn_eval_once cnn_exercise_eval exercise)
-fi
-if (( run_torch )); then
-    note "PyTorch seed, 1 thread";      T[seed]=$(repeat run_torch_once torch_seed seed)
-    note "PyTorch exercise, 1 thread";  T[exercise]=$(repeat run_torch_once torch_exercise exercise)
-    T[seed_mpi1]=${T[seed]}            # one process without DDP is PyTorch's 1-rank case
-    note "PyTorch seed, gloo DDP 2";    T[seed_mpi2]=$(repeat run_torch_once torch_seed_ddp2 seed --ddp 2)
-    note "PyTorch seed, inference";     T[seed_eval]=$(repeat run_torch_eval_once torch_seed_eval seed)
-    note "PyTorch exercise, inference"; T[exercise_eval]=$(repeat run_torch_eval_once torch_exercise_eval exercise)
-fi
+note "seed, 1 process";          alternate seed "run_cnn_once cnn_seed 0 seed" "run_torch_once torch_seed seed"
+note "exercise, 1 process";      alternate exercise "run_cnn_once cnn_exercise 0 exercise" \
+                                           "run_torch_once torch_exercise exercise"
+note "cnn_ddp seed, mpirun 1 rank (PyTorch: its 1-process row)"
+alternate seed_mpi1 "run_cnn_once cnn_seed_np1 1 seed" ""
+T[seed_mpi1]=${T[seed]}          # one process without DDP is PyTorch's 1-rank case
+note "seed, 2 ranks (PyTorch: gloo DDP 2)"
+alternate seed_mpi2 "run_cnn_once cnn_seed_np2 2 seed" "run_torch_once torch_seed_ddp2 seed --ddp 2"
+note "seed, inference";          alternate seed_eval "run_cnn_eval_once cnn_seed_eval seed" \
+                                           "run_torch_eval_once torch_seed_eval seed"
+note "exercise, inference";      alternate exercise_eval "run_cnn_eval_once cnn_exercise_eval exercise" \
+                                           "run_torch_eval_once torch_exercise_eval exercise"
 
 # ------------------------------------------------------------------ table
 # row NAME LABEL FLOPS_PER_IMG PROCESSES
