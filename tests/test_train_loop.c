@@ -630,11 +630,12 @@ static void test_resume_refuses_other_runs(void **state)
 static void test_failed_periodic_write_stops_at_next_step(void **state)
 {
     (void)state;
-    char base[CD_PATH_MAX], blocker[CD_PATH_MAX + 16], dir[CD_PATH_MAX + 32];
-    subdir("pending", base);
-    snprintf(blocker, sizeof blocker, "%s/blocker", base);
-    assert_int_equal(ts_write_file(blocker, "x", 1), 0);
-    snprintf(dir, sizeof dir, "%s/ckpt", blocker);
+    /* A directory squats on step-2.h5: the start-up probe of --ckpt-dir passes, the first periodic
+     * write fails. */
+    char dir[CD_PATH_MAX], squat[CD_PATH_MAX + 16];
+    subdir("pending", dir);
+    snprintf(squat, sizeof squat, "%s/step-2.h5", dir);
+    assert_int_equal(mkdir(squat, 0777), 0);
 
     cd_train_config cfg;
     base_config(&cfg, dir, 6);
@@ -647,9 +648,9 @@ static void test_failed_periodic_write_stops_at_next_step(void **state)
     cd_status st = cd_train_run(&cfg, &f.comm, &rep, &err);
 
     assert_int_equal(st, CD_E_IO);
-    char want[3 * CD_PATH_MAX];
-    snprintf(want, sizeof want, "%s: cannot create checkpoint directory: %s exists and is not a directory", dir, blocker);
-    assert_string_equal(err.msg, want);
+    char want[CD_PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s: cannot move ", squat);
+    if (strncmp(err.msg, want, strlen(want)) != 0) fail_msg("message: %s", err.msg);
     char trail[256];
     error_trail(&f, trail, sizeof trail);
     assert_string_equal(trail, "0,0,1");

@@ -3,6 +3,7 @@
 #include "ckpt_internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,5 +144,28 @@ cd_status cd_ckpt_make_dir(const char *dir, cd_error *err)
         }
         p[i] = saved;
     }
+    return CD_OK;
+}
+
+cd_status cd_ckpt_probe_dir(const char *dir, cd_error *err)
+{
+    /* The longest name a checkpoint write uses: step-<int64>.h5 and its .tmp-<pid> sibling. */
+    char probe[CD_PATH_MAX];
+    const int len = snprintf(probe, sizeof probe, "%s/step-%s.h5.tmp-%ld", dir, "9223372036854775807", (long)getpid());
+    if (len < 0 || (size_t)len >= sizeof probe)
+        return CD_FAIL(err, CD_E_USAGE, "--ckpt-dir: the name (%zu bytes) leaves no room for checkpoint file names",
+                       strlen(dir));
+    cd_status st = cd_ckpt_make_dir(dir, err);
+    if (st != CD_OK) {
+        err->code = CD_E_USAGE;
+        cd_error_prefix(err, "--ckpt-dir: ");
+        return CD_E_USAGE;
+    }
+    snprintf(probe, sizeof probe, "%s/.cnn_ddp-probe-%ld", dir, (long)getpid());
+    const int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return CD_FAIL(err, CD_E_USAGE, "--ckpt-dir %s: cannot create a file there: %s", dir, strerror(errno));
+    close(fd);
+    unlink(probe);
     return CD_OK;
 }

@@ -114,8 +114,12 @@ static void on_stopped(void *ctx, int64_t step, const char *ckpt)
 {
     clear_bar(ctx);
     fflush(stdout);
-    fprintf(stderr, "cnn_ddp: stopped by signal at step %" PRId64 "%s%s; resume with --resume\n", step,
-            ckpt[0] ? ", checkpoint " : "", ckpt);
+    if (ckpt[0])
+        fprintf(stderr, "cnn_ddp: stopped by signal at step %" PRId64 ", checkpoint %s; resume with --resume\n", step,
+                ckpt);
+    else /* --no-ckpt: saying "resume" would send the user after a file that does not exist */
+        fprintf(stderr, "cnn_ddp: stopped by signal at step %" PRId64 "; no checkpoint was written (--no-ckpt), so "
+                "there is nothing to resume\n", step);
 }
 
 static void on_final(void *ctx, int64_t step, double test_acc, const char *ckpt)

@@ -435,7 +435,8 @@ static cd_status start(run *r, cd_error *err)
     char config[CD_CKPT_CONFIG_MAX];
     cd_train_config_format(cfg, config, sizeof config);
     st = CD_OK;
-    if (is_root(r)) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
+    if (is_root(r) && !cfg->no_ckpt) st = cd_ckpt_probe_dir(cfg->ckpt_dir, err);
+    if (is_root(r) && st == CD_OK) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
     if (st == CD_OK) banner(r, config);
     CD_TRY(agree(r, st, err));
     return cd_watchdog_start(&r->watchdog, cfg->timeout_s, r->comm->rank, err);

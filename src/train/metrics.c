@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void json_string(FILE *f, const char *s)
 {
@@ -17,12 +19,35 @@ static void json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* An existing path is written only when it is a cnn_ddp metrics file (or empty, or a character device
+ * such as /dev/null): anything else — the data file, a checkpoint, someone's notes — is refused
+ * before it could be truncated, and a FIFO before open() could block. */
+static cd_status check_metrics_path(const char *path, cd_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return CD_OK; /* a new file (a bad directory fails at fopen) */
+    if (S_ISCHR(st.st_mode)) return CD_OK;
+    if (!S_ISREG(st.st_mode))
+        return CD_FAIL(err, CD_E_USAGE, "--metrics %s: exists and is not a regular file: choose another path", path);
+    if (st.st_size == 0) return CD_OK;
+    static const char head[] = "{\"type\":\"config\"";
+    char got[sizeof head - 1] = {0};
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(got, 1, sizeof got, f) : 0;
+    if (f) fclose(f);
+    if (n != sizeof got || memcmp(got, head, sizeof got) != 0)
+        return CD_FAIL(err, CD_E_USAGE, "--metrics %s: an existing file that is not a cnn_ddp metrics file (it would be "
+                       "overwritten): choose another path", path);
+    return CD_OK;
+}
+
 cd_status cd_metrics_open(cd_metrics *m, const char *path, int append, const char *config_lines, int world_size,
                           const char *device, cd_error *err)
 {
     memset(m, 0, sizeof *m);
     snprintf(m->device, sizeof m->device, "%s", device);
     if (!path || !*path) return CD_OK;
+    CD_TRY(check_metrics_path(path, err));
     m->file = fopen(path, append ? "a" : "w");
     if (!m->file) return CD_FAIL(err, CD_E_IO, "--metrics %s: cannot open for writing: %s", path, strerror(errno));
     /* The configuration as one object: each "key=value" line becomes a string member. */

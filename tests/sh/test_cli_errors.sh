@@ -30,6 +30,36 @@ check "fc(10)" --model "conv(4,k=3) fc(7)"
 echo "junk" > "$WORK/junk.h5"
 check "junk.h5" --data "$WORK/junk.h5"
 check "unexpected argument" stray
+# Output locations that cannot work are refused before the first step (issue 12: 4, 5), and nothing
+# that is not a metrics file is overwritten by --metrics.
+check_out() { # expected-pattern args... (checkpoints on)
+  local pattern=$1; shift
+  local out rc=0
+  out=$(timeout 60 "$CNN_DDP" --data "$DATA" --max-steps 2 --quiet "$@" 2>&1) || rc=$?
+  [ "$rc" = 2 ] || fail "'$*': exit status $rc, expected 2: $out"
+  [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] || fail "'$*': expected one line: $out"
+  printf '%s\n' "$out" | grep -q -- "$pattern" || fail "'$*': message lacks '$pattern': $out"
+  grep -q "step 1" <<<"$out" && fail "'$*': refused only after training: $out"
+  pass "$* -> $out"
+}
+echo "not a directory" > "$WORK/plain"
+check_out "--ckpt-dir: .*plain.* is not a directory" --ckpt-dir "$WORK/plain/ck"
+check_out "--ckpt-dir: /dev/null: .*not a directory" --ckpt-dir /dev/null
+check_out "--ckpt-dir: the name .* leaves no room" --ckpt-dir "$WORK/$(printf 'd%.0s' $(seq 4070))"
+before=$(sha256sum < "$DATA")
+check_out "--metrics .*mnist.h5: an existing file that is not a cnn_ddp metrics file" --no-ckpt --metrics "$DATA"
+[ "$(sha256sum < "$DATA")" = "$before" ] || fail "--metrics DATA changed the data file"
+echo "my notes" > "$WORK/notes.txt"
+check_out "--metrics .*notes.txt: an existing file that is not" --no-ckpt --metrics "$WORK/notes.txt"
+[ "$(cat "$WORK/notes.txt")" = "my notes" ] || fail "--metrics overwrote notes.txt"
+mkfifo "$WORK/fifo"
+check_out "--metrics .*fifo: exists and is not a regular file" --no-ckpt --metrics "$WORK/fifo"
+# ... while a metrics file of an earlier run is replaced, and /dev/null is fine.
+"$CNN_DDP" --data "$DATA" --max-steps 2 --quiet --no-ckpt --metrics "$WORK/m.jsonl" >/dev/null
+"$CNN_DDP" --data "$DATA" --max-steps 2 --quiet --no-ckpt --metrics "$WORK/m.jsonl" >/dev/null ||
+  fail "an earlier run's metrics file was refused"
+"$CNN_DDP" --data "$DATA" --max-steps 2 --quiet --no-ckpt --metrics /dev/null >/dev/null || fail "--metrics /dev/null refused"
+pass "an earlier metrics file is replaced; /dev/null accepted"
 out=$(CNN_DDP_BATCH=0 "$CNN_DDP" --data "$DATA" 2>&1) && fail "CNN_DDP_BATCH=0 accepted"
 echo "$out" | grep -q "CNN_DDP_BATCH" || fail "environment error does not name the variable: $out"
 pass "CNN_DDP_BATCH=0 -> $out"

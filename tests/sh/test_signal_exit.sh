@@ -84,3 +84,14 @@ rc=0; CNN_DDP_FAULT=nan:1:25 "${run_local[@]}" "${long[@]}" --no-ckpt >"$WORK/na
 [ "$rc" = 1 ] || fail "NaN through run_local.sh: exit status $rc, expected 1: $(cat "$WORK/nan.log")"
 ! grep -q "stopped by signal" "$WORK/nan.log" || fail "a failure printed a stop line"
 pass "run_local.sh, a NaN on rank 1: 1"
+# 7. With --no-ckpt a stop says there is nothing to resume (not "resume with --resume").
+"$CNN_DDP" "${long[@]}" --no-ckpt >"$WORK/nock.log" 2>&1 &
+pid=$!
+sleep 1.5
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 143 ] || fail "--no-ckpt, SIGTERM: exit status $rc, expected 143: $(cat "$WORK/nock.log")"
+grep -q "stopped by signal at step [0-9]*; no checkpoint was written (--no-ckpt), so there is nothing to resume" \
+  "$WORK/nock.log" || fail "--no-ckpt stop line: $(cat "$WORK/nock.log")"
+! grep -q "resume with --resume" "$WORK/nock.log" || fail "--no-ckpt stop still says resume: $(cat "$WORK/nock.log")"
+pass "--no-ckpt, SIGTERM: 143, and the stop line says there is nothing to resume"

@@ -65,5 +65,9 @@ cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err);
 
 /* mkdir -p */
 cd_status cd_ckpt_make_dir(const char *dir, cd_error *err);
+/* Before training: makes dir and creates and removes a probe file in it, so that a directory that
+ * cannot hold checkpoints (a file, /dev/null, a read-only mount, a name too long for step files) is
+ * refused at once rather than when the first checkpoint is due. CD_E_USAGE naming --ckpt-dir. */
+cd_status cd_ckpt_probe_dir(const char *dir, cd_error *err);
 
 #endif
