@@ -367,6 +367,13 @@ static void test_bad_values(void **state)
     expect_refused("lr", "0", "--lr 0: must be in (0, 1e+06]");
     expect_refused("momentum", "1", "--momentum 1: must be in [0, 1)");
     expect_refused("batch", "0", "--batch 0: must be between 1 and 4096");
+    /* strtoll/strtod would take these; a person never means them */
+    expect_refused("epochs", " 5", "--epochs  5: not an integer");
+    expect_refused("epochs", "+5", "--epochs +5: not an integer");
+    expect_refused("epochs", "5 ", "--epochs 5 : not an integer");
+    expect_refused("lr", "0x10", "--lr 0x10: not a plain decimal number");
+    expect_refused("lr", " 0.1", "--lr  0.1: not a plain decimal number");
+    expect_refused("momentum", "+0.5", "--momentum +0.5: not a plain decimal number");
     expect_refused("batch-per-rank", "4097", "--batch-per-rank 4097: must be between 1 and 4096");
     expect_refused("kernels", "avx9", "--kernels avx9: expected scalar, avx2, avx512 or auto");
     expect_refused("lr-schedule", "model", "--lr-schedule model: expected constant or cosine");

@@ -205,12 +205,32 @@ void cd_train_config_defaults(cd_train_config *cfg)
 
 /* ---- parsing one value ------------------------------------------------------------------------------ */
 
+/* strtoll and strtod also take leading blanks, a '+', hex ("0x10") and "inf": a value typed by a
+ * person or a script is only ever plain decimal, so anything else is a mistake to report. */
+static int plain_integer(const char *t)
+{
+    if (*t == '-') t++;
+    if (!*t) return 0;
+    for (; *t; t++)
+        if (*t < '0' || *t > '9') return 0;
+    return 1;
+}
+
+static int plain_decimal(const char *t)
+{
+    if (*t == '-') t++;
+    if (!((*t >= '0' && *t <= '9') || *t == '.')) return 0;
+    for (; *t; t++)
+        if (!((*t >= '0' && *t <= '9') || *t == '.' || *t == 'e' || *t == 'E' || *t == '+' || *t == '-')) return 0;
+    return 1;
+}
+
 static cd_status parse_int(const cd_option *o, const char *text, cd_train_config *cfg, cd_error *err)
 {
     char *end = NULL;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (!*text || *end || errno == ERANGE)
+    if (!plain_integer(text) || *end || errno == ERANGE)
         return CD_FAIL(err, CD_E_USAGE, "--%s %s: not an integer", o->name, text);
     if (v < o->lo || v > o->hi)
         return CD_FAIL(err, CD_E_USAGE, "--%s %s: must be between %" PRId64 " and %" PRId64, o->name, text, o->lo,
@@ -226,6 +246,8 @@ static cd_status parse_real(const cd_option *o, const char *text, cd_train_confi
     double v = strtod(text, &end);
     if (!*text || *end || errno == ERANGE || !isfinite(v))
         return CD_FAIL(err, CD_E_USAGE, "--%s %s: not a finite number", o->name, text);
+    if (!plain_decimal(text))
+        return CD_FAIL(err, CD_E_USAGE, "--%s %s: not a plain decimal number", o->name, text);
     if ((o->min_open ? v <= o->min : v < o->min) || (o->max_open ? v >= o->max : v > o->max))
         return CD_FAIL(err, CD_E_USAGE, "--%s %s: must be in %c%g, %g%c", o->name, text, o->min_open ? '(' : '[',
                        o->min, o->max, o->max_open ? ')' : ']');
