@@ -2,6 +2,8 @@
  * field added to the table is written, read and protected alike. */
 #include "ckpt_internal.h"
 
+#include "cnn_ddp/arena.h"
+
 #include <stddef.h>
 #include <string.h>
 
@@ -68,7 +70,7 @@ static void fnv_field(fnv *f, const char *name, char kind, const void *value)
 static uint64_t meta_checksum(const cd_ckpt_meta *meta)
 {
     static const char kind_letter[] = {[F_STR] = 's', [F_I64] = 'i', [F_U64] = 'u', [F_F64] = 'd'};
-    fnv f = {1469598103934665603ull};
+    fnv f = {CD_FNV1A64_OFFSET};
     int64_t version = CD_CKPT_FORMAT_VERSION;
     fnv_field(&f, "format", 's', CD_CKPT_FORMAT);
     fnv_field(&f, "format_version", 'i', &version);

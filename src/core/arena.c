@@ -24,10 +24,10 @@ void cd_arena_free(cd_arena *arena)
 unsigned long long cd_checksum_floats(const float *data, size_t n)
 {
     const unsigned char *p = (const unsigned char *)data;
-    unsigned long long h = 1469598103934665603ull;
+    unsigned long long h = CD_FNV1A64_OFFSET;
     for (size_t i = 0; i < n * sizeof(float); i++) {
         h ^= p[i];
-        h *= 1099511628211ull;
+        h *= CD_FNV1A64_PRIME;
     }
     return h;
 }

@@ -6,7 +6,7 @@
  * Layout:
  *   /params/<layer>/<tensor>   float32, e.g. /params/conv1/weight [10,1,5,5], /params/conv1/bias [10]
  *   /optim/<layer>/<tensor>    float32 momentum buffers, same shapes
- *   each dataset: attribute "checksum" (uint64, FNV-1a 64 of its float bytes)
+ *   each dataset: attribute "checksum" (uint64, standard FNV-1a 64 of its little-endian float32 bytes)
  *   root attributes: format ("cnn_ddp-checkpoint"), format_version, version, model, step, epoch,
  *   step_in_epoch, seed, ranks, batch, lr, lr_schedule, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
  *   epoch_seconds, config, meta_checksum (over all of the above). */
@@ -20,7 +20,8 @@
 #include "cnn_ddp/tensor.h"
 
 #define CD_CKPT_FORMAT "cnn_ddp-checkpoint"
-#define CD_CKPT_FORMAT_VERSION 3 /* 2: lr_schedule; 3: one data block per sample, per-sample sums, ranks */
+#define CD_CKPT_FORMAT_VERSION 4 /* 2: lr_schedule; 3: one data block per sample, per-sample sums, ranks;
+                                  * 4: checksums are standard FNV-1a 64 (3 used an offset basis missing a digit) */
 #define CD_CKPT_CONFIG_MAX 4096
 
 typedef struct cd_ckpt_meta {

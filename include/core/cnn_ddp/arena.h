@@ -20,7 +20,13 @@ typedef struct cd_arena {
 cd_status cd_arena_init(cd_arena *arena, size_t count, cd_error *err); /* zeroed, 64-byte aligned */
 void cd_arena_free(cd_arena *arena);
 
-/* FNV-1a 64 over the bytes of n floats: the checksum ranks compare and checkpoints store. */
+/* The standard FNV-1a 64 parameters (offset basis and prime), so that anyone can check a checkpoint's
+ * checksums with a few lines of their own code. */
+#define CD_FNV1A64_OFFSET 14695981039346656037ull
+#define CD_FNV1A64_PRIME 1099511628211ull
+
+/* FNV-1a 64 over the bytes of n floats (as they lie in memory: little-endian on every host this
+ * runs on): the checksum ranks compare and checkpoints store. */
 unsigned long long cd_checksum_floats(const float *data, size_t n);
 
 #ifdef __cplusplus
