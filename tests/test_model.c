@@ -183,6 +183,46 @@ static void test_fixed_backward_is_per_sample(void **state)
         }
 }
 
+/* A bad value in one sample's gradient is named by sample and element, for a conv and an fc layer and
+ * every kernel set (the fixed kernels only say "bad"; the layer redoes the samples in float). */
+static void test_fixed_backward_names_the_bad_sample(void **state)
+{
+    (void)state;
+    const cd_kernels *sets[3] = {cd_kernels_scalar(), cd_kernels_supported(CD_KERNELS_AVX2) ? cd_kernels_avx2() : NULL,
+                                 cd_kernels_supported(CD_KERNELS_AVX512) ? cd_kernels_avx512() : NULL};
+    for (int k = 0; k < 3; k++) {
+        if (!sets[k]) continue;
+        cd_model m;
+        build("seed", (cd_shape){1, 28, 28}, 3, sets[k], &m);
+        cd_model_init_params(&m, 5);
+        float *x = malloc(sizeof(float) * 784 * 3);
+        ts_fill_uniform(x, 784 * 3, 41, -0.5f, 2.5f);
+        cd_model_forward(&m, x, 3);
+        const int layer[2] = {0, m.n_layers - 1}, sample[2] = {1, 2};
+        const char *want[2] = {"sample 1, conv weights: gradient element ", "sample 2, fc weights: gradient element "};
+        for (int c = 0; c < 2; c++) {
+            const cd_layer *l = &m.layers[layer[c]];
+            const size_t out = cd_shape_size(l->out);
+            float *dy = malloc(sizeof(float) * out * 3);
+            ts_fill_uniform(dy, out * 3, 42, -0.01f, 0.01f);
+            dy[out * (size_t)sample[c] + 3] = NAN;
+            int64_t *sums = calloc(m.arena.count, sizeof *sums);
+            cd_layer_io io = {.n = 3, .x = m.act[layer[c]], .y = m.act[layer[c] + 1], .dy = dy,
+                              .w = m.arena.params + l->weight_offset, .b = m.arena.params + l->bias_offset,
+                              .dw = m.arena.grads + l->weight_offset, .db = m.arena.grads + l->bias_offset,
+                              .dw_sum = sums + l->weight_offset, .db_sum = sums + l->bias_offset, .work = m.work,
+                              .k = m.kernels};
+            cd_error err = {0};
+            assert_int_equal(cd_layer_ops_for(l->spec.type)->backward_fixed(l, &io, &err), CD_E_NUMERIC);
+            if (strncmp(err.msg, want[c], strlen(want[c])) != 0 || !strstr(err.msg, "is nan"))
+                fail_msg("%s kernels: '%s', wanted '%s... is nan'", sets[k]->name, err.msg, want[c]);
+            free(dy), free(sums);
+        }
+        free(x);
+        cd_model_free(&m);
+    }
+}
+
 static void test_predict_in_batches_matches_one_at_a_time(void **state)
 {
     (void)state;
@@ -252,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_init_is_seeded_and_bounded),
         cmocka_unit_test(test_logits_independent_of_batch),
         cmocka_unit_test(test_fixed_backward_is_per_sample),
+        cmocka_unit_test(test_fixed_backward_names_the_bad_sample),
         cmocka_unit_test(test_predict_in_batches_matches_one_at_a_time),
         cmocka_unit_test(test_evaluate_counts_hits_and_confusion),
     };

@@ -1,8 +1,6 @@
 /* conv2d: shape inference, parameter layout [c_out][c_in][k][k] + [c_out], kernel calls. */
 #include "layer_types.h"
 
-#include "cnn_ddp/fixed_point.h"
-
 static cd_status conv_infer(cd_layer *l, int index, cd_error *err)
 {
     const cd_layer_spec *s = &l->spec;
@@ -52,26 +50,13 @@ static void conv_backward(const cd_layer *l, const cd_layer_io *io)
 
 /* Each sample's weight gradient on its own (the kernel's reduction over positions gives that sample's
  * float gradient), so its fixed-point value is the same whichever rank and batch the sample is in.
- * The data gradient has no cross-sample sum: one batched call. On a bad value the samples are redone
- * in float one by one to name it. */
+ * The data gradient has no cross-sample sum: one batched call. */
 static cd_status conv_backward_fixed(const cd_layer *l, const cd_layer_io *io, cd_error *err)
 {
-    const cd_conv_shape s = cd_layer_conv_shape(l, io->n), one = cd_layer_conv_shape(l, 1);
+    const cd_conv_shape s = cd_layer_conv_shape(l, io->n);
     if (io->k->conv_backward_weights_fixed(&s, &l->plan, io->x, io->dy, io->dw, io->db, io->dw_sum, io->db_sum,
-                                           io->work)) {
-        const size_t in = cd_shape_size(l->in), out = cd_shape_size(l->out);
-        for (int n = 0; n < io->n; n++) {
-            io->k->conv_backward_weights(&one, &l->plan, io->x + (size_t)n * in, io->dy + (size_t)n * out, io->dw,
-                                         io->db, io->work);
-            cd_status st = cd_fixed_check(io->dw, l->weight_count, err);
-            if (st == CD_OK) st = cd_fixed_check(io->db, l->bias_count, err);
-            if (st != CD_OK) {
-                cd_error_prefix(err, "sample %d, conv weights: ", n);
-                return st;
-            }
-        }
-        return CD_FAIL(err, CD_E_INTERNAL, "conv weights: the fixed-point kernel and the float check disagree");
-    }
+                                           io->work))
+        return cd_layer_name_bad_sample(l, io, err);
     if (io->dx) io->k->conv_backward_data(&s, &l->plan, io->dy, io->w, io->dx, io->work);
     return CD_OK;
 }

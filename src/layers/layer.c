@@ -1,6 +1,8 @@
 /* The layer types' names and tables, and the kernel shapes every backend derives from a layer. */
 #include "layer_types.h"
 
+#include "cnn_ddp/fixed_point.h"
+
 const cd_layer_ops *cd_layer_ops_for(cd_layer_type type)
 {
     switch (type) {
@@ -48,4 +50,26 @@ cd_pool_shape cd_layer_pool_shape(const cd_layer *l, int n)
 cd_linear_shape cd_layer_linear_shape(const cd_layer *l, int n)
 {
     return (cd_linear_shape){.n = n, .in = (int)cd_shape_size(l->in), .out = l->out.c};
+}
+
+cd_status cd_layer_name_bad_sample(const cd_layer *l, const cd_layer_io *io, cd_error *err)
+{
+    const size_t in = cd_shape_size(l->in), out = cd_shape_size(l->out);
+    const char *name = cd_layer_type_name(l->spec.type);
+    for (int n = 0; n < io->n; n++) {
+        cd_layer_io one = *io;
+        one.n = 1;
+        one.x = io->x + (size_t)n * in;
+        one.dy = io->dy + (size_t)n * out;
+        one.dx = NULL;
+        cd_layer_ops_for(l->spec.type)->backward(l, &one);
+        cd_status st = cd_fixed_check(io->dw, l->weight_count, err);
+        if (st == CD_OK) st = cd_fixed_check(io->db, l->bias_count, err);
+        if (st != CD_OK) {
+            cd_error_prefix(err, "sample %d, %s weights: ", n, name);
+            return st;
+        }
+    }
+    return CD_FAIL(err, CD_E_INTERNAL, "%s weights: the fixed-point kernel reported a bad value the float check "
+                   "does not find", name);
 }

@@ -1,8 +1,6 @@
 /* linear (fully connected): flattens its input; weight [out][in] + bias [out]. */
 #include "layer_types.h"
 
-#include "cnn_ddp/fixed_point.h"
-
 #include <stddef.h>
 
 static cd_status linear_infer(cd_layer *l, int index, cd_error *err)
@@ -38,23 +36,12 @@ static void linear_backward(const cd_layer *l, const cd_layer_io *io)
     if (io->dx) io->k->linear_backward_data(&s, io->dy, io->w, io->dx);
 }
 
-/* The fused kernel adds every sample's products; only when it reports a bad value are the samples
- * redone one by one in float, so that the message names the sample and the element. */
+/* The fused kernel adds every sample's products in fixed point. */
 static cd_status linear_backward_fixed(const cd_layer *l, const cd_layer_io *io, cd_error *err)
 {
-    const cd_linear_shape s = cd_layer_linear_shape(l, io->n), one = cd_layer_linear_shape(l, 1);
-    if (io->k->linear_backward_weights_fixed(&s, io->x, io->dy, io->dw_sum, io->db_sum)) {
-        for (int n = 0; n < io->n; n++) {
-            io->k->linear_backward_weights(&one, io->x + (size_t)n * s.in, io->dy + (size_t)n * s.out, io->dw, io->db);
-            cd_status st = cd_fixed_check(io->dw, l->weight_count, err);
-            if (st == CD_OK) st = cd_fixed_check(io->db, l->bias_count, err);
-            if (st != CD_OK) {
-                cd_error_prefix(err, "sample %d, fc weights: ", n);
-                return st;
-            }
-        }
-        return CD_FAIL(err, CD_E_INTERNAL, "fc weights: the fused fixed-point kernel and the float check disagree");
-    }
+    const cd_linear_shape s = cd_layer_linear_shape(l, io->n);
+    if (io->k->linear_backward_weights_fixed(&s, io->x, io->dy, io->dw_sum, io->db_sum))
+        return cd_layer_name_bad_sample(l, io, err);
     if (io->dx) io->k->linear_backward_data(&s, io->dy, io->w, io->dx);
     return CD_OK;
 }

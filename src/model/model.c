@@ -133,16 +133,38 @@ void cd_model_forward(cd_model *m, const float *x, int n)
 
 const float *cd_model_logits(const cd_model *m) { return m->act[m->n_layers]; }
 
+/* From the loss gradient at the logits down to the lowest layer with parameters. With acc, layers with
+ * parameters add each sample's gradient there in fixed point (backward_fixed); without, they overwrite
+ * arena.grads with the batch's float gradient (backward). */
+static cd_status backward_pass(cd_model *m, int n, int64_t *acc, cd_error *err)
+{
+    const int lowest = cd_layers_lowest_with_params(m->layers, m->n_layers);
+    for (int i = m->n_layers - 1; i >= lowest; i--) {
+        const cd_layer *l = &m->layers[i];
+        const cd_layer_ops *ops = cd_layer_ops_for(l->spec.type);
+        cd_layer_io io = layer_io(m, i, n);
+        if (i == lowest) io.dx = NULL;
+        if (!acc || l->weight_count == 0) {
+            ops->backward(l, &io);
+            continue;
+        }
+        io.dw_sum = acc + l->weight_offset;
+        io.db_sum = acc + l->bias_offset;
+        cd_status st = ops->backward_fixed(l, &io, err);
+        if (st != CD_OK) {
+            cd_error_prefix(err, "layer %d (%s): ", i + 1, cd_layer_type_name(l->spec.type));
+            return st;
+        }
+    }
+    return CD_OK;
+}
+
 double cd_model_loss_backward(cd_model *m, const uint8_t *labels, int n, float scale, int *correct)
 {
     double loss = cd_softmax_xent(n, m->classes, m->act[m->n_layers], labels, scale, m->grad[m->n_layers], NULL,
                                   correct);
-    const int lowest = cd_layers_lowest_with_params(m->layers, m->n_layers);
-    for (int i = m->n_layers - 1; i >= lowest; i--) {
-        cd_layer_io io = layer_io(m, i, n);
-        if (i == lowest) io.dx = NULL;
-        cd_layer_ops_for(m->layers[i].spec.type)->backward(&m->layers[i], &io);
-    }
+    cd_error unused;
+    backward_pass(m, n, NULL, &unused); /* without sums nothing can fail */
     return loss;
 }
 
@@ -157,25 +179,7 @@ cd_status cd_model_loss_backward_fixed(cd_model *m, const uint8_t *labels, int n
             return CD_FAIL(err, CD_E_NUMERIC, "sample %d: loss is %g: training diverged", j, m->sample_loss[j]);
         *loss_fx += cd_fixed_from_double(share);
     }
-    const int lowest = cd_layers_lowest_with_params(m->layers, m->n_layers);
-    for (int i = m->n_layers - 1; i >= lowest; i--) {
-        const cd_layer *l = &m->layers[i];
-        const cd_layer_ops *ops = cd_layer_ops_for(l->spec.type);
-        cd_layer_io io = layer_io(m, i, n);
-        if (i == lowest) io.dx = NULL;
-        if (l->weight_count == 0) {
-            ops->backward(l, &io);
-            continue;
-        }
-        io.dw_sum = acc + l->weight_offset;
-        io.db_sum = acc + l->bias_offset;
-        cd_status st = ops->backward_fixed(l, &io, err);
-        if (st != CD_OK) {
-            cd_error_prefix(err, "layer %d (%s): ", i + 1, cd_layer_type_name(l->spec.type));
-            return st;
-        }
-    }
-    return CD_OK;
+    return backward_pass(m, n, acc, err);
 }
 
 void cd_model_predict(cd_model *m, const float *x, int n, int32_t *pred)

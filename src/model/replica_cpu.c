@@ -165,7 +165,8 @@ cd_status cd_replica_cpu(cd_model *model, int chunk, cd_replica **out, cd_error 
     snprintf(r->name, sizeof r->name, "cpu, %s kernels", model->kernels->name);
     r->n_params = model->arena.count;
     r->chunk = chunk;
-    r->max_chunks = pass_samples(model) / chunk > 0 ? pass_samples(model) / chunk : 1;
+    const int pass = pass_samples(model);
+    r->max_chunks = pass / chunk > 0 ? pass / chunk : 1;
     r->max_batch = model->max_batch;
     r->impl = c;
     *out = r;

@@ -1,8 +1,9 @@
 /* The training loop. Per global step every rank computes the gradients of the samples it owns (the
  * step's batch is one sample from each of `batch` contiguous blocks of the data, and a rank owns a
  * contiguous run of blocks), each sample's gradient added on its own in int64 fixed point so that
- * its bits do not depend on the rank or the grouping, and a single allreduce sums the buffer across ranks; the same buffer carries the
- * loss, the hit count and the error and stop flags, so one collective per step keeps all ranks in step.
+ * its bits do not depend on the rank or the grouping, and a single allreduce sums the buffer across
+ * ranks; the same buffer carries the loss, the hit count and the error and stop flags, so one
+ * collective per step keeps all ranks in step.
  * The loop talks to its replica through the ops table only and never asks which device runs. */
 #include <inttypes.h>
 #include <stdio.h>

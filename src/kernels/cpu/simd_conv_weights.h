@@ -214,11 +214,11 @@ static int simd_conv_backward_weights_fixed(const cd_conv_shape *s, const cd_con
             const float *dwT = path == CD_CONV_DIRECT_WGRAD ? conv_weights_wide_T(&one, xn, dyn, NULL, work)
                                                             : conv_weights_im2col_wgrad_T(&one, xn, dyn, NULL, work);
             bad |= cd_fixed_accumulate(sumT, dwT, (size_t)K * cv, &err) != CD_OK;
+            conv_bias_grad(&one, dyn, db);
         } else {
-            simd_conv_backward_weights(&one, plan, xn, dyn, dw, db, work);
+            simd_conv_backward_weights(&one, plan, xn, dyn, dw, db, work); /* db too */
             bad |= cd_fixed_accumulate(dw_sum, dw, (size_t)s->c_out * K, &err) != CD_OK;
         }
-        if (sumT) conv_bias_grad(&one, dyn, db);
         bad |= cd_fixed_accumulate(db_sum, db, (size_t)s->c_out, &err) != CD_OK;
     }
     if (sumT && !bad)

@@ -41,6 +41,34 @@ static float max_abs(const float *v, int n)
     return m;
 }
 
+enum { LIN_FX_ROWS = 4 };
+
+/* Rows [o0, o0 + rows) (rows <= LIN_FX_ROWS, a constant at each call) by VL columns from i0, summed over
+ * the samples in registers (one load of x serves the rows): each lane adds the bits of
+ * p * 2^40 + 1.5 * 2^52, i.e. cd_fixed_round(p) plus a constant that samples_magic takes off once at
+ * the end (wrapping int64 arithmetic, exact because the true sum fits). */
+CD_AI void linear_fixed_block(const cd_linear_shape *s, const float *x, const float *dy, int64_t *dw, int o0,
+                              int rows, int i0, vq samples_magic)
+{
+    vq lo[LIN_FX_ROWS], hi[LIN_FX_ROWS];
+    for (int r = 0; r < rows; r++) lo[r] = hi[r] = vq_zero();
+    for (int n = 0; n < s->n; n++) {
+        const vf xv = v_load(x + (size_t)n * s->in + i0);
+        const float *d = dy + (size_t)n * s->out + o0;
+        for (int r = 0; r < rows; r++) {
+            vq l, h;
+            vq_bits(v_mul(v_set1(d[r]), xv), &l, &h);
+            lo[r] = vq_add(lo[r], l);
+            hi[r] = vq_add(hi[r], h);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        int64_t *row = dw + (size_t)(o0 + r) * s->in + i0;
+        vq_store(row, vq_add(vq_load(row), vq_sub(lo[r], samples_magic)));
+        vq_store(row + VL / 2, vq_add(vq_load(row + VL / 2), vq_sub(hi[r], samples_magic)));
+    }
+}
+
 /* Whole vectors of columns keep their int64 sums in registers across the samples (mul, widen, fma,
  * integer add per value: cd_fixed_round needs no double -> int64 instruction); the tail columns and
  * the checked path are plain loops the compiler vectorises. o is the outer loop so that one row of
@@ -62,46 +90,13 @@ static int simd_linear_backward_weights_fixed(const cd_linear_shape *s, const fl
     int64_t magic_bits;
     memcpy(&magic_bits, &magic, sizeof magic_bits);
     const vq samples_magic = vq_set1((int64_t)((uint64_t)magic_bits * (uint64_t)s->n));
-    /* LIN_FX_ROWS rows of VL columns at a time, summed over the samples in registers (one load of x
-     * serves the rows): each lane adds the bits of p * 2^40 + 1.5 * 2^52, i.e. cd_fixed_round(p)
-     * plus a constant taken off once at the end (wrapping int64 arithmetic, exact because the true
-     * sum fits). */
-    enum { LIN_FX_ROWS = 4 };
     const int row_blocks = s->out / LIN_FX_ROWS * LIN_FX_ROWS;
     for (int o0 = 0; o0 < row_blocks; o0 += LIN_FX_ROWS)
-        for (int i0 = 0; i0 < whole; i0 += VL) {
-            vq lo[LIN_FX_ROWS], hi[LIN_FX_ROWS];
-            for (int r = 0; r < LIN_FX_ROWS; r++) lo[r] = hi[r] = vq_zero();
-            for (int n = 0; n < s->n; n++) {
-                const vf xv = v_load(x + (size_t)n * s->in + i0);
-                const float *d = dy + (size_t)n * s->out + o0;
-                for (int r = 0; r < LIN_FX_ROWS; r++) {
-                    vq l, h;
-                    vq_bits(v_mul(v_set1(d[r]), xv), &l, &h);
-                    lo[r] = vq_add(lo[r], l);
-                    hi[r] = vq_add(hi[r], h);
-                }
-            }
-            for (int r = 0; r < LIN_FX_ROWS; r++) {
-                int64_t *row = dw + (size_t)(o0 + r) * s->in + i0;
-                vq_store(row, vq_add(vq_load(row), vq_sub(lo[r], samples_magic)));
-                vq_store(row + VL / 2, vq_add(vq_load(row + VL / 2), vq_sub(hi[r], samples_magic)));
-            }
-        }
+        for (int i0 = 0; i0 < whole; i0 += VL) linear_fixed_block(s, x, dy, dw, o0, LIN_FX_ROWS, i0, samples_magic);
     for (int o = 0; o < s->out; o++) {
         int64_t *restrict row = dw + (size_t)o * s->in;
         if (o >= row_blocks)
-            for (int i0 = 0; i0 < whole; i0 += VL) {
-                vq lo = vq_zero(), hi = vq_zero();
-                for (int n = 0; n < s->n; n++) {
-                    vq l, h;
-                    vq_bits(v_mul(v_set1(dy[(size_t)n * s->out + o]), v_load(x + (size_t)n * s->in + i0)), &l, &h);
-                    lo = vq_add(lo, l);
-                    hi = vq_add(hi, h);
-                }
-                vq_store(row + i0, vq_add(vq_load(row + i0), vq_sub(lo, samples_magic)));
-                vq_store(row + i0 + VL / 2, vq_add(vq_load(row + i0 + VL / 2), vq_sub(hi, samples_magic)));
-            }
+            for (int i0 = 0; i0 < whole; i0 += VL) linear_fixed_block(s, x, dy, dw, o, 1, i0, samples_magic);
         for (int n = 0; n < s->n; n++) {
             const float d = dy[(size_t)n * s->out + o];
             const float *restrict xn = x + (size_t)n * s->in;
