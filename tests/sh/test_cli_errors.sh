@@ -77,6 +77,12 @@ pass "CNN_DDP_BACH=128 on 2 ranks -> one warning"
 out=$(mpirun_np 3 --data "$DATA" --no-ckpt --batch 2 2>&1) && fail "3 ranks with a global batch of 2 accepted"
 [ "$(echo "$out" | grep -c 'cnn_ddp: error')" = 1 ] || fail "expected one error line for 3 ranks / batch 2: $out"
 pass "3 ranks, batch 2 -> $(echo "$out" | grep 'cnn_ddp: error')"
+# --batch-per-rank whose global batch passes the limit: refused once, naming both figures.
+out=$(mpirun_np 2 --data "$DATA" --no-ckpt --batch-per-rank 2049 2>&1) && fail "a global batch of 4098 accepted"
+[ "$(echo "$out" | grep -c 'cnn_ddp: error')" = 1 ] || fail "expected one error line for 2 x 2049: $out"
+grep -q -- "--batch-per-rank 2049 on 2 ranks is a global batch of 4098, above the limit 4096" <<<"$out" ||
+  fail "2 x 2049: $out"
+pass "2 ranks x --batch-per-rank 2049 -> $(echo "$out" | grep 'cnn_ddp: error')"
 help=$("$CNN_DDP" --help)
 for opt in --data --model --epochs --max-steps --batch --lr --lr-schedule --momentum --seed --kernels --batch-per-rank --metrics --quiet \
            --ckpt-dir --ckpt-every --keep --resume --timeout --check-every --device --comm --log-every --no-ckpt --verbose \
