@@ -1,8 +1,10 @@
 /* The CUDA replica against the CPU replica (scalar kernels) on a real GPU, both driven through the same
  * replica ops: one step's int64 gradient sum, the update, predictions and failure reports must match
  * bit for bit (the loss slot to a few units: the device's exp/log are not glibc's); and the NCCL comm
- * backend must sum the device buffer as the host path does. Without a GPU (or a CUDA build) every test
- * is skipped: the program exits 77, which ctest reports as skipped. */
+ * backend must sum the device buffer as the host path does. Both come from the CUDA backend library,
+ * opened as the trainer opens it (ctest names the build's library in CNN_DDP_CUDA_BACKEND, so a CUDA
+ * build whose library fails to load fails here). Without a GPU, or in a build without CUDA (no
+ * library), every test is skipped: the program exits 77, which ctest reports as skipped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,10 +19,12 @@
 #include "cnn_ddp/model.h"
 #include "cnn_ddp/replica.h"
 #include "test_support.h"
+#include "train/backend_load.h"
 
 enum { CHUNK = 8, CHUNKS = 4, N = CHUNK * CHUNKS, PIXELS = 784 };
 
 typedef struct fixture {
+    const cd_backend *be;
     cd_model model;
     cd_replica *cpu, *gpu;
     float *x;
@@ -34,6 +38,10 @@ static int setup(void **state)
     fixture *f = calloc(1, sizeof *f);
     cd_model_spec spec;
     cd_error err;
+    if (cd_cuda_backend_open("test_cuda_replica", 0, &f->be, &err) != CD_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
     if (cd_spec_parse("seed", &spec, &err) != CD_OK) return -1;
     cd_shape in = {1, 28, 28};
     if (cd_model_build(&spec, in, 10, 64, cd_kernels_scalar(), &f->model, &err) != CD_OK) return -1;
@@ -45,7 +53,7 @@ static int setup(void **state)
     f->cpu_acc = calloc(f->n + CD_SLOTS, sizeof(int64_t));
     f->gpu_acc = calloc(f->n + CD_SLOTS, sizeof(int64_t));
     if (cd_replica_cpu(&f->model, CHUNK, &f->cpu, &err) != CD_OK ||
-        cd_replica_cuda(&f->model, 0, 0, CHUNK, CHUNKS, &f->gpu, &err) != CD_OK) {
+        f->be->replica(&f->model, 0, 0, CHUNK, CHUNKS, &f->gpu, &err) != CD_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
@@ -132,7 +140,7 @@ static void test_nccl_sum_equals_host_sum(void **state)
     int64_t *host_path = calloc(f->n + CD_SLOTS, sizeof(int64_t));
     run_step(f, f->gpu, 2, -1, 1, host_path, a);
     assert_int_equal(a[CD_SLOT_STOP], 1);
-    cd_status st = cd_comm_nccl(&self, 0, &nccl, &err);
+    cd_status st = f->be->comm(&self, 0, &nccl, &err);
     if (st != CD_OK) fail_msg("%s", err.msg);
     assert_int_equal(nccl.memory, CD_MEMORY_CUDA);
     cd_replica *r = f->gpu;
@@ -146,7 +154,7 @@ static void test_nccl_sum_equals_host_sum(void **state)
     assert_int_equal(r->ops->reduce_buffer(r, CD_MEMORY_CUDA, 0, 0, &buf, &err), CD_OK);
     assert_int_equal(nccl.allreduce_sum_i64(&nccl, buf, f->n + CD_SLOTS, &err), CD_OK);
     assert_int_equal(r->ops->reduced(r, CD_MEMORY_CUDA, b, &err), CD_OK);
-    assert_int_equal(cd_replica_cuda_sum(r, f->gpu_acc, &err), CD_OK);
+    assert_int_equal(f->be->replica_sum(r, f->gpu_acc, &err), CD_OK);
     assert_int_equal(b[CD_SLOT_STOP], 0);
     assert_memory_equal(host_path, f->gpu_acc, sizeof(int64_t) * f->n);
     nccl.finalize(&nccl);
@@ -194,9 +202,19 @@ static void test_predictions_match_cpu(void **state)
 
 int main(void)
 {
-    int devices = cd_cuda_device_count();
-    if (!cd_cuda_built() || devices < 1) {
-        printf("test_cuda_replica: skipped (%s)\n", cd_cuda_built() ? "no CUDA device visible" : "built without CUDA");
+    const cd_backend *be;
+    cd_error err;
+    if (cd_cuda_backend_open("test_cuda_replica", 1, &be, &err) != CD_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    if (!be) {
+        printf("test_cuda_replica: skipped (built without CUDA: no %s)\n", CD_CUDA_BACKEND_FILE);
+        return 77;
+    }
+    const char *why = NULL;
+    if (be->device_count(&why) < 1) {
+        printf("test_cuda_replica: skipped (no CUDA device visible: %s)\n", why ? why : "none");
         return 77;
     }
     const struct CMUnitTest tests[] = {

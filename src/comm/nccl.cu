@@ -69,8 +69,6 @@ static void nccl_finalize(cd_comm *c)
     c->impl = NULL;
 }
 
-extern "C" int cd_comm_nccl_built(void) { return 1; }
-
 extern "C" cd_status cd_comm_nccl(cd_comm *host, int device, cd_comm *out, cd_error *err)
 {
     memset(out, 0, sizeof *out);

@@ -55,12 +55,12 @@ static cd_status cuda_check(cudaError_t rc, const char *call, const char *file, 
 #define CK_LAUNCH(what) CD_TRY(cuda_check(cudaGetLastError(), what, __FILE__, __LINE__, r->rank, err))
 
 
-extern "C" int cd_cuda_built(void) { return 1; }
-
-extern "C" int cd_cuda_device_count(void)
+extern "C" int cd_cuda_device_count(const char **why)
 {
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaError_t rc = cudaGetDeviceCount(&n);
+    if (why) *why = rc == cudaSuccess ? (n ? NULL : "no device") : cudaGetErrorName(rc);
+    if (rc != cudaSuccess) {
         (void)cudaGetLastError(); /* no driver / no device: not an error for a query */
         return 0;
     }
@@ -93,7 +93,7 @@ template <typename T> static cudaError_t dev_alloc(T **p, size_t count)
 
 static cd_status create(cuda_replica *r, cd_error *err)
 {
-    int count = cd_cuda_device_count();
+    int count = cd_cuda_device_count(NULL);
     if (r->device < 0 || r->device >= count)
         return CD_FAIL(err, CD_E_USAGE, "rank %d: CUDA device %d requested but %d visible", r->rank, r->device, count);
     CK(cudaSetDevice(r->device));

@@ -111,7 +111,7 @@ static const cd_option options[] = {
     {"device", "device", CD_SECTION_TRAINING, ENUM(device, device_names, CD_DEVICE_CPU), .metavar = "D",
      .help = "\nEach rank uses the GPU of its node-local rank (with --comm mpi, more ranks than GPUs share them); a "
              "CUDA run follows the scalar CPU kernels (the same weights, to the bit in practice; see the README).",
-     .default_note = "; auto: cuda when built with CUDA and a GPU is visible"},
+     .default_note = "; auto: cuda when the CUDA backend (libcnn_ddp_cuda.so) loads and a GPU is visible"},
     {"comm", "comm", CD_SECTION_TRAINING, ENUM(comm, comm_names, CD_COMM_AUTO), .metavar = "C",
      .help = ": how GPU ranks sum gradients\nThe sum is exact either way, so the result is the same.",
      .default_note = ": nccl with --device cuda, else mpi"},

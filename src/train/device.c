@@ -1,27 +1,42 @@
 /* Choosing and opening the device (see device.h). */
 #include "device.h"
 
+#include "backend_load.h"
+
 #include <string.h>
+
+/* The CUDA backend for --device cuda (an error when it cannot be loaded) or auto (NULL when it is not
+ * there), agreed by every rank; NULL for --device cpu, which never loads it. */
+static cd_status load_backend(const cd_train_config *cfg, cd_comm *c, const cd_backend **be, int *devices,
+                              const char **why, cd_error *err)
+{
+    *be = NULL, *devices = 0, *why = NULL;
+    if (cfg->device == CD_DEVICE_CPU) return CD_OK;
+    cd_status st = cd_cuda_backend_open(cfg->device == CD_DEVICE_AUTO ? "--device auto" : "--device cuda",
+                                        cfg->device == CD_DEVICE_AUTO, be, err);
+    CD_TRY(cd_comm_agree_named(c, st, err));
+    if (*be) *devices = (*be)->device_count(why);
+    return CD_OK;
+}
 
 /* Whether every rank runs on a GPU: --device cuda, or auto when every rank has one (so all ranks run
  * the same kernels). */
-static cd_status want_cuda(const cd_train_config *cfg, cd_comm *c, int devices, int *cuda, cd_error *err)
+static cd_status want_cuda(const cd_train_config *cfg, cd_comm *c, const cd_backend *be, int devices, int *cuda,
+                           cd_error *err)
 {
     *cuda = cfg->device == CD_DEVICE_CUDA;
     if (cfg->device != CD_DEVICE_AUTO) return CD_OK;
-    int64_t ready = cd_cuda_built() && c->local_rank < devices;
+    int64_t ready = be && c->local_rank < devices;
     CD_TRY(c->allreduce_sum_i64(c, &ready, 1, err));
     *cuda = ready == c->size;
     return CD_OK;
 }
 
-static cd_status check_cuda(const cd_train_config *cfg, const cd_comm *c, int devices, cd_error *err)
+static cd_status check_cuda(const cd_train_config *cfg, const cd_comm *c, int devices, const char *why, cd_error *err)
 {
-    if (!cd_cuda_built())
-        return CD_FAIL(err, CD_E_USAGE, "--device cuda: this cnn_ddp was built without CUDA (configure with -DCNN_DDP_CUDA=ON)");
     if (devices == 0)
         return CD_FAIL(err, CD_E_USAGE, "--device cuda: no CUDA device is visible on this node (check nvidia-smi and "
-                                        "CUDA_VISIBLE_DEVICES)");
+                                        "CUDA_VISIBLE_DEVICES; the CUDA runtime says %s)", why ? why : "none");
     if (c->local_rank >= devices && cfg->comm != CD_COMM_MPI)
         /* NCCL refuses two ranks on one GPU; summing through MPI does not care. */
         return CD_FAIL(err, CD_E_USAGE, "--device cuda: this node runs %d ranks but has only %d GPU%s (local rank %d has "
@@ -31,21 +46,20 @@ static cd_status check_cuda(const cd_train_config *cfg, const cd_comm *c, int de
     return CD_OK;
 }
 
-static cd_status open_cuda(const cd_train_config *cfg, cd_comm *c, cd_model *model, int chunk, int shard_count,
-                           cd_device *dev, cd_error *err)
+static cd_status open_cuda(const cd_train_config *cfg, cd_comm *c, const cd_backend *be, int devices, const char *why,
+                           cd_model *model, int chunk, int shard_count, cd_device *dev, cd_error *err)
 {
-    const int devices = cd_cuda_device_count();
-    cd_status st = check_cuda(cfg, c, devices, err);
+    cd_status st = check_cuda(cfg, c, devices, why, err);
     if (st == CD_OK) {
         /* The chunk gradients take max_chunks * params floats on the device: cap them at 256 MiB. */
         size_t fit = ((size_t)256 << 20) / (sizeof(float) * (model->arena.count ? model->arena.count : 1));
         int cap = fit < 1 ? 1 : fit > (size_t)shard_count ? shard_count : (int)fit;
-        st = cd_replica_cuda(model, c->local_rank % devices, c->rank, chunk, cap, &dev->replica, err);
+        st = be->replica(model, c->local_rank % devices, c->rank, chunk, cap, &dev->replica, err);
     }
     CD_TRY(cd_comm_agree_named(c, st, err));
     dev->ranks_share_gpus = c->local_size > devices;
     if (cfg->comm == CD_COMM_MPI) return CD_OK;
-    st = cd_comm_nccl(c, c->local_rank % devices, &dev->nccl, err);
+    st = be->comm(c, c->local_rank % devices, &dev->nccl, err);
     CD_TRY(cd_comm_agree_named(c, st, err));
     dev->grad_comm = &dev->nccl;
     return CD_OK;
@@ -56,14 +70,17 @@ cd_status cd_device_open(const cd_train_config *cfg, cd_comm *comm, cd_model *mo
 {
     memset(dev, 0, sizeof *dev);
     dev->grad_comm = comm;
-    int cuda = 0;
-    CD_TRY(want_cuda(cfg, comm, cd_cuda_device_count(), &cuda, err));
+    const cd_backend *be;
+    int devices, cuda;
+    const char *why;
+    CD_TRY(load_backend(cfg, comm, &be, &devices, &why, err));
+    CD_TRY(want_cuda(cfg, comm, be, devices, &cuda, err));
     if (!cuda && cfg->comm == CD_COMM_NCCL)
         return cd_comm_agree_named(comm, CD_FAIL(err, CD_E_USAGE, cfg->device == CD_DEVICE_AUTO
                                                      ? "--comm nccl: --device auto found no GPU for every rank"
                                                      : "--comm nccl needs --device cuda"), err);
     if (cuda) {
-        CD_TRY(open_cuda(cfg, comm, model, chunk, shard_count, dev, err));
+        CD_TRY(open_cuda(cfg, comm, be, devices, why, model, chunk, shard_count, dev, err));
     } else {
         CD_TRY(cd_comm_agree_named(comm, cd_replica_cpu(model, chunk, &dev->replica, err), err));
     }

@@ -5,8 +5,9 @@
 # fills .deps/ (debs + MNIST) which travels with the tree. Then, from the repository root:
 #     tests/gpu/device_check.sh            # ~3-6 minutes; prints one table at the end
 # Steps: unpack .deps/debs into a private prefix (dpkg -x, or Python when dpkg is absent); configure
-# with CNN_DDP_CUDA=ON for this GPU's architecture against that prefix; build; ctest -L cuda (the GPU
-# tests must pass, not skip); convert MNIST to HDF5; train the seed net 2 epochs with --device cuda;
+# with CNN_DDP_CUDA=ON for this GPU's architecture against that prefix; build (cnn_ddp and, beside it,
+# the CUDA backend libcnn_ddp_cuda.so that --device cuda opens); ctest -L cuda (the GPU tests must
+# pass, not skip; test_cuda_replica opens the backend as cnn_ddp does); convert MNIST to HDF5; train the seed net 2 epochs with --device cuda;
 # run the PyTorch CUDA peer (tests/gpu/torch_bench.py, same net, batch 64, data); then short runs: 1 vs 2
 # GPU ranks (must be the same bits), GPU vs scalar CPU kernels, checkpoints resumed across devices;
 # print one table.
@@ -84,6 +85,9 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCNN_DDP_CUDA=ON -DCNN_
   -DCMAKE_PREFIX_PATH="$prefix/usr" > "$build/device_check.configure.log" 2>&1 || { tail -40 "$build/device_check.configure.log"; die "configure failed"; }
 grep -q "CUDA device path ON" "$build/device_check.configure.log" || die "configure did not enable CUDA (see $build/device_check.configure.log)"
 cmake --build "$build" -j "$jobs" > "$build/device_check.build.log" 2>&1 || { grep -E "error|Error" "$build/device_check.build.log" | head -30; die "build failed"; }
+# The CUDA path is the backend library beside cnn_ddp, which cnn_ddp opens for --device cuda.
+[[ -f "$build/libcnn_ddp_cuda.so" ]] || die "the build made no $build/libcnn_ddp_cuda.so"
+ldd "$build/libcnn_ddp_cuda.so" | grep -E "not found" && die "libcnn_ddp_cuda.so: libraries not found (above)"
 t_built=$(date +%s)
 
 # 3. GPU tests: must run, not skip

@@ -7,8 +7,9 @@ cd "$CD_SRC"
 declare -A below=(
   [core]="core" [kernels]="kernels core" [layers]="layers kernels core" [model]="model layers kernels core"
   [data]="data core" [comm]="comm core" [ckpt]="ckpt core"
-  [train]="train model layers kernels core data comm ckpt"
-  [cli]="cli train model layers kernels core data comm ckpt"
+  [backend]="backend model layers kernels core comm"
+  [train]="train backend model layers kernels core data comm ckpt"
+  [cli]="cli train backend model layers kernels core data comm ckpt"
 )
 # Which module owns each public header.
 declare -A owner

@@ -38,12 +38,11 @@ cd_status cd_comm_check_world(char *const *envp, int world_size, cd_error *err);
 /* Calls MPI_Init; CD_E_COMM if that fails or MPI support was not compiled in. */
 cd_status cd_comm_mpi(int *argc, char ***argv, cd_comm *c, cd_error *err);
 
-/* 1 when this library was built with NCCL (the CUDA build). */
-int cd_comm_nccl_built(void);
-/* Collective over the ranks of `host`: one NCCL communicator for the job on CUDA device `device`
+/* In the CUDA backend library (libcnn_ddp_cuda.so, see backend.h), not this module's static library.
+ * Collective over the ranks of `host`: one NCCL communicator for the job on CUDA device `device`
  * (rank 0 makes the unique id, host->broadcast carries it). The result sums device memory; its other
  * calls go through `host`, which must outlive it; its finalize frees only the NCCL side. CD_E_COMM
- * naming the NCCL call and rank on failure; CD_E_USAGE when built without NCCL. */
+ * naming the NCCL call and rank on failure. */
 cd_status cd_comm_nccl(cd_comm *host, int device, cd_comm *out, cd_error *err);
 
 /* Collective error agreement: every rank passes its own status; all return the first failing

@@ -75,13 +75,14 @@ struct cd_replica {
  * must outlive it. Chunks of `chunk` <= model->max_batch samples, one per chunks() call. */
 cd_status cd_replica_cpu(cd_model *model, int chunk, cd_replica **out, cd_error *err);
 
-/* 1 when this library was built with CUDA support. */
-int cd_cuda_built(void);
-/* Visible CUDA devices; 0 when none, when the driver is missing, or when built without CUDA. */
-int cd_cuda_device_count(void);
+/* The CUDA replica lives in the CUDA backend library (libcnn_ddp_cuda.so, see backend.h), not in this
+ * module's static library: only the backend calls these, and the trainer reaches them through it. */
+/* Visible CUDA devices; 0 when none or when the driver is missing, with *why (when why is not NULL)
+ * the CUDA runtime's error name. */
+int cd_cuda_device_count(const char **why);
 /* A replica of `host` (shapes, offsets, parameter count: copied) on CUDA device `device`, for steps
  * of up to max_chunks chunks of `chunk` samples and predictions of up to host->max_batch samples.
- * Parameters start as zero: upload them. `rank` labels error messages. Built without CUDA: CD_E_USAGE. */
+ * Parameters start as zero: upload them. `rank` labels error messages. */
 cd_status cd_replica_cuda(const cd_model *host, int device, int rank, int chunk, int max_chunks, cd_replica **out,
                           cd_error *err);
 /* Test access to the CUDA replica's int64 step buffer (n_params + CD_SLOTS values); waits. */
