@@ -1,5 +1,6 @@
 # Sourced by the launch scripts: cnn_ddp_binary ROOT prints the trainer to use — $CNN_DDP_BIN, else
-# ROOT/build/cnn_ddp, else the newest ROOT/build*/cnn_ddp (empty when there is none).
+# ROOT/build/cnn_ddp, else the newest ROOT/build*/cnn_ddp (empty when there is none). Its CUDA backend,
+# for --device cuda, is the libcnn_ddp_cuda.so beside it (or $CNN_DDP_CUDA_BACKEND).
 cnn_ddp_binary() {
     local root=$1 bin=${CNN_DDP_BIN:-} b
     if [[ -z $bin ]]; then

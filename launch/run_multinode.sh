@@ -8,7 +8,8 @@
 # A worked example more than a tool: read it and adapt it to your cluster. Under Slurm use
 # launch/slurm.sbatch instead (srun knows the allocation; no hostfile, no ssh).
 # Requirements: passwordless ssh from this machine to every host in HOSTFILE; the same paths for the
-# binary ($CNN_DDP_BIN or build/cnn_ddp of this repository) and --data on every host; --ckpt-dir on
+# binary ($CNN_DDP_BIN or build/cnn_ddp of this repository; for --device cuda with libcnn_ddp_cuda.so
+# beside it) and --data on every host; --ckpt-dir on
 # shared storage, so that --resume finds the newest checkpoint whichever node rank 0 lands on.
 # Open MPI's mpirun or MPICH's (MPIRUN=mpirun.mpich, Hydra): HOSTFILE is in Open MPI's format
 # ("node01 slots=16", see launch/hostfile.example); for Hydra it is rewritten to "node01:16", and

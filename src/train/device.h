@@ -16,7 +16,8 @@ typedef struct cd_device {
 
 /* Collective. Opens this rank's replica of `model` for chunks of `chunk` samples and a rank's
  * `shard_count` chunks per step, per --device and --comm, and uploads the model's (initial or
- * resumed) weights to it. */
+ * resumed) weights to it. --device cuda and auto open the CUDA backend library (backend_load.h);
+ * --device cpu never does. */
 cd_status cd_device_open(const cd_train_config *cfg, cd_comm *comm, cd_model *model, int chunk, int shard_count,
                          cd_device *dev, cd_error *err);
 void cd_device_close(cd_device *dev);
