@@ -50,6 +50,9 @@ expect_refusal "a missing CNN_DDP_CUDA_BACKEND under auto" "--device auto: canno
 zlib=$(awk '/libz\.so/ {print $3; exit}' <<<"$libs")
 expect_refusal "a library that is no backend" "--device cuda: $zlib is not a cnn_ddp CUDA backend" \
   env CNN_DDP_CUDA_BACKEND="$zlib" "$CNN_DDP" --device cuda
+expect_refusal "a backend of another build" \
+  "--device cuda: the CUDA backend $CD_BIN/tests/libstale_backend.so was built from another cnn_ddp (interface" \
+  env CNN_DDP_CUDA_BACKEND="$CD_BIN/tests/libstale_backend.so" "$CNN_DDP" --device cuda
 # A binary with no library beside it (a copy; or a build without CUDA): cuda refuses, auto is the CPU.
 mkdir "$WORK/lone" && cp "$CNN_DDP" "$WORK/lone/"
 expect_refusal "no backend beside the binary" \
