@@ -71,6 +71,11 @@ static void make_meta(cd_ckpt_meta *m, int64_t step)
     m->epoch_correct = 4321;
     m->epoch_samples = 5000;
     m->epoch_seconds = 1.0 / 3.0;
+    snprintf(m->data, sizeof m->data, "/data/train set \"7\".h5");
+    m->data_rows = 22699;
+    m->data_height = 28;
+    m->data_width = 28;
+    m->data_checksum = 0x8000000000000001ull; /* above INT64_MAX */
     /* Long, multi-line, with '=' and quotes: the config is free text. */
     size_t used = 0;
     for (int i = 0; used + 40 < sizeof m->config - 1; i++)
@@ -135,6 +140,11 @@ static void assert_meta_equal(const cd_ckpt_meta *a, const cd_ckpt_meta *b)
     assert_int_equal(a->epoch_samples, b->epoch_samples);
     assert_memory_equal(&a->epoch_seconds, &b->epoch_seconds, sizeof a->epoch_seconds);
     assert_string_equal(a->config, b->config);
+    assert_string_equal(a->data, b->data);
+    assert_int_equal(a->data_rows, b->data_rows);
+    assert_int_equal(a->data_height, b->data_height);
+    assert_int_equal(a->data_width, b->data_width);
+    assert_true(a->data_checksum == b->data_checksum);
 }
 
 /* ---- file surgery ---- */
@@ -610,7 +620,7 @@ static int exists_in(const char *dir, const char *name)
     return access(p, F_OK) == 0;
 }
 
-static void test_list_orders_newest_first_and_prune_keeps_newest(void **state)
+static void test_list_orders_newest_first(void **state)
 {
     fixture *f = *state;
     const char *names[] = {"step-5.h5",   "step-100.h5",        "step-20.h5", "final.h5",    ".step-7.h5.tmp-123",
@@ -642,21 +652,145 @@ static void test_list_orders_newest_first_and_prune_keeps_newest(void **state)
     assert_int_equal(found, 0);
     assert_non_null(strstr(list_err.msg, "cannot list checkpoint directory"));
 
+}
+
+/* A real checkpoint at dir/name, of the fixture's run (seed as given). */
+static void write_named(fixture *f, const char *name, int64_t step, uint64_t seed)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", f->dir, name);
+    cd_ckpt_meta m = f->meta;
+    m.step = step;
+    m.seed = seed;
     cd_error err = {0};
-    assert_int_equal(cd_ckpt_prune(f->dir, 2, &err), CD_OK);
+    if (cd_ckpt_write(p, &m, k_model, N_TENSORS, f->params, f->momentum, ARENA, &err) != CD_OK)
+        fail_msg("write %s failed: %s", p, err.msg);
+}
+
+static void test_run_id_covers_identity_only(void **state)
+{
+    fixture *f = *state;
+    cd_ckpt_meta m = f->meta;
+    const uint64_t id = cd_ckpt_run_id(&m);
+    m.step = 1, m.epoch = 0, m.ranks = 3, m.epoch_samples = 7; /* position and rank count: same run */
+    snprintf(m.data, sizeof m.data, "/elsewhere/copy.h5");  /* the path names, it does not identify */
+    snprintf(m.config, sizeof m.config, "other text");
+    assert_true(cd_ckpt_run_id(&m) == id);
+    m = f->meta, m.seed ^= 1;
+    assert_true(cd_ckpt_run_id(&m) != id);
+    m = f->meta, m.data_checksum ^= 1;
+    assert_true(cd_ckpt_run_id(&m) != id);
+    m = f->meta, m.data_rows += 1;
+    assert_true(cd_ckpt_run_id(&m) != id);
+    m = f->meta, m.lr = 0.02;
+    assert_true(cd_ckpt_run_id(&m) != id);
+    char text[17];
+    cd_ckpt_run_id_text(0x0123456789abcdefull, text);
+    assert_string_equal(text, "0123456789abcdef");
+}
+
+static void test_prune_deletes_only_this_runs_old_step_files(void **state)
+{
+    fixture *f = *state;
+    const uint64_t mine = f->meta.seed, other = mine ^ 7;
+    write_named(f, "step-5.h5", 5, mine);
+    write_named(f, "step-100.h5", 100, mine);
+    write_named(f, "step-20.h5", 20, mine);
+    write_named(f, "step-9.h5", 9, mine);
+    write_named(f, "final.h5", 120, mine);
+    write_named(f, "step-500.h5", 500, other); /* another run's newer files count for nothing, stay */
+    write_named(f, "step-50.h5", 50, other);
+    touch(f->dir, "step-7.h5");                 /* unreadable: not provably anyone's, stays */
+    touch(f->dir, "notes.txt");
+    cd_ckpt_meta m = f->meta;
+    const uint64_t run_id = cd_ckpt_run_id(&m);
+
+    cd_error err = {0};
+    assert_int_equal(cd_ckpt_prune(f->dir, 2, run_id, NULL, &err), CD_OK);
     assert_true(exists_in(f->dir, "step-100.h5") && exists_in(f->dir, "step-20.h5"));
     assert_false(exists_in(f->dir, "step-9.h5") || exists_in(f->dir, "step-5.h5"));
-    for (size_t i = 3; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(names[i], "step-9.h5") != 0) assert_true(exists_in(f->dir, names[i]));
+    assert_true(exists_in(f->dir, "final.h5") && exists_in(f->dir, "step-500.h5") && exists_in(f->dir, "step-50.h5") &&
+                exists_in(f->dir, "step-7.h5") && exists_in(f->dir, "notes.txt"));
 
-    assert_int_equal(cd_ckpt_prune(f->dir, 0, &err), CD_OK);
-    assert_int_equal(list_count(f->dir, paths, 8), 1);
-    assert_true(exists_in(f->dir, "final.h5") && exists_in(f->dir, "notes.txt") &&
-                exists_in(f->dir, ".step-7.h5.tmp-123"));
+    /* The file just written is kept whatever its step, and counts as one of the `keep`. */
+    write_named(f, "step-3.h5", 3, mine);
+    assert_int_equal(cd_ckpt_prune(f->dir, 1, run_id, "step-3.h5", &err), CD_OK);
+    assert_true(exists_in(f->dir, "step-3.h5"));
+    assert_false(exists_in(f->dir, "step-100.h5") || exists_in(f->dir, "step-20.h5"));
+    assert_true(exists_in(f->dir, "step-500.h5") && exists_in(f->dir, "step-7.h5") && exists_in(f->dir, "final.h5"));
 
-    assert_int_equal(cd_ckpt_prune(f->dir, -1, &err), CD_E_USAGE);
-    assert_int_equal(cd_ckpt_prune(absent, 1, &err), CD_E_IO);
+    assert_int_equal(cd_ckpt_prune(f->dir, -1, run_id, NULL, &err), CD_E_USAGE);
+    char absent[4200];
+    snprintf(absent, sizeof absent, "%s/nothing-here", f->dir);
+    assert_int_equal(cd_ckpt_prune(absent, 1, run_id, NULL, &err), CD_E_IO);
     assert_non_null(strstr(err.msg, absent));
+}
+
+static void test_read_meta_reads_identity_without_tensors(void **state)
+{
+    fixture *f = *state;
+    snprintf(f->meta.data, sizeof f->meta.data, "/data/mnist.h5");
+    f->meta.data_rows = 60000, f->meta.data_width = 27;
+    f->meta.data_checksum = 0xfedcba9876543210ull;
+    write_good(f);
+    cd_ckpt_meta got;
+    cd_error err = {0};
+    assert_int_equal(cd_ckpt_read_meta(f->path, &got, &err), CD_OK);
+    assert_string_equal(got.data, "/data/mnist.h5");
+    assert_true(got.data_rows == 60000 && got.data_height == 28 && got.data_width == 27);
+    assert_true(got.data_checksum == 0xfedcba9876543210ull);
+    assert_true(cd_ckpt_run_id(&got) == cd_ckpt_run_id(&f->meta));
+    char bad[4200];
+    snprintf(bad, sizeof bad, "%s/garbage.h5", f->dir);
+    assert_int_equal(ts_write_file(bad, "garbage", 7), 0);
+    assert_int_equal(cd_ckpt_read_meta(bad, &got, &err), CD_E_INPUT);
+}
+
+static void test_lock_refuses_a_second_holder_and_names_the_first(void **state)
+{
+    fixture *f = *state;
+    cd_ckpt_lock a, b;
+    cd_error err = {0};
+    assert_int_equal(cd_ckpt_lock_dir(f->dir, &a, &err), CD_OK);
+    /* flock belongs to the open file: a second open, even in this process, is another holder. */
+    assert_int_equal(cd_ckpt_lock_dir(f->dir, &b, &err), CD_E_USAGE);
+    assert_int_equal(b.fd, -1);
+    char pid[64];
+    snprintf(pid, sizeof pid, "pid %ld on host ", (long)getpid());
+    assert_non_null(strstr(err.msg, "is in use by another job"));
+    assert_non_null(strstr(err.msg, pid));
+    assert_non_null(strstr(err.msg, f->dir));
+    cd_ckpt_unlock_dir(&a);
+    assert_int_equal(cd_ckpt_lock_dir(f->dir, &b, &err), CD_OK);
+    cd_ckpt_unlock_dir(&b);
+    assert_true(exists_in(f->dir, CD_CKPT_LOCK_NAME)); /* the file stays: see ckpt_lock.c */
+}
+
+static void test_stale_temporaries_of_dead_writers_are_removed(void **state)
+{
+    fixture *f = *state;
+    /* A pid that is not running: a child that has exited and been reaped. */
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    waitpid(dead, NULL, 0);
+    char stale1[64], stale2[64], stale3[64], live[64], mine[64];
+    snprintf(stale1, sizeof stale1, ".step-40.h5.tmp-%ld", (long)dead);
+    snprintf(stale2, sizeof stale2, ".final.h5.tmp-%ld", (long)dead);
+    snprintf(stale3, sizeof stale3, ".cnn_ddp-probe-%ld", (long)dead);
+    snprintf(live, sizeof live, ".step-41.h5.tmp-%ld", (long)getppid()); /* a live process: not ours to judge */
+    snprintf(mine, sizeof mine, ".final.h5.tmp-%ld", (long)getpid());
+    const char *keep[] = {live, mine, ".notes.txt.tmp-1234567", ".step-x.h5.tmp-1234567", "step-3.h5.tmp-1234567",
+                          ".step-4.h5.tmp-12a"};
+    touch(f->dir, stale1);
+    touch(f->dir, stale2);
+    touch(f->dir, stale3);
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) touch(f->dir, keep[i]);
+    int removed = -1;
+    cd_error err = {0};
+    assert_int_equal(cd_ckpt_remove_stale_temps(f->dir, &removed, &err), CD_OK);
+    assert_int_equal(removed, 3);
+    assert_false(exists_in(f->dir, stale1) || exists_in(f->dir, stale2) || exists_in(f->dir, stale3));
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) assert_true(exists_in(f->dir, keep[i]));
 }
 
 static void test_make_dir_creates_parents_and_explains_failures(void **state)
@@ -704,8 +838,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_files_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer_never_leaves_a_partial_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_removes_temporary_and_keeps_old_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_orders_newest_first_and_prune_keeps_newest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_list_orders_newest_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_make_dir_creates_parents_and_explains_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_run_id_covers_identity_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune_deletes_only_this_runs_old_step_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_meta_reads_identity_without_tensors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_refuses_a_second_holder_and_names_the_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_temporaries_of_dead_writers_are_removed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

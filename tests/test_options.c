@@ -214,7 +214,7 @@ static void test_parse_every_option(void **state)
                     "cosine", "--momentum", "0.95", "--seed", "9223372036854775807", "--kernels", "avx2", "--batch-per-rank",
                     "12", "--ckpt-dir", "/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
                     "--timeout", "123.4567", "--device", "cuda", "--comm", "nccl", "--metrics", "m.jsonl", "--quiet",
-                    "--resume", "r.h5", "--log-every", "9", "--verbose", "--no-ckpt"};
+                    "--resume", "r.h5", "--log-every", "9", "--verbose", "--no-ckpt", "--overwrite"};
     cd_train_config *c = calloc(2, sizeof *c);
     assert_non_null(c);
     cd_cli_action action;
@@ -235,6 +235,7 @@ static void test_parse_every_option(void **state)
     assert_string_equal(c->metrics, "m.jsonl");
     assert_int_equal(c->quiet, 1);
     assert_int_equal(c->verbose, 1);
+    assert_int_equal(c->overwrite, 1);
     assert_int_equal(c->log_every, 9);
     assert_int_equal(c->resume, CD_RESUME_FILE);
     assert_string_equal(c->resume_path, "r.h5");

@@ -46,6 +46,8 @@ typedef struct recorder {
     char banner_grad_comm[16];
     int64_t final_step;
     char final_ckpt[CD_PATH_MAX];
+    char result[CD_PATH_MAX + 256];
+    int n_results;
 } recorder;
 
 static void on_note(void *ctx, const char *line)
@@ -85,12 +87,19 @@ static void on_final(void *ctx, int64_t step, double acc, const char *ckpt)
     snprintf(r->final_ckpt, sizeof r->final_ckpt, "%s", ckpt);
 }
 
+static void on_result(void *ctx, const char *line)
+{
+    recorder *r = ctx;
+    r->n_results++;
+    snprintf(r->result, sizeof r->result, "%s", line);
+}
+
 static cd_reporter reporter_of(recorder *r)
 {
     memset(r, 0, sizeof *r);
     return (cd_reporter){.ctx = r, .note = on_note, .warning = on_warning, .banner = on_banner,
                          .first_step = on_first_step, .step = on_step, .epoch = on_epoch, .stopped = on_stopped,
-                         .final = on_final};
+                         .final = on_final, .result = on_result};
 }
 
 /* ---- a recording, fault-injecting comm ----------------------------------------------------------- *
@@ -624,6 +633,56 @@ static void test_resume_refuses_other_runs(void **state)
     }
 }
 
+/* A checkpoint trained on another data file of the same shape is refused naming both files; resuming a run
+ * that has already finished reports it (through `result`, not `final`) and writes nothing. */
+static void test_resume_refuses_other_data_and_finished_is_a_no_op(void **state)
+{
+    (void)state;
+    char dir[CD_PATH_MAX], other[CD_PATH_MAX + 16];
+    subdir("data_identity", dir);
+    cd_train_config cfg;
+    cd_comm self;
+    cd_comm_self(&self);
+    base_config(&cfg, dir, 3);
+    run_ok(&cfg, &self, NULL);
+
+    snprintf(other, sizeof other, "%s/other.h5", g.root);
+    hid_t file = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(file >= 0);
+    write_split(file, "train", TRAIN_ROWS, 99); /* same shape, other rows */
+    write_split(file, "test", TEST_ROWS, 12);
+    H5Fclose(file);
+    char ckpt[CD_PATH_MAX + 16];
+    snprintf(ckpt, sizeof ckpt, "%s/final.h5", dir);
+    char out_dir[CD_PATH_MAX];
+    subdir("data_identity_out", out_dir);
+    base_config(&cfg, out_dir, 6);
+    snprintf(cfg.data, sizeof cfg.data, "%s", other);
+    cfg.resume = CD_RESUME_FILE;
+    snprintf(cfg.resume_path, sizeof cfg.resume_path, "%s", ckpt);
+    cd_error err = {0};
+    assert_int_equal(cd_train_run(&cfg, &self, NULL, &err), CD_E_INPUT);
+    char want[3 * CD_PATH_MAX];
+    snprintf(want, sizeof want, "%s: checkpoint was trained on %s, this run's --data %s has the same shape", ckpt, g.data,
+             other);
+    if (strncmp(err.msg, want, strlen(want)) != 0) fail_msg("got: %s\nwanted: %s", err.msg, want);
+
+    struct stat before, after;
+    assert_int_equal(stat(ckpt, &before), 0);
+    base_config(&cfg, dir, 3);
+    cfg.resume = CD_RESUME_NEWEST;
+    recorder rec;
+    cd_reporter rep = reporter_of(&rec);
+    run_ok(&cfg, &self, &rep);
+    assert_int_equal(rec.finals + rec.steps + rec.banners, 0);
+    assert_int_equal(rec.n_results, 1);
+    snprintf(want, sizeof want, "%s: this run already finished (checkpoint at step 3, last step 3): nothing to do, "
+             "no file changed", ckpt);
+    assert_string_equal(rec.result, want);
+    assert_int_equal(stat(ckpt, &after), 0);
+    assert_true(before.st_mtim.tv_sec == after.st_mtim.tv_sec && before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+}
+
 /* Rank 0's periodic write fails at step 2 (a regular file stands where a parent directory should be):
  * the failure is not returned at once but travels as the error slot of step 3's reduction, and the
  * run returns it from there, having done no more steps. */
@@ -841,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_batch_refusals),
         cmocka_unit_test(test_short_run_collectives_and_determinism),
         cmocka_unit_test(test_resume_picks_newest_valid),
+        cmocka_unit_test(test_resume_refuses_other_data_and_finished_is_a_no_op),
         cmocka_unit_test(test_resume_refuses_other_runs),
         cmocka_unit_test(test_failed_periodic_write_stops_at_next_step),
         cmocka_unit_test(test_failed_last_periodic_write_is_reported),

@@ -1,10 +1,12 @@
-/* The checkpoint directory: creating it, listing its checkpoints newest first, and pruning old
- * step files. Only "final.h5" and "step-<S>.h5" count; temporaries and anything else are left alone. */
+/* The checkpoint directory: creating it, listing its checkpoints newest first, pruning a run's old
+ * step files, and removing the temporaries of killed writers. Only "final.h5" and "step-<S>.h5" count as
+ * checkpoints; anything else is left alone. */
 #include "ckpt_internal.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,21 +102,87 @@ cd_status cd_ckpt_list(const char *dir, char (*paths)[CD_PATH_MAX], int max, int
     return st;
 }
 
-cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err)
+cd_status cd_ckpt_prune(const char *dir, int keep, uint64_t run_id, const char *written, cd_error *err)
 {
     if (keep < 0) return CD_FAIL(err, CD_E_USAGE, "%s: number of checkpoints to keep must be >= 0, got %d", dir, keep);
     step_file *files;
     int has_final;
     long n = scan(dir, &files, &has_final);
     if (n < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot list checkpoint directory: %s", dir, strerror(errno));
+    cd_ckpt_meta *meta = cd_alloc_zeroed(sizeof *meta);
+    if (meta == NULL) {
+        cd_free(files);
+        return CD_FAIL(err, CD_E_NOMEM, "%s: out of memory pruning checkpoints", dir);
+    }
+    /* The one just written counts first, so a newer file of the same run left by an earlier start
+     * cannot push it out (the stop line names it). */
+    int kept = written != NULL && keep > 0;
     cd_status st = CD_OK;
-    for (long i = keep; i < n && st == CD_OK; i++) {
+    for (long i = 0; i < n && st == CD_OK; i++) {
+        if (written != NULL && strcmp(files[i].name, written) == 0) continue;
         char p[CD_PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", dir, files[i].name);
+        cd_error ignored = {0};
+        /* Only files provably of this run: another run's, or one whose metadata does not read, stay. */
+        if (cd_ckpt_read_meta(p, meta, &ignored) != CD_OK || cd_ckpt_run_id(meta) != run_id) continue;
+        if (kept < keep) {
+            kept++;
+            continue;
+        }
         if (unlink(p) != 0 && errno != ENOENT)
             st = CD_FAIL(err, CD_E_IO, "%s: cannot delete old checkpoint: %s", p, strerror(errno));
     }
+    cd_free(meta);
     cd_free(files);
+    return st;
+}
+
+/* The pid of a temporary's name (".<final.h5|step-<S>.h5>.tmp-<pid>" or ".cnn_ddp-probe-<pid>"), else -1. */
+static long temp_pid(const char *name)
+{
+    const char *digits = NULL;
+    if (strncmp(name, ".cnn_ddp-probe-", 15) == 0) {
+        digits = name + 15;
+    } else if (name[0] == '.') {
+        const char *tag = strstr(name, ".tmp-");
+        if (tag == NULL) return -1;
+        char base[256];
+        size_t len = (size_t)(tag - (name + 1));
+        if (len == 0 || len >= sizeof base) return -1;
+        memcpy(base, name + 1, len);
+        base[len] = '\0';
+        if (strcmp(base, "final.h5") != 0 && step_of(base) < 0) return -1;
+        digits = tag + 5;
+    } else {
+        return -1;
+    }
+    long pid = 0;
+    const char *p = digits;
+    for (; *p >= '0' && *p <= '9' && pid < 100000000; p++) pid = pid * 10 + (*p - '0');
+    return p > digits && *p == '\0' ? pid : -1;
+}
+
+cd_status cd_ckpt_remove_stale_temps(const char *dir, int *removed, cd_error *err)
+{
+    *removed = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) return CD_FAIL(err, CD_E_IO, "%s: cannot list checkpoint directory: %s", dir, strerror(errno));
+    cd_status st = CD_OK;
+    struct dirent *e;
+    while (st == CD_OK && (e = readdir(d)) != NULL) {
+        const long pid = temp_pid(e->d_name);
+        if (pid < 0) continue;
+        /* The lock already rules out a live writer of a cnn_ddp that takes it; a live pid here may still
+         * be an older cnn_ddp that does not, so its file stays. */
+        if (pid == (long)getpid() || (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))) continue;
+        char p[CD_PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p) continue;
+        if (unlink(p) == 0)
+            (*removed)++;
+        else if (errno != ENOENT)
+            st = CD_FAIL(err, CD_E_IO, "%s: cannot remove a stale temporary: %s", p, strerror(errno));
+    }
+    closedir(d);
     return st;
 }
 

@@ -14,17 +14,20 @@ typedef struct field {
     field_kind kind;
     size_t offset;
     size_t cap; /* bytes available for a string, including its NUL */
+    int identity; /* part of the run identity (cd_ckpt_run_id) */
 } field;
 
-#define FIELD(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member)}
+#define FIELD(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 0}
+#define IDENT(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 1}
 
 static const field k_fields[] = {
-    FIELD(F_STR, version),       FIELD(F_STR, model),         FIELD(F_I64, step),
-    FIELD(F_I64, epoch),         FIELD(F_I64, step_in_epoch), FIELD(F_U64, seed),
-    FIELD(F_I64, ranks),         FIELD(F_I64, batch),         FIELD(F_F64, lr),
-    FIELD(F_F64, momentum),      FIELD(F_I64, epoch_loss_fx), FIELD(F_I64, epoch_correct),
+    FIELD(F_STR, version),       IDENT(F_STR, model),         FIELD(F_I64, step),
+    FIELD(F_I64, epoch),         FIELD(F_I64, step_in_epoch), IDENT(F_U64, seed),
+    FIELD(F_I64, ranks),         IDENT(F_I64, batch),         IDENT(F_F64, lr),
+    IDENT(F_F64, momentum),      FIELD(F_I64, epoch_loss_fx), FIELD(F_I64, epoch_correct),
     FIELD(F_I64, epoch_samples), FIELD(F_F64, epoch_seconds), FIELD(F_STR, config),
-    FIELD(F_STR, lr_schedule),
+    IDENT(F_STR, lr_schedule),   FIELD(F_STR, data),          IDENT(F_I64, data_rows),
+    IDENT(F_I64, data_height),   IDENT(F_I64, data_width),    IDENT(F_U64, data_checksum),
 };
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 
@@ -67,15 +70,33 @@ static void fnv_field(fnv *f, const char *name, char kind, const void *value)
     }
 }
 
+static const char k_kind_letter[] = {[F_STR] = 's', [F_I64] = 'i', [F_U64] = 'u', [F_F64] = 'd'};
+
+uint64_t cd_ckpt_run_id(const cd_ckpt_meta *meta)
+{
+    fnv f = {CD_FNV1A64_OFFSET};
+    fnv_field(&f, "run_id", 's', "cnn_ddp-run-1");
+    for (size_t i = 0; i < N_FIELDS; i++)
+        if (k_fields[i].identity)
+            fnv_field(&f, k_fields[i].name, k_kind_letter[k_fields[i].kind], (const char *)meta + k_fields[i].offset);
+    return f.h;
+}
+
+void cd_ckpt_run_id_text(uint64_t run_id, char out[17])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) out[i] = hex[(run_id >> (60 - 4 * i)) & 15];
+    out[16] = '\0';
+}
+
 static uint64_t meta_checksum(const cd_ckpt_meta *meta)
 {
-    static const char kind_letter[] = {[F_STR] = 's', [F_I64] = 'i', [F_U64] = 'u', [F_F64] = 'd'};
     fnv f = {CD_FNV1A64_OFFSET};
     int64_t version = CD_CKPT_FORMAT_VERSION;
     fnv_field(&f, "format", 's', CD_CKPT_FORMAT);
     fnv_field(&f, "format_version", 'i', &version);
     for (size_t i = 0; i < N_FIELDS; i++)
-        fnv_field(&f, k_fields[i].name, kind_letter[k_fields[i].kind], (const char *)meta + k_fields[i].offset);
+        fnv_field(&f, k_fields[i].name, k_kind_letter[k_fields[i].kind], (const char *)meta + k_fields[i].offset);
     return f.h;
 }
 

@@ -1,6 +1,6 @@
 /* Verifying a checkpoint without knowing the model: every tensor under /params and /optim is read
  * and checked against its checksum, each parameter must have a momentum tensor of the same shape
- * and vice versa, and the metadata checksum must hold. */
+ * and vice versa, and the metadata checksum must hold. Reading the metadata alone, for directory scans. */
 #include "ckpt_internal.h"
 
 #include <stdio.h>
@@ -73,6 +73,25 @@ cd_status cd_ckpt_verify(const char *path, cd_ckpt_meta *meta, cd_error *err)
     }
     cd_h5_quiet_end(&q);
     if (st == CD_OK && meta != NULL) *meta = *m;
+    cd_free(m);
+    return st;
+}
+
+cd_status cd_ckpt_read_meta(const char *path, cd_ckpt_meta *meta, cd_error *err)
+{
+    cd_ckpt_meta *m = NULL;
+    CD_ALLOC(err, m, 1);
+    cd_h5_quiet q;
+    cd_h5_quiet_begin(&q);
+    hid_t file;
+    off_t size = 0;
+    cd_status st = ck_open_read(path, &file, &size, err);
+    if (st == CD_OK) {
+        st = ck_meta_read(file, path, m, err);
+        H5Fclose(file);
+    }
+    cd_h5_quiet_end(&q);
+    if (st == CD_OK) *meta = *m;
     cd_free(m);
     return st;
 }

@@ -130,6 +130,14 @@ static void on_final(void *ctx, int64_t step, double test_acc, const char *ckpt)
     fflush(stdout);
 }
 
+/* The final result: printed even with --quiet, like on_final. */
+static void on_result(void *ctx, const char *line)
+{
+    clear_bar(ctx);
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
 cd_reporter cd_console_reporter(cd_console *c, int quiet, int verbose, int progress_bar)
 {
     c->quiet = quiet;
@@ -138,5 +146,5 @@ cd_reporter cd_console_reporter(cd_console *c, int quiet, int verbose, int progr
     c->last_bar = 0;
     return (cd_reporter){.ctx = c, .note = on_note, .warning = on_warning, .banner = on_banner,
                          .first_step = on_first_step, .step = on_step, .epoch = on_epoch, .stopped = on_stopped,
-                         .final = on_final};
+                         .final = on_final, .result = on_result};
 }

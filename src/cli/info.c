@@ -25,7 +25,12 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
     cd_status st = cd_ckpt_verify(path, meta, &ckpt_err);
     if (st == CD_OK) {
         fprintf(out, "%s: cnn_ddp checkpoint, verified (every tensor checksum matches)\n", path);
-        fprintf(out, "  written by   cnn_ddp %s\n  model        %s\n", meta->version, meta->model);
+        char run_id[17];
+        cd_ckpt_run_id_text(cd_ckpt_run_id(meta), run_id);
+        fprintf(out, "  written by   cnn_ddp %s\n  run          %s\n  model        %s\n", meta->version, run_id,
+                meta->model);
+        fprintf(out, "  data         %s: %" PRId64 " training rows of %" PRId64 "x%" PRId64 ", checksum %016" PRIx64 "\n",
+                meta->data, meta->data_rows, meta->data_height, meta->data_width, meta->data_checksum);
         fprintf(out, "  position     step %" PRId64 " (epoch %" PRId64 ", step %" PRId64 " of it)\n", meta->step,
                 meta->epoch + 1, meta->step_in_epoch);
         fprintf(out, "  training     seed %" PRIu64 ", batch %" PRId64 " (written by %" PRId64 " rank%s), lr %g (%s), "

@@ -1,4 +1,4 @@
-/* Writing a run's checkpoints (rank 0): the file name, the metadata, pruning old step files. */
+/* Writing a run's checkpoints (rank 0): the file name, the metadata, pruning its own old step files. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +20,10 @@ cd_status cd_write_checkpoint(const cd_train_config *cfg, const cd_run_identity 
     CD_ALLOC(err, meta, 1);
     cd_run_meta_fill(id, pos, cfg, meta);
     cd_status st = cd_ckpt_write(path, meta, a->tensors, a->n_tensors, a->params, a->momentum, a->n_params, err);
+    const uint64_t run_id = cd_ckpt_run_id(meta);
     cd_free(meta);
     CD_TRY(st);
     snprintf(written, CD_PATH_MAX, "%s", path);
-    return final ? CD_OK : cd_ckpt_prune(cfg->ckpt_dir, cfg->keep, err);
+    /* Only this run's step files, and never the one just written: the stop line names it. */
+    return final ? CD_OK : cd_ckpt_prune(cfg->ckpt_dir, cfg->keep, run_id, strrchr(path, '/') + 1, err);
 }

@@ -101,6 +101,9 @@ static const cd_option options[] = {
     {"keep", "keep", CD_SECTION_CKPT, INT(keep, 1, MAX_KEEP, 3), .metavar = "N",
      .help = "keep the newest N step checkpoints"},
     {"no-ckpt", NULL, CD_SECTION_CKPT, FLAG(no_ckpt), .help = "write no checkpoints"},
+    {"overwrite", NULL, CD_SECTION_CKPT, FLAG(overwrite),
+     .help = "delete the checkpoints of other runs in --ckpt-dir at start\n(without it, such a directory is "
+             "refused)"},
     {"resume", NULL, CD_SECTION_CKPT, .arg = CD_ARG_OPTIONAL, .kind = CD_OPT_RESUME, FIELD(resume),
      .metavar = "FILE", .help = "continue from FILE, or from the newest checkpoint in --ckpt-dir that verifies "
                                 "(an empty directory starts from scratch)"},

@@ -54,6 +54,8 @@ typedef struct run {
     double run_start;
     char last_ckpt[CD_PATH_MAX];
     int first_step_logged;
+    cd_ckpt_lock lock;          /* rank 0's hold on --ckpt-dir */
+    int finished;               /* resumed a run that had already finished: nothing to do */
 } run;
 
 static double now_s(void)
@@ -149,12 +151,28 @@ static cd_status load_local_data(run *r, cd_error *err)
 static void describe_run(run *r)
 {
     const cd_train_config *cfg = r->cfg;
-    r->id = (cd_run_identity){.model = r->spec_text, .ranks = r->comm->size, .batch = cfg->batch, .seed = cfg->seed,
-                              .lr = cfg->lr, .momentum = cfg->momentum, .steps_per_epoch = r->sampler.steps_per_epoch};
+    r->id = (cd_run_identity){.model = r->spec_text, .data = cfg->data, .data_rows = r->sampler.rows,
+                              .data_height = r->train.height, .data_width = r->train.width, .ranks = r->comm->size,
+                              .batch = cfg->batch, .seed = cfg->seed, .lr = cfg->lr, .momentum = cfg->momentum,
+                              .steps_per_epoch = r->sampler.steps_per_epoch};
     cd_lr_schedule_format(cfg->lr_schedule, schedule_steps(r), r->id.lr_schedule, sizeof r->id.lr_schedule);
     r->arenas = (cd_run_arenas){.tensors = r->tensors, .n_tensors = cd_model_tensor_views(&r->model, r->tensors),
                                 .params = r->model.arena.params, .momentum = r->model.arena.momentum,
                                 .n_params = r->model.arena.count};
+}
+
+/* Collective: the checksum of the whole training split, from each rank's rows (the sum of row hashes does
+ * not depend on which rank holds which row, so every rank count gets the same value). */
+static cd_status data_checksum(run *r, cd_error *err)
+{
+    uint64_t *all = NULL;
+    CD_ALLOC(err, all, r->comm->size);
+    cd_status st = r->comm->allgather_u64(r->comm, cd_data_rows_checksum(&r->train), all, err);
+    uint64_t sum = 0;
+    for (int k = 0; k < r->comm->size; k++) sum += all[k];
+    cd_free(all);
+    r->id.data_checksum = sum;
+    return st;
 }
 
 /* Collective. The test rows are read after the first training step rather than before it, so start-up
@@ -427,17 +445,22 @@ static cd_status start(run *r, cd_error *err)
     if (st == CD_OK) st = load_local_data(r, err);
     CD_TRY(agree(r, st, err));
     describe_run(r);
+    CD_TRY(data_checksum(r, err));
+    /* Before anything is written: the directory is this run's (or refused), and locked. */
+    CD_TRY(agree(r, cd_claim_ckpt_dir(cfg, &r->id, r->comm->rank, r->rep, &r->lock, err), err));
     cd_model_init_params(&r->model, cfg->seed);
-    int resumed = 0;
-    if (cfg->resume != CD_RESUME_NONE) CD_TRY(cd_resume(cfg, &r->id, r->comm, &r->arenas, r->rep, &r->pos, &resumed, err));
-    CD_TRY(cd_device_open(cfg, r->comm, &r->model, r->sampler.chunk, r->shard_count, &r->dev, err));
     const int64_t limit = schedule_steps(r);
     r->total_steps = cfg->max_steps > 0 && cfg->max_steps < limit ? cfg->max_steps : limit;
+    int resumed = CD_RESUMED_NONE;
+    if (cfg->resume != CD_RESUME_NONE)
+        CD_TRY(cd_resume(cfg, &r->id, r->total_steps, r->comm, &r->arenas, r->rep, &r->pos, &resumed, err));
+    r->finished = resumed == CD_RESUMED_FINISHED;
+    if (r->finished) return CD_OK;
+    CD_TRY(cd_device_open(cfg, r->comm, &r->model, r->sampler.chunk, r->shard_count, &r->dev, err));
     char config[CD_CKPT_CONFIG_MAX];
     cd_train_config_format(cfg, config, sizeof config);
     st = CD_OK;
-    if (is_root(r) && !cfg->no_ckpt) st = cd_ckpt_probe_dir(cfg->ckpt_dir, err);
-    if (is_root(r) && st == CD_OK) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
+    if (is_root(r)) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
     if (st == CD_OK) banner(r, config);
     CD_TRY(agree(r, st, err));
     return cd_watchdog_start(&r->watchdog, cfg->timeout_s, r->comm->rank, err);
@@ -447,6 +470,7 @@ static cd_status run_all(run *r, cd_error *err)
 {
     r->run_start = now_s();
     CD_TRY(start(r, err));
+    if (r->finished) return CD_OK;
     cd_status st = train_loop(r, err);
     if (st == CD_OK) {
         double acc = 0;
@@ -474,7 +498,9 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, const cd_repor
     r->comm = comm;
     r->rep = comm->rank == 0 ? reporter : NULL;
     r->fault = cd_fault_from_env();
+    r->lock.fd = -1;
     cd_status st = run_all(r, err);
+    cd_ckpt_unlock_dir(&r->lock);
     cd_metrics_close(&r->metrics);
     cd_device_close(&r->dev);
     if (r->model_built) cd_model_free(&r->model);

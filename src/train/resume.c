@@ -10,10 +10,10 @@ static void warn(const cd_reporter *rep, const char *line)
     if (rep && rep->warning) rep->warning(rep->ctx, line);
 }
 
-/* Rank 0: the newest checkpoint in the directory that verifies, by step, and its metadata; damaged ones
- * are reported and skipped. chosen stays "" when the directory holds none. */
-static cd_status find_newest(const char *dir, const cd_reporter *rep, cd_ckpt_meta *meta, char chosen[CD_PATH_MAX],
-                             cd_error *err)
+/* Rank 0: the newest checkpoint of this run in the directory that verifies, by step, and its metadata;
+ * damaged ones are reported and skipped, other runs' ones skipped. chosen stays "" when there is none. */
+static cd_status find_newest(const char *dir, const cd_run_identity *id, const cd_reporter *rep, cd_ckpt_meta *meta,
+                             char chosen[CD_PATH_MAX], cd_error *err)
 {
     char(*paths)[CD_PATH_MAX] = NULL;
     cd_ckpt_meta *m = NULL;
@@ -23,7 +23,7 @@ static cd_status find_newest(const char *dir, const cd_reporter *rep, cd_ckpt_me
         cd_free(m);
         return CD_FAIL(err, CD_E_NOMEM, "out of memory listing %s", dir);
     }
-    int n = 0;
+    int n = 0, others = 0;
     cd_status st = cd_ckpt_list(dir, paths, CD_MAX_CKPTS, &n, err);
     int64_t best = -1;
     for (int i = 0; st == CD_OK && i < n; i++) {
@@ -34,6 +34,14 @@ static cd_status find_newest(const char *dir, const cd_reporter *rep, cd_ckpt_me
             warn(rep, line);
             continue;
         }
+        char why[512];
+        if (cd_run_meta_diff(id, m, why, sizeof why)) {
+            char line[CD_PATH_MAX + sizeof why + 64];
+            snprintf(line, sizeof line, "skipping a checkpoint of another run: %s: %s", paths[i], why);
+            warn(rep, line);
+            others++;
+            continue;
+        }
         if (m->step > best) {
             best = m->step;
             *meta = *m;
@@ -42,8 +50,8 @@ static cd_status find_newest(const char *dir, const cd_reporter *rep, cd_ckpt_me
     }
     cd_free(paths);
     cd_free(m);
-    if (st == CD_OK && best < 0 && n > 0)
-        st = CD_FAIL(err, CD_E_INPUT, "--resume: none of the %d checkpoints in %s verifies", n, dir);
+    if (st == CD_OK && best < 0 && n > others)
+        st = CD_FAIL(err, CD_E_INPUT, "--resume: none of the %d checkpoints of this run in %s verifies", n - others, dir);
     return st;
 }
 
@@ -55,7 +63,7 @@ static cd_status load_on_root(const cd_train_config *cfg, const cd_run_identity 
         snprintf(chosen, CD_PATH_MAX, "%s", cfg->resume_path);
         CD_TRY(cd_ckpt_verify(chosen, meta, err));
     } else {
-        CD_TRY(find_newest(cfg->ckpt_dir, rep, meta, chosen, err));
+        CD_TRY(find_newest(cfg->ckpt_dir, id, rep, meta, chosen, err));
     }
     if (!chosen[0]) return CD_OK;
     /* The identity before the tensors: another run's checkpoint is refused for what differs (its
@@ -64,10 +72,10 @@ static cd_status load_on_root(const cd_train_config *cfg, const cd_run_identity 
     return cd_ckpt_read(chosen, a->tensors, a->n_tensors, meta, a->params, a->momentum, a->n_params, err);
 }
 
-cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, cd_comm *comm, const cd_run_arenas *a,
-                    const cd_reporter *rep, cd_position *pos, int *resumed, cd_error *err)
+cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, int64_t last_step, cd_comm *comm,
+                    const cd_run_arenas *a, const cd_reporter *rep, cd_position *pos, int *resumed, cd_error *err)
 {
-    *resumed = 0;
+    *resumed = CD_RESUMED_NONE;
     cd_ckpt_meta *meta = NULL;
     CD_ALLOC(err, meta, 1);
     char chosen[CD_PATH_MAX] = "";
@@ -81,15 +89,24 @@ cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, cd_co
         if (st == CD_OK) st = comm->broadcast(comm, a->momentum, sizeof(float) * a->n_params, 0, err);
     }
     char line[CD_PATH_MAX + 160];
-    if (st == CD_OK && found) {
+    if (st == CD_OK && found && meta->step >= last_step) {
+        /* Nothing to train, so nothing to write: the caller ends here, every file as it was. */
         *pos = cd_run_meta_position(meta);
-        *resumed = 1;
+        *resumed = CD_RESUMED_FINISHED;
+        snprintf(line, sizeof line, "%s: this run already finished (checkpoint at step %" PRId64 ", last step %" PRId64
+                 "): nothing to do, no file changed", chosen, meta->step, last_step);
+    } else if (st == CD_OK && found) {
+        *pos = cd_run_meta_position(meta);
+        *resumed = CD_RESUMED;
         snprintf(line, sizeof line, "resumed from %s at step %" PRId64 " (epoch %" PRId64 ", step %" PRId64 " of %" PRId64 ")",
                  chosen, meta->step, meta->epoch + 1, meta->step_in_epoch, id->steps_per_epoch);
     } else if (st == CD_OK) {
         snprintf(line, sizeof line, "no checkpoint in %s: starting from scratch", cfg->ckpt_dir);
     }
-    if (st == CD_OK && comm->rank == 0 && rep && rep->note) rep->note(rep->ctx, line);
+    if (st == CD_OK && comm->rank == 0 && rep && *resumed == CD_RESUMED_FINISHED && rep->result)
+        rep->result(rep->ctx, line);
+    else if (st == CD_OK && comm->rank == 0 && rep && rep->note)
+        rep->note(rep->ctx, line);
     cd_free(meta);
     return st;
 }

@@ -5,21 +5,42 @@
 #include <stdio.h>
 #include <string.h>
 
-void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const cd_train_config *cfg,
-                      cd_ckpt_meta *meta)
+/* The identity fields, and nothing else. */
+static void fill_identity(const cd_run_identity *id, cd_ckpt_meta *meta)
 {
-    memset(meta, 0, sizeof *meta);
-    snprintf(meta->version, sizeof meta->version, "%s", CNN_DDP_VERSION);
     snprintf(meta->model, sizeof meta->model, "%s", id->model);
-    meta->step = pos->step;
-    meta->epoch = pos->step / id->steps_per_epoch;
-    meta->step_in_epoch = pos->step % id->steps_per_epoch;
     meta->seed = id->seed;
     meta->ranks = id->ranks;
     meta->batch = id->batch;
     meta->lr = id->lr;
     snprintf(meta->lr_schedule, sizeof meta->lr_schedule, "%s", id->lr_schedule);
     meta->momentum = id->momentum;
+    snprintf(meta->data, sizeof meta->data, "%s", id->data ? id->data : "");
+    meta->data_rows = id->data_rows;
+    meta->data_height = id->data_height;
+    meta->data_width = id->data_width;
+    meta->data_checksum = id->data_checksum;
+}
+
+uint64_t cd_run_id(const cd_run_identity *id)
+{
+    cd_ckpt_meta *m = cd_alloc_zeroed(sizeof *m);
+    if (m == NULL) return 0; /* only names the run in messages; matching goes by cd_run_meta_diff */
+    fill_identity(id, m);
+    const uint64_t h = cd_ckpt_run_id(m);
+    cd_free(m);
+    return h;
+}
+
+void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const cd_train_config *cfg,
+                      cd_ckpt_meta *meta)
+{
+    memset(meta, 0, sizeof *meta);
+    snprintf(meta->version, sizeof meta->version, "%s", CNN_DDP_VERSION);
+    fill_identity(id, meta);
+    meta->step = pos->step;
+    meta->epoch = pos->step / id->steps_per_epoch;
+    meta->step_in_epoch = pos->step % id->steps_per_epoch;
     meta->epoch_loss_fx = pos->epoch_loss_fx;
     meta->epoch_correct = pos->epoch_correct;
     meta->epoch_samples = pos->epoch_samples;
@@ -27,26 +48,42 @@ void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const c
     cd_train_config_format(cfg, meta->config, sizeof meta->config);
 }
 
-cd_status cd_run_meta_check(const cd_run_identity *id, const cd_ckpt_meta *m, const char *path, cd_error *err)
+int cd_run_meta_diff(const cd_run_identity *id, const cd_ckpt_meta *m, char *out, size_t cap)
 {
+    out[0] = '\0';
     if (strcmp(m->model, id->model) != 0)
-        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint model '%s' does not match --model '%s'", path, m->model, id->model);
+        snprintf(out, cap, "checkpoint model '%s' does not match --model '%s'", m->model, id->model);
+    /* The data before the recipe: another file is the likelier mistake, and the path alone says it. */
+    else if (m->data_rows != id->data_rows || m->data_height != id->data_height || m->data_width != id->data_width)
+        snprintf(out, cap, "checkpoint was trained on %s (%" PRId64 " training rows of %" PRId64 "x%" PRId64 "), this "
+                 "run's --data %s has %" PRId64 " rows of %dx%d", m->data, m->data_rows, m->data_height, m->data_width,
+                 id->data, id->data_rows, id->data_height, id->data_width);
+    else if (m->data_checksum != id->data_checksum)
+        snprintf(out, cap, "checkpoint was trained on %s, this run's --data %s has the same shape (%" PRId64 " rows of "
+                 "%dx%d) but other training rows (checksum %016" PRIx64 " vs %016" PRIx64 ")", m->data, id->data,
+                 id->data_rows, id->data_height, id->data_width, m->data_checksum, id->data_checksum);
     /* The rank count is free (it changes no bit); the global batch is not, and --batch-per-rank makes it
      * follow the rank count, so the message gives both. */
-    if (m->batch != id->batch)
-        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has a global batch of %" PRId64 " (written by %" PRId64
-                       " rank%s), this run %d (%d rank%s): resume with --batch %" PRId64, path, m->batch, m->ranks,
-                       m->ranks == 1 ? "" : "s", id->batch, id->ranks, id->ranks == 1 ? "" : "s", m->batch);
-    if (m->seed != id->seed)
-        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has --seed %" PRIu64 ", this run --seed %" PRIu64, path, m->seed,
-                       id->seed);
-    if (m->lr != id->lr || m->momentum != id->momentum)
-        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has --lr %g --momentum %g, this run --lr %g --momentum %g", path,
-                       m->lr, m->momentum, id->lr, id->momentum);
-    if (strcmp(m->lr_schedule, id->lr_schedule) != 0)
-        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint has --lr-schedule %s, this run %s (a cosine schedule is over "
-                       "--epochs x %" PRId64 " steps: resume with the --epochs it started with)", path, m->lr_schedule,
-                       id->lr_schedule, id->steps_per_epoch);
+    else if (m->batch != id->batch)
+        snprintf(out, cap, "checkpoint has a global batch of %" PRId64 " (written by %" PRId64 " rank%s), this run %d "
+                 "(%d rank%s): resume with --batch %" PRId64, m->batch, m->ranks, m->ranks == 1 ? "" : "s", id->batch,
+                 id->ranks, id->ranks == 1 ? "" : "s", m->batch);
+    else if (m->seed != id->seed)
+        snprintf(out, cap, "checkpoint has --seed %" PRIu64 ", this run --seed %" PRIu64, m->seed, id->seed);
+    else if (m->lr != id->lr || m->momentum != id->momentum)
+        snprintf(out, cap, "checkpoint has --lr %g --momentum %g, this run --lr %g --momentum %g", m->lr, m->momentum,
+                 id->lr, id->momentum);
+    else if (strcmp(m->lr_schedule, id->lr_schedule) != 0)
+        snprintf(out, cap, "checkpoint has --lr-schedule %s, this run %s (a cosine schedule is over --epochs x %" PRId64
+                 " steps: resume with the --epochs it started with)", m->lr_schedule, id->lr_schedule,
+                 id->steps_per_epoch);
+    return out[0] != '\0';
+}
+
+cd_status cd_run_meta_check(const cd_run_identity *id, const cd_ckpt_meta *m, const char *path, cd_error *err)
+{
+    char why[sizeof ((cd_error *)0)->msg];
+    if (cd_run_meta_diff(id, m, why, sizeof why)) return CD_FAIL(err, CD_E_INPUT, "%s: %s", path, why);
     if (m->step < 0 || m->epoch_samples < 0 || m->step % id->steps_per_epoch != m->step_in_epoch)
         return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint position (step %" PRId64 ") does not fit this data set's %" PRId64
                        " steps per epoch", path, m->step, id->steps_per_epoch);

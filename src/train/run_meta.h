@@ -11,9 +11,13 @@
 #include "cnn_ddp/report.h"
 #include "cnn_ddp/tensor.h"
 
-/* Everything the weights depend on besides the data and the kernel set. */
+/* Everything the weights depend on besides the kernel set. */
 typedef struct cd_run_identity {
     const char *model;      /* canonical spec */
+    const char *data;       /* --data: named in messages, not part of the identity */
+    int64_t data_rows;      /* training rows */
+    int data_height, data_width;
+    uint64_t data_checksum; /* cd_data_rows_checksum summed over the ranks */
     int ranks;              /* recorded, not checked: any rank count gives the same bits */
     int batch;              /* global */
     uint64_t seed;
@@ -43,13 +47,29 @@ void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const c
 /* CD_E_INPUT naming `path` and the first field that differs ("checkpoint has --seed 1, this run
  * --seed 7"), or a position that does not fit this data set. */
 cd_status cd_run_meta_check(const cd_run_identity *id, const cd_ckpt_meta *meta, const char *path, cd_error *err);
+/* The first identity field in which `meta` differs from this run, as a phrase ("checkpoint has --seed 1, this
+ * run --seed 7"); 0 (and out "") when it is this run's. */
+int cd_run_meta_diff(const cd_run_identity *id, const cd_ckpt_meta *meta, char *out, size_t cap);
+/* This run's id (cd_ckpt_run_id of the metadata it writes). */
+uint64_t cd_run_id(const cd_run_identity *id);
 cd_position cd_run_meta_position(const cd_ckpt_meta *meta);
 
-/* Collective. Rank 0 finds the checkpoint --resume names (a file, or the newest of --ckpt-dir that
- * verifies), reads it into `arenas` and checks it continues this run; every rank then receives the
+/* Collective. Rank 0 finds the checkpoint --resume names (a file, or the newest of --ckpt-dir of this run
+ * that verifies), reads it into `arenas` and checks it continues this run; every rank then receives the
  * weights and the position. *resumed is 0 (and *pos untouched) when there was none to resume. */
-cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, cd_comm *comm, const cd_run_arenas *arenas,
-                    const cd_reporter *rep, cd_position *pos, int *resumed, cd_error *err);
+enum { CD_RESUMED_NONE = 0, CD_RESUMED = 1, CD_RESUMED_FINISHED = 2 };
+/* *resumed is CD_RESUMED_FINISHED when the checkpoint is already at or past `last_step`: the run is done,
+ * and the caller changes nothing. */
+cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, int64_t last_step, cd_comm *comm,
+                    const cd_run_arenas *arenas, const cd_reporter *rep, cd_position *pos, int *resumed,
+                    cd_error *err);
+
+/* Rank 0 only (others return CD_OK at once), before anything is written, unless --no-ckpt: makes and
+ * probes --ckpt-dir, takes its lock (held in *lock until cd_ckpt_unlock_dir), removes stale temporaries,
+ * and refuses (CD_E_USAGE) a directory holding checkpoints of another run, naming it and what differs;
+ * with --overwrite those checkpoints are deleted instead. Damaged files are reported and left alone. */
+cd_status cd_claim_ckpt_dir(const cd_train_config *cfg, const cd_run_identity *id, int rank, const cd_reporter *rep,
+                            cd_ckpt_lock *lock, cd_error *err);
 
 /* Rank 0 only (other ranks return CD_OK at once): writes final.h5 or step-<S>.h5 in --ckpt-dir
  * crash-safely and prunes old step files; `written` gets the path. */

@@ -9,7 +9,11 @@
  *   each dataset: attribute "checksum" (uint64, standard FNV-1a 64 of its little-endian float32 bytes)
  *   root attributes: format ("cnn_ddp-checkpoint"), format_version, version, model, step, epoch,
  *   step_in_epoch, seed, ranks, batch, lr, lr_schedule, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
- *   epoch_seconds, config, meta_checksum (over all of the above). */
+ *   epoch_seconds, config, data, data_rows, data_height, data_width, data_checksum,
+ *   meta_checksum (over all of the above).
+ * The run identity (what shapes the weights: model, seed, batch, lr, momentum, lr_schedule and the training
+ * data's rows, image shape and checksum) hashes to the run id (cd_ckpt_run_id); pruning and the
+ * directory's ownership go by it. */
 #ifndef CNN_DDP_CKPT_H
 #define CNN_DDP_CKPT_H
 
@@ -20,8 +24,9 @@
 #include "cnn_ddp/tensor.h"
 
 #define CD_CKPT_FORMAT "cnn_ddp-checkpoint"
-#define CD_CKPT_FORMAT_VERSION 4 /* 2: lr_schedule; 3: one data block per sample, per-sample sums, ranks;
-                                  * 4: checksums are standard FNV-1a 64 (3 used an offset basis missing a digit) */
+#define CD_CKPT_FORMAT_VERSION 5 /* 2: lr_schedule; 3: one data block per sample, per-sample sums, ranks;
+                                  * 4: checksums are standard FNV-1a 64 (3 used an offset basis missing a digit);
+                                  * 5: the training data's identity (data_*), so runs can be told apart */
 #define CD_CKPT_CONFIG_MAX 4096
 
 typedef struct cd_ckpt_meta {
@@ -38,7 +43,22 @@ typedef struct cd_ckpt_meta {
     int64_t epoch_loss_fx, epoch_correct, epoch_samples;
     double epoch_seconds;
     char config[CD_CKPT_CONFIG_MAX]; /* the effective configuration, as text (may be empty) */
+    /* The training split it was trained on: the path (for messages only, not identity), its rows, the
+     * image shape, and an order-independent checksum of its rows (cd_data_rows_checksum). */
+    char data[CD_PATH_MAX];
+    int64_t data_rows, data_height, data_width;
+    uint64_t data_checksum;
 } cd_ckpt_meta;
+
+/* The run id: a hash of the identity fields (model, seed, batch, lr, momentum, lr_schedule, data_rows,
+ * data_height, data_width, data_checksum), never of the position, the rank count or the data path. */
+uint64_t cd_ckpt_run_id(const cd_ckpt_meta *meta);
+/* "%016llx" of the run id: the short name messages and `info` give a run. */
+void cd_ckpt_run_id_text(uint64_t run_id, char out[17]);
+
+/* Reads and checks only the metadata (format, version, meta_checksum), no tensor: what a directory scan
+ * needs to tell whose a file is. */
+cd_status cd_ckpt_read_meta(const char *path, cd_ckpt_meta *meta, cd_error *err);
 
 /* Writes `path` atomically: `<dir>/.<name>.tmp-<pid>` first, fsync, rename over `path`, fsync the
  * directory. On failure the temporary is removed and any existing `path` is untouched. */
@@ -61,8 +81,23 @@ cd_status cd_ckpt_verify(const char *path, cd_ckpt_meta *meta, cd_error *err);
  * exist holds none (CD_OK); one that cannot be read, or memory running out, is an error. */
 cd_status cd_ckpt_list(const char *dir, char (*paths)[CD_PATH_MAX], int max, int *found, cd_error *err);
 
-/* Deletes all but the newest `keep` step-<S>.h5 files (final.h5 is never deleted). */
-cd_status cd_ckpt_prune(const char *dir, int keep, cd_error *err);
+/* Deletes all but the newest `keep` step-<S>.h5 files of run `run_id` (final.h5 is never deleted; files of
+ * other runs and files whose metadata cannot be read are never deleted). `written`, when not NULL, is
+ * the name (no directory) of the file just written: it is kept whatever its step, and counts. */
+cd_status cd_ckpt_prune(const char *dir, int keep, uint64_t run_id, const char *written, cd_error *err);
+
+/* A job's hold on a checkpoint directory: flock(LOCK_EX | LOCK_NB) on <dir>/.cnn_ddp.lock, kept open
+ * for the life of the run (the file itself stays; it holds the holder's pid and host). */
+#define CD_CKPT_LOCK_NAME ".cnn_ddp.lock"
+typedef struct cd_ckpt_lock {
+    int fd; /* -1: not held */
+} cd_ckpt_lock;
+/* CD_E_USAGE naming the directory and the holder when another live process holds it. */
+cd_status cd_ckpt_lock_dir(const char *dir, cd_ckpt_lock *lock, cd_error *err);
+void cd_ckpt_unlock_dir(cd_ckpt_lock *lock);
+/* Under the lock: removes the temporaries a killed writer left (".<final.h5|step-<S>.h5>.tmp-<pid>" and
+ * the directory probe ".cnn_ddp-probe-<pid>") whose pid is not a live process here; *removed counts them. */
+cd_status cd_ckpt_remove_stale_temps(const char *dir, int *removed, cd_error *err);
 
 /* mkdir -p */
 cd_status cd_ckpt_make_dir(const char *dir, cd_error *err);

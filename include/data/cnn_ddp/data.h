@@ -35,6 +35,10 @@ cd_status cd_data_load(const char *path, const char *split, int64_t first, int64
                        cd_dataset *out, cd_error *err);
 void cd_data_free(cd_dataset *data);
 
+/* The sum mod 2^64 of a hash of each held row (its global index first_row + i, its pixels, its label):
+ * the sums of any split of a data set's rows into blocks add up (mod 2^64) to the same value. */
+uint64_t cd_data_rows_checksum(const cd_dataset *data);
+
 /* out[i] = normalised image of local row rows[i] ((pixel/255 - mean)/std), as [n][1][H][W];
  * labels_out[i] = its label. rows are indices into the loaded block (0..count-1). */
 void cd_data_gather(const cd_dataset *data, const uint32_t *rows, int n, float *out, uint8_t *labels_out);

@@ -42,6 +42,7 @@ typedef struct cd_train_config {
     int64_t ckpt_every;     /* steps; 0: at the end of each epoch */
     int keep;
     int no_ckpt;
+    int overwrite;          /* --overwrite: delete other runs' checkpoints in --ckpt-dir at start */
     cd_resume_kind resume;
     char resume_path[CD_PATH_MAX];
     int64_t check_every;    /* steps between cross-rank weight checksum comparisons (0: never) */

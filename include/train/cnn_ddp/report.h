@@ -52,6 +52,8 @@ typedef struct cd_reporter {
     void (*epoch)(void *ctx, const cd_epoch_summary *e);
     void (*stopped)(void *ctx, int64_t step, const char *checkpoint); /* checkpoint "" when none */
     void (*final)(void *ctx, int64_t step, double test_acc, const char *checkpoint);
+    /* In place of `final` when there was nothing to train (a finished run resumed): the outcome, one line. */
+    void (*result)(void *ctx, const char *line);
 } cd_reporter;
 
 #endif
