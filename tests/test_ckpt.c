@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <hdf5.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,23 +54,31 @@ static int list_count(const char *dir, char (*paths)[CD_PATH_MAX], int max)
     return found;
 }
 
+/* A position the training loop could have reached: whole epochs of K_SPE steps plus a part of one,
+ * and the part's totals (the reader refuses impossible ones). */
+#define K_SPE 1000003
+static void place(cd_ckpt_meta *m, int64_t step)
+{
+    m->step = step;
+    m->epoch = step / K_SPE;
+    m->step_in_epoch = step % K_SPE;
+    m->epoch_samples = m->step_in_epoch * m->batch;
+    m->epoch_correct = m->epoch_samples / 3;
+    m->epoch_loss_fx = m->epoch_samples * 1234567LL;
+}
+
 static void make_meta(cd_ckpt_meta *m, int64_t step)
 {
     memset(m, 0, sizeof *m);
     snprintf(m->version, sizeof m->version, "0.1.0-test");
     snprintf(m->model, sizeof m->model, "%s", MODEL_TAG);
-    m->step = step;
-    m->epoch = 3;
-    m->step_in_epoch = 17;
     m->seed = 0xfedcba9876543210ull; /* above INT64_MAX: must survive as unsigned */
     m->ranks = 8;
     m->batch = 64;
+    place(m, step);
     m->lr = 0.01;
     m->momentum = 0.9;
-    snprintf(m->lr_schedule, sizeof m->lr_schedule, "cosine/3540");
-    m->epoch_loss_fx = -1234567890123LL;
-    m->epoch_correct = 4321;
-    m->epoch_samples = 5000;
+    snprintf(m->lr_schedule, sizeof m->lr_schedule, "cosine/999999999999");
     m->epoch_seconds = 1.0 / 3.0;
     snprintf(m->data, sizeof m->data, "/data/train set \"7\".h5");
     m->data_rows = 22699;
@@ -90,8 +99,7 @@ static void fill_arenas(float *params, float *momentum, uint64_t seed)
     params[1] = -0.0f;
     params[2] = 1e-42f; /* subnormal */
     params[3] = 3.4028235e38f;
-    uint32_t nan_bits = 0x7fc01234u;
-    memcpy(&momentum[5], &nan_bits, sizeof nan_bits);
+    momentum[5] = -1e-45f; /* the smallest negative subnormal (NaN and Inf are refused as unusable) */
 }
 
 static int setup(void **state)
@@ -258,7 +266,7 @@ static void test_round_trip_is_bit_identical(void **state)
 
     /* Overwriting replaces the file as a whole; an empty version is filled with the library's. */
     fill_arenas(f->params, f->momentum, 99);
-    f->meta.step = k_step + 1;
+    place(&f->meta, k_step + 1);
     f->meta.version[0] = '\0';
     f->meta.config[0] = '\0';
     write_good(f);
@@ -341,6 +349,102 @@ static void test_flipped_attribute_byte_is_refused(void **state)
     free(buf);
     flip_byte(f->path, at);
     assert_refused(f, "not a cnn_ddp checkpoint");
+}
+
+/* Written by the project's own writer, so every checksum holds: only the values are wrong. */
+static void write_with(fixture *f, const cd_ckpt_meta *m)
+{
+    cd_error err = {0};
+    if (cd_ckpt_write(f->path, m, k_model, N_TENSORS, f->params, f->momentum, ARENA, &err) != CD_OK)
+        fail_msg("write failed: %s", err.msg);
+}
+
+static void test_non_finite_tensor_values_are_refused(void **state)
+{
+    fixture *f = *state;
+    const float good37 = f->params[37], good663 = f->momentum[663];
+    f->params[37] = nanf("");
+    f->params[40] = nanf(""); /* the first bad element is the one named */
+    write_good(f);
+    assert_refused(f, "/params/conv1/weight: element 37 (of 250) is nan");
+    f->params[37] = good37;
+    f->params[40] = good37;
+    f->momentum[663] = -HUGE_VALF; /* /optim/fc1/bias starts at 660 */
+    write_good(f);
+    assert_refused(f, "/optim/fc1/bias: element 3 (of 10) is -inf");
+    f->momentum[663] = HUGE_VALF;
+    write_good(f);
+    assert_refused(f, "/optim/fc1/bias: element 3 (of 10) is inf");
+    f->momentum[663] = good663;
+    write_good(f);
+    cd_error err = {0};
+    assert_int_equal(read_expect_untouched(f, &err), CD_OK);
+}
+
+static void test_impossible_metadata_is_refused(void **state)
+{
+    fixture *f = *state;
+    const cd_ckpt_meta good = f->meta;
+    cd_ckpt_meta m;
+#define REFUSED(change, want)                                                                                          \
+    do {                                                                                                               \
+        m = good;                                                                                                      \
+        change;                                                                                                        \
+        write_with(f, &m);                                                                                             \
+        assert_refused(f, want);                                                                                       \
+    } while (0)
+    REFUSED(place(&m, (int64_t)1 << 62), "step 4611686018427387904 of batch 64 is more samples than a run can train");
+    REFUSED(place(&m, -1), "position step -1, epoch 0, step_in_epoch -1 is negative");
+    REFUSED(m.epoch += 1, "is not epoch 987652 whole epochs plus step_in_epoch 359034");
+    REFUSED((m.step = 10, m.epoch = 1, m.step_in_epoch = 5, m.epoch_samples = 5 * 64, m.epoch_correct = 0,
+             m.epoch_loss_fx = 0),
+            "step 10 is not epoch 1 whole epochs plus step_in_epoch 5");
+    REFUSED((m.step = 7, m.epoch = 0, m.step_in_epoch = 6), "step 7 is not epoch 0 whole epochs plus step_in_epoch 6");
+    REFUSED(snprintf(m.lr_schedule, sizeof m.lr_schedule, "cosine/3540"),
+            "step 987654321987 is past the end of its lr_schedule cosine/3540");
+    REFUSED(m.batch = 0, "batch 0 is outside 1..4096");
+    REFUSED(m.ranks = 0, "ranks 0 is outside");
+    REFUSED(m.epoch_samples += 1, "epoch_samples 22978177 is not step_in_epoch 359034 x batch 64");
+    REFUSED(m.epoch_samples = -64, "epoch_samples -64 is not step_in_epoch");
+    REFUSED(m.epoch_correct = m.epoch_samples + 1, "epoch_correct 22978177 is outside 0..epoch_samples 22978176");
+    REFUSED(m.epoch_correct = -1, "epoch_correct -1 is outside");
+    REFUSED(m.epoch_loss_fx = -1, "epoch_loss_fx -1 is outside 0..");
+    /* Each sample's share of a step's mean loss is at most CD_FIXED_LIMIT (1024) in 2^-40 units. */
+    REFUSED((m.step = m.step_in_epoch = 5, m.epoch = 0, m.epoch_samples = 5 * 64, m.epoch_correct = 0,
+             m.epoch_loss_fx = 5 * 64 * ((int64_t)1024 << 40) + 1),
+            "epoch_loss_fx 360287970189639681 is outside 0..360287970189639680 for 320 samples");
+    REFUSED(m.epoch_seconds = -1, "epoch_seconds -1 is not a finite, non-negative time");
+    REFUSED(m.epoch_seconds = nan(""), "epoch_seconds nan");
+    REFUSED(m.epoch_seconds = HUGE_VAL, "epoch_seconds inf");
+    REFUSED(m.lr = nan(""), "lr nan is not a finite, positive rate");
+    REFUSED(m.lr = 0, "lr 0 is not");
+    REFUSED(m.lr = -0.5, "lr -0.5 is not");
+    REFUSED(m.lr = HUGE_VAL, "lr inf is not");
+    REFUSED(m.momentum = 1, "momentum 1 is outside [0, 1)");
+    REFUSED(m.momentum = -0.25, "momentum -0.25 is outside");
+    REFUSED(m.momentum = nan(""), "momentum nan is outside");
+#undef REFUSED
+
+    /* What the loop does write is accepted: the first epoch (nothing known of its length), an epoch's
+     * start with empty totals, and a run stopped right at an epoch's end (totals not yet reset). */
+    cd_error err = {0};
+    cd_ckpt_meta got;
+    m = good;
+    m.step = m.step_in_epoch = 5, m.epoch = 0, m.epoch_samples = 5 * 64, m.epoch_correct = 320;
+    m.epoch_loss_fx = 5 * 64 * (int64_t)1 << 40;
+    write_with(f, &m);
+    if (cd_ckpt_verify(f->path, &got, &err) != CD_OK) fail_msg("%s", err.msg);
+    m = good;
+    m.step = 2 * K_SPE, m.epoch = 2, m.step_in_epoch = 0, m.epoch_samples = m.epoch_correct = m.epoch_loss_fx = 0;
+    m.epoch_seconds = 0;
+    write_with(f, &m);
+    if (cd_ckpt_verify(f->path, &got, &err) != CD_OK) fail_msg("%s", err.msg);
+    m.epoch_samples = K_SPE * 64, m.epoch_correct = 1, m.epoch_seconds = 12.5;
+    write_with(f, &m);
+    if (cd_ckpt_verify(f->path, &got, &err) != CD_OK) fail_msg("%s", err.msg);
+    m.epoch_samples = 64; /* one step's totals at step_in_epoch 0: neither */
+    write_with(f, &m);
+    assert_refused(f, "epoch_samples 64 is not step_in_epoch 0 x batch 64");
 }
 
 static void test_other_model_is_refused_naming_both_shapes(void **state)
@@ -833,6 +937,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated_file_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_data_byte_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_attribute_byte_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_finite_tensor_values_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_impossible_metadata_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_model_is_refused_naming_both_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_tensor_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_files_are_refused, setup, teardown),

@@ -2,6 +2,8 @@
  * reason, and opening a file for reading with a message a person can act on. */
 #include "ckpt_internal.h"
 
+#include "cnn_ddp/input_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,6 +29,8 @@ hid_t ck_fapl(void)
 cd_status ck_open_read(const char *path, hid_t *file, off_t *file_size, cd_error *err)
 {
     *file = H5I_INVALID_HID;
+    /* Before open(): a FIFO would block it (a FIFO named final.h5 in --ckpt-dir, or given to info). */
+    CD_TRY(cd_input_file_check(path, err));
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         int e = errno;
@@ -38,7 +42,6 @@ cd_status ck_open_read(const char *path, hid_t *file, off_t *file_size, cd_error
     int e = errno;
     close(fd);
     if (rc != 0) return CD_FAIL(err, CD_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    if (S_ISDIR(st.st_mode)) return CD_FAIL(err, CD_E_INPUT, "%s: is a directory, not a checkpoint", path);
     if (st.st_size == 0) return CD_FAIL(err, CD_E_INPUT, "%s: truncated or not an HDF5 file (it is empty)", path);
     *file_size = st.st_size;
 

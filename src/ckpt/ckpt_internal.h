@@ -28,6 +28,13 @@ cd_status ck_meta_write(hid_t file, const char *path, const cd_ckpt_meta *meta, 
 /* Checks format and format_version, reads every attribute and checks meta_checksum. */
 cd_status ck_meta_read(hid_t file, const char *path, cd_ckpt_meta *meta, cd_error *err);
 
+/* After the checksums pass: what the metadata alone says must hold (a non-negative position that is
+ * whole epochs plus a part of one, totals that fit it, finite lr and momentum; ckpt_sanity.c), and
+ * that a tensor holds only finite values ("element 12 (of 250) is nan"). CD_E_INPUT naming the
+ * field or tensor and the value. */
+cd_status ck_meta_check(const char *path, const cd_ckpt_meta *meta, cd_error *err);
+cd_status ck_tensor_check_finite(const char *path, const char *what, const float *v, size_t n, cd_error *err);
+
 /* Checks tensor descriptors against the arena (names usable as HDF5 links, dims matching count,
  * inside the arena, no duplicates). They come from the model, so a bad one is CD_E_INTERNAL. */
 cd_status ck_check_descriptors(const char *path, const cd_tensor_view *tensors, int n, size_t arena_count,

@@ -275,5 +275,5 @@ cd_status ck_meta_read(hid_t file, const char *path, cd_ckpt_meta *meta, cd_erro
     if (rc < 0) return CD_FAIL(err, CD_E_INPUT, "%s: cannot read attribute meta_checksum (file is damaged)", path);
     if (stored != meta_checksum(meta))
         return CD_FAIL(err, CD_E_INPUT, "%s: metadata checksum mismatch (file is damaged)", path);
-    return CD_OK;
+    return ck_meta_check(path, meta, err);
 }

@@ -110,7 +110,7 @@ cd_status ck_tensor_load(const ck_tensor *t, const char *path, const char *what,
     if (!ok) return CD_FAIL(err, CD_E_INPUT, "%s: %s: unreadable checksum attribute (file is damaged)", path, what);
     if ((uint64_t)cd_checksum_floats(dst, t->count) != stored)
         return CD_FAIL(err, CD_E_INPUT, "%s: %s: checksum mismatch (file is damaged)", path, what);
-    return CD_OK;
+    return ck_tensor_check_finite(path, what, dst, t->count, err);
 }
 
 void ck_tensor_close(ck_tensor *t)

@@ -7,14 +7,63 @@
 #include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/data.h"
 
-static void print_split(FILE *out, const char *path, const char *split)
-{
+/* One split read whole through the data reader, as training would read it (every label 0-9, every
+ * pixel 0-255), a block at a time; per_class counts its rows of each label. */
+typedef struct split_scan {
     cd_data_info info;
-    cd_error err = {0};
-    if (cd_data_inspect(path, split, &info, &err) == CD_OK)
-        fprintf(out, "  /%s: %" PRId64 " images of %dx%d\n", split, info.count, info.height, info.width);
-    else
-        fprintf(out, "  /%s: %s\n", split, err.msg);
+    int64_t per_class[CD_CLASSES];
+    char storage[512];
+} split_scan;
+
+static cd_status scan_split(const char *path, const char *split, split_scan *s, cd_error *err)
+{
+    memset(s, 0, sizeof *s);
+    CD_TRY(cd_data_inspect(path, split, &s->info, err));
+    const int64_t pixels = (int64_t)s->info.height * s->info.width;
+    const int64_t block = pixels < (1 << 24) ? (1 << 24) / pixels : 1; /* about 16 MiB of pixels at a time */
+    for (int64_t at = 0; at < s->info.count; at += block) {
+        const int64_t n = s->info.count - at < block ? s->info.count - at : block;
+        cd_dataset d;
+        CD_TRY(cd_data_load(path, split, at, n, &d, err));
+        for (int64_t i = 0; i < n; i++) s->per_class[d.labels[i]]++;
+        cd_data_free(&d);
+    }
+    return cd_data_describe_storage(path, split, s->storage, sizeof s->storage, err);
+}
+
+static void print_split(FILE *out, const char *split, const split_scan *s)
+{
+    int present = 0;
+    int64_t fewest = INT64_MAX, most = 0;
+    for (int c = 0; c < CD_CLASSES; c++) {
+        if (s->per_class[c] == 0) continue;
+        present++;
+        if (s->per_class[c] < fewest) fewest = s->per_class[c];
+        if (s->per_class[c] > most) most = s->per_class[c];
+    }
+    fprintf(out, "  /%s: %" PRId64 " images of %dx%d, %d of %d classes present (%" PRId64 " to %" PRId64
+            " rows each)\n    %s\n", split, s->info.count, s->info.height, s->info.width, present, CD_CLASSES,
+            fewest, most, s->storage);
+}
+
+/* A file with a /train or /test group is meant as a data set: described when both splits read
+ * whole, else refused for what is wrong with it (the data reader's own message). */
+static cd_status describe_data(const char *path, FILE *out, cd_error *err)
+{
+    split_scan *s = NULL;
+    CD_ALLOC(err, s, 2);
+    cd_status st = scan_split(path, "train", &s[0], err);
+    if (st == CD_OK) st = scan_split(path, "test", &s[1], err);
+    if (st == CD_OK && (s[0].info.height != s[1].info.height || s[0].info.width != s[1].info.width))
+        st = CD_FAIL(err, CD_E_INPUT, "%s: /test/images are %dx%d but /train/images are %dx%d", path, s[1].info.height,
+                     s[1].info.width, s[0].info.height, s[0].info.width);
+    if (st == CD_OK) {
+        fprintf(out, "%s: cnn_ddp data set, verified (every row read: labels 0-9, pixels 0-255)\n", path);
+        print_split(out, "train", &s[0]);
+        print_split(out, "test", &s[1]);
+    }
+    cd_free(s);
+    return st;
 }
 
 cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
@@ -49,15 +98,10 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
         return CD_OK;
     }
     cd_free(meta);
-    /* Not a (valid) checkpoint: perhaps a data set. */
-    cd_data_info info;
-    cd_error data_err = {0};
-    if (strstr(ckpt_err.msg, "not a cnn_ddp checkpoint") && cd_data_inspect(path, "train", &info, &data_err) == CD_OK) {
-        fprintf(out, "%s: cnn_ddp data set\n", path);
-        print_split(out, path, "train");
-        print_split(out, path, "test");
-        return CD_OK;
-    }
+    /* An HDF5 file without our format tag: perhaps a data set, perhaps a malformed one. */
+    if (strstr(ckpt_err.msg, "not a cnn_ddp checkpoint") &&
+        (cd_data_has_split(path, "train") || cd_data_has_split(path, "test")))
+        return describe_data(path, out, err);
     *err = ckpt_err;
     return st;
 }

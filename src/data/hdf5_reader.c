@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cnn_ddp/h5_quiet.h"
+#include "cnn_ddp/input_file.h"
 
 #define LABEL_BLOCK 65536     /* labels are range-checked this many rows at a time */
 
@@ -98,6 +99,7 @@ static cd_status open_split_in(const char *path, const char *split, split_handle
     char why[256], shape[160];
     if (split == NULL || split[0] == '\0' || strchr(split, '/'))
         return CD_FAIL(err, CD_E_INTERNAL, "%s: bad split name \"%s\"", path, split ? split : "(null)");
+    CD_TRY(cd_input_file_check(path, err)); /* a FIFO would block fopen() */
     FILE *probe = fopen(path, "rb");
     if (!probe) return CD_FAIL(err, CD_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
     fclose(probe);

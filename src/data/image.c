@@ -1,6 +1,7 @@
 /* PGM and PNG decoding for single images (see image.h). Every length and size in a file is checked
  * before it is used, so a truncated or damaged file is refused with a message, never read past. */
 #include "cnn_ddp/image.h"
+#include "cnn_ddp/input_file.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -322,6 +323,7 @@ cd_status cd_image_decode(const uint8_t *bytes, size_t size, const char *name, c
 cd_status cd_image_read(const char *path, cd_image *out, cd_error *err)
 {
     memset(out, 0, sizeof *out);
+    CD_TRY(cd_input_file_check(path, err)); /* a FIFO would block fopen() */
     FILE *f = fopen(path, "rb");
     if (!f) return CD_FAIL(err, CD_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
     uint8_t *buf = NULL;

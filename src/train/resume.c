@@ -69,6 +69,7 @@ static cd_status load_on_root(const cd_train_config *cfg, const cd_run_identity 
     /* The identity before the tensors: another run's checkpoint is refused for what differs (its
      * --model, its --batch), not for the first tensor whose shape does not fit this model. */
     CD_TRY(cd_run_meta_check(id, meta, chosen, err));
+    CD_TRY(cd_run_meta_check_position(id, cfg->epochs, meta, chosen, err));
     return cd_ckpt_read(chosen, a->tensors, a->n_tensors, meta, a->params, a->momentum, a->n_params, err);
 }
 

@@ -84,9 +84,27 @@ cd_status cd_run_meta_check(const cd_run_identity *id, const cd_ckpt_meta *m, co
 {
     char why[sizeof ((cd_error *)0)->msg];
     if (cd_run_meta_diff(id, m, why, sizeof why)) return CD_FAIL(err, CD_E_INPUT, "%s: %s", path, why);
-    if (m->step < 0 || m->epoch_samples < 0 || m->step % id->steps_per_epoch != m->step_in_epoch)
-        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint position (step %" PRId64 ") does not fit this data set's %" PRId64
-                       " steps per epoch", path, m->step, id->steps_per_epoch);
+    return CD_OK;
+}
+
+/* The checkpoint layer has checked what the file alone says (ck_meta_check); this is what needs this
+ * run's data and --epochs. */
+cd_status cd_run_meta_check_position(const cd_run_identity *id, int64_t epochs, const cd_ckpt_meta *m,
+                                     const char *path, cd_error *err)
+{
+    const int64_t spe = id->steps_per_epoch;
+    if (m->step < 0 || m->step / spe != m->epoch || m->step % spe != m->step_in_epoch)
+        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint position (step %" PRId64 ", epoch %" PRId64 ", step_in_epoch %"
+                       PRId64 ") does not fit this data set's %" PRId64 " steps per epoch", path, m->step, m->epoch + 1,
+                       m->step_in_epoch, spe);
+    /* At step_in_epoch 0 the totals are empty, or (stopped at the epoch's end) a whole epoch's. */
+    if (m->step_in_epoch == 0 && m->epoch_samples != 0 && m->epoch_samples != spe * m->batch)
+        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint epoch_samples %" PRId64 " at the start of an epoch is neither 0 "
+                       "nor this data set's %" PRId64 " steps x batch %" PRId64, path, m->epoch_samples, spe, m->batch);
+    /* Past the end, the run would "finish" at once and write a final.h5 it never trained. */
+    if (m->step > epochs * spe)
+        return CD_FAIL(err, CD_E_INPUT, "%s: checkpoint is at step %" PRId64 ", past the end of this run (--epochs %"
+                       PRId64 " x %" PRId64 " steps = %" PRId64 ")", path, m->step, epochs, spe, epochs * spe);
     return CD_OK;
 }
 

@@ -45,13 +45,17 @@ typedef struct cd_run_arenas {
 void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const cd_train_config *cfg,
                       cd_ckpt_meta *meta);
 /* CD_E_INPUT naming `path` and the first field that differs ("checkpoint has --seed 1, this run
- * --seed 7"), or a position that does not fit this data set. */
+ * --seed 7"). */
 cd_status cd_run_meta_check(const cd_run_identity *id, const cd_ckpt_meta *meta, const char *path, cd_error *err);
 /* The first identity field in which `meta` differs from this run, as a phrase ("checkpoint has --seed 1, this
  * run --seed 7"); 0 (and out "") when it is this run's. */
 int cd_run_meta_diff(const cd_run_identity *id, const cd_ckpt_meta *meta, char *out, size_t cap);
 /* This run's id (cd_ckpt_run_id of the metadata it writes). */
 uint64_t cd_run_id(const cd_run_identity *id);
+/* CD_E_INPUT when the checkpoint's position does not fit this data set's steps per epoch, or lies
+ * past this run's --epochs. */
+cd_status cd_run_meta_check_position(const cd_run_identity *id, int64_t epochs, const cd_ckpt_meta *meta,
+                                     const char *path, cd_error *err);
 cd_position cd_run_meta_position(const cd_ckpt_meta *meta);
 
 /* Collective. Rank 0 finds the checkpoint --resume names (a file, or the newest of --ckpt-dir of this run

@@ -73,7 +73,10 @@ cd_status cd_ckpt_write(const char *path, const cd_ckpt_meta *meta, const cd_ten
 cd_status cd_ckpt_read(const char *path, const cd_tensor_view *tensors, int n_tensors, cd_ckpt_meta *meta,
                        float *params, float *momentum, size_t arena_count, cd_error *err);
 
-/* Verifies every checksum without knowing the model; fills meta. Used by `info` and by resume's search. */
+/* Verifies every checksum without knowing the model; fills meta. Used by `info` and by resume's search.
+ * Both readers also refuse, once the checksums pass, a file whose values are impossible: a non-finite
+ * tensor element, or metadata the training loop cannot write (position, totals, lr, momentum). A path
+ * that is not a regular file (a FIFO) is refused before it is opened. */
 cd_status cd_ckpt_verify(const char *path, cd_ckpt_meta *meta, cd_error *err);
 
 /* Checkpoints in `dir` ("step-<S>.h5" and "final.h5"), newest first (final.h5, then by step

@@ -38,6 +38,12 @@ void cd_data_free(cd_dataset *data);
 /* The sum mod 2^64 of a hash of each held row (its global index first_row + i, its pixels, its label):
  * the sums of any split of a data set's rows into blocks add up (mod 2^64) to the same value. */
 uint64_t cd_data_rows_checksum(const cd_dataset *data);
+/* 1 when `path` is an HDF5 file with a /<split> group (a data set, perhaps malformed), else 0. */
+int cd_data_has_split(const char *path, const char *split);
+/* How /<split>/images and /<split>/labels are stored, as one line for `info`: "images chunked
+ * [1000,28,28], deflate(level 4), 9912422 bytes stored; labels contiguous, no filters, ...". Call it
+ * only on a split cd_data_load has read (it asks HDF5 for the stored size, which walks the chunk index). */
+cd_status cd_data_describe_storage(const char *path, const char *split, char *buf, size_t cap, cd_error *err);
 
 /* out[i] = normalised image of local row rows[i] ((pixel/255 - mean)/std), as [n][1][H][W];
  * labels_out[i] = its label. rows are indices into the loaded block (0..count-1). */
