@@ -17,10 +17,10 @@
 #include "cnn_ddp/signals.h"
 #include "cnn_ddp/train.h"
 #include "device.h"
-#include "fault.h"
+#include "cnn_ddp/fault.h"
 #include "metrics.h"
 #include "run_meta.h"
-#include "watchdog.h"
+#include "cnn_ddp/watchdog.h"
 
 enum { EVAL_BATCH = 64, DEFAULT_BATCH = 64, MAX_LOCAL_BATCH = 256 };
 
@@ -50,7 +50,8 @@ typedef struct run {
     int64_t slots[CD_SLOTS];    /* the last step's reduced slots */
     cd_device dev;
     cd_metrics metrics;
-    cd_watchdog watchdog;
+    cd_watchdog *watchdog;      /* the caller's, or own_watchdog */
+    cd_watchdog own_watchdog;
     double run_start;
     char last_ckpt[CD_PATH_MAX];
     int first_step_logged;
@@ -122,7 +123,8 @@ static cd_status load_local_data(run *r, cd_error *err)
     int64_t begin, end, unused;
     cd_sampler_shard_rows(&r->sampler, r->shard_first, &begin, &unused);
     cd_sampler_shard_rows(&r->sampler, r->shard_first + r->shard_count - 1, &unused, &end);
-    CD_TRY(cd_data_load(cfg->data, "train", begin, end - begin, &r->train, err));
+    cd_fault_loadstop(&r->fault, r->comm->rank);
+    CD_TRY(cd_data_load_beating(cfg->data, "train", begin, end - begin, cd_watchdog_beat_cb, r->watchdog, &r->train, err));
     /* The test rows themselves are loaded after the first step: see ensure_test_data. */
     r->test_total = test_info.count;
 
@@ -165,7 +167,7 @@ static cd_status ensure_test_data(run *r, cd_error *err)
     if (r->test_loaded) return CD_OK;
     const int64_t n = r->test_total, size = r->comm->size, rank = r->comm->rank;
     const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
-    CD_TRY(agree(r, cd_data_load(r->cfg->data, "test", first, count, &r->test, err), err));
+    CD_TRY(agree(r, cd_data_load_beating(r->cfg->data, "test", first, count, cd_watchdog_beat_cb, r->watchdog, &r->test, err), err));
     r->test_loaded = 1;
     return CD_OK;
 }
@@ -277,14 +279,12 @@ static cd_status check_weights(run *r, cd_error *err)
     return CD_OK;
 }
 
-static void beat(void *ctx) { cd_watchdog_beat(ctx); }
-
 /* Collective: the test accuracy of the current weights, the same for any rank count. */
 static cd_status evaluate(run *r, double *accuracy, cd_error *err)
 {
     CD_TRY(ensure_test_data(r, err));
     int64_t counts[2] = {0, r->test.count};
-    cd_status st = cd_evaluate(replica(r), &r->test, r->model.classes, &counts[0], NULL, beat, &r->watchdog, err);
+    cd_status st = cd_evaluate(replica(r), &r->test, r->model.classes, &counts[0], NULL, cd_watchdog_beat_cb, r->watchdog, err);
     CD_TRY(agree(r, st, err));
     CD_TRY(r->comm->allreduce_sum_i64(r->comm, counts, 2, err));
     *accuracy = counts[1] ? (double)counts[0] / (double)counts[1] : 0.0;
@@ -365,7 +365,7 @@ static cd_status after_step(run *r, double t0, cd_status *pending, cd_error *pen
     p->epoch_samples += cfg->batch;
     p->step++;
     p->epoch_seconds += now_s() - t0;
-    cd_watchdog_beat(&r->watchdog);
+    cd_watchdog_beat(r->watchdog);
     report_step(r);
     CD_TRY(ensure_test_data(r, err));
     if (cfg->check_every > 0 && p->step % cfg->check_every == 0) CD_TRY(check_weights(r, err));
@@ -381,7 +381,7 @@ static cd_status after_step(run *r, double t0, cd_status *pending, cd_error *pen
     const int want = cfg->ckpt_every > 0 ? p->step % cfg->ckpt_every == 0 : epoch_end;
     if (want && p->step < r->total_steps) {
         *pending = checkpoint(r, 0, pending_err);
-        cd_watchdog_beat(&r->watchdog);
+        cd_watchdog_beat(r->watchdog);
     }
     return CD_OK;
 }
@@ -439,15 +439,18 @@ static cd_status start(run *r, cd_error *err)
     if (is_root(r) && !cfg->no_ckpt) st = cd_ckpt_probe_dir(cfg->ckpt_dir, err);
     if (is_root(r) && st == CD_OK) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
     if (st == CD_OK) banner(r, config);
-    CD_TRY(agree(r, st, err));
-    return cd_watchdog_start(&r->watchdog, cfg->timeout_s, r->comm->rank, err);
+    return agree(r, st, err);
 }
 
 static cd_status run_all(run *r, cd_error *err)
 {
     r->run_start = now_s();
-    CD_TRY(start(r, err));
-    cd_status st = train_loop(r, err);
+    if (!r->watchdog) {
+        r->watchdog = &r->own_watchdog;
+        CD_TRY(cd_watchdog_start(r->watchdog, r->cfg->timeout_s, r->comm->rank, err));
+    }
+    cd_status st = start(r, err);
+    if (st == CD_OK) st = train_loop(r, err);
     if (st == CD_OK) {
         double acc = 0;
         st = evaluate(r, &acc, err);
@@ -457,11 +460,17 @@ static cd_status run_all(run *r, cd_error *err)
             cd_metrics_final(&r->metrics, r->pos.step, acc, now_s() - r->run_start);
         }
     }
-    cd_watchdog_stop(&r->watchdog);
+    cd_watchdog_stop(&r->own_watchdog);
     return st;
 }
 
 cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, const cd_reporter *reporter, cd_error *err)
+{
+    return cd_train_run_watched(cfg, comm, reporter, NULL, err);
+}
+
+cd_status cd_train_run_watched(const cd_train_config *cfg, cd_comm *comm, const cd_reporter *reporter,
+                               cd_watchdog *watchdog, cd_error *err)
 {
     run *r = NULL;
     CD_ALLOC(err, r, 1);
@@ -474,6 +483,7 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, const cd_repor
     r->comm = comm;
     r->rep = comm->rank == 0 ? reporter : NULL;
     r->fault = cd_fault_from_env();
+    r->watchdog = watchdog;
     cd_status st = run_all(r, err);
     cd_metrics_close(&r->metrics);
     cd_device_close(&r->dev);
