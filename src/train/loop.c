@@ -348,8 +348,13 @@ static cd_status checkpoint(run *r, int final, cd_error *err)
 
 static cd_status stop_on_signal(run *r, cd_error *err)
 {
-    CD_TRY(agree(r, checkpoint(r, 0, err), err));
-    if (is_root(r) && r->rep && r->rep->stopped) r->rep->stopped(r->rep->ctx, r->pos.step, r->last_ckpt);
+    /* The checkpoint (renamed, directory synced) and the stop line come before the stop's first
+     * collective: Open MPI's mpirun, signalled itself, SIGKILLs the ranks a second after passing the
+     * signal on, and a rank may never return from a collective after that. */
+    cd_status st = checkpoint(r, 0, err);
+    if (st == CD_OK && is_root(r) && r->rep && r->rep->stopped) r->rep->stopped(r->rep->ctx, r->pos.step, r->last_ckpt);
+    cd_fault_stopstall(&r->fault, r->comm->rank);
+    CD_TRY(agree(r, st, err));
     return CD_FAIL(err, CD_E_STOPPED, "stopped by signal at step %" PRId64, r->pos.step);
 }
 

@@ -9,10 +9,11 @@
 #include <stdatomic.h>
 #include "cnn_ddp/error.h"
 
-/* The smallest and largest --timeout (0 turns the watchdog off). The floor is above the longest wait
- * a healthy run has between two beats on a small machine (MPI_Init of a few oversubscribed ranks on
- * a loaded 2-core VM, one step of a large batch, one evaluation batch, one checkpoint write: each
- * well under 2 s here), so a value below it would only end healthy jobs; no step takes a day. */
+/* The smallest and largest --timeout (0 turns the watchdog off). The floor is over three times the
+ * longest wait between two beats a healthy run had on the 2-core dev VM under load ~2.5: process
+ * start to the end of the first step with 3 oversubscribed ranks 0.46-0.54 s (MPI_Init, data load
+ * and one step), one step of the exercise net at --batch 4096 on one rank ~1.2 s (first: 1.48 s);
+ * a value below it would only end healthy jobs. No step takes a day. */
 #define CD_WATCHDOG_MIN_S 5.0
 #define CD_WATCHDOG_MAX_S 86400.0
 
