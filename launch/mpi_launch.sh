@@ -3,8 +3,12 @@
 #
 # Why the translation (measured on this machine, 2 ranks, cnn_ddp stopping cleanly each time):
 # - Open MPI 4.1's mpirun, signalled itself (TERM or INT), exits 1: it records 1 as the job's status
-#   at once (first non-zero wins), sends the ranks SIGCONT, then SIGTERM 1 s later, then SIGKILL after
-#   odls_base_sigkill_timeout (1 s); the ranks' own 143 is never looked at.
+#   at once (first non-zero wins), sends the ranks SIGCONT, then SIGTERM N s later, then SIGKILL N s
+#   after that, N = odls_base_sigkill_timeout (default 1; strace of 4.1.4). Stopped ranks wait in
+#   MPI_Finalize until the SIGKILL, so cnn_ddp writes its checkpoint and stop line before any
+#   collective of the stop. --mca odls_base_sigkill_timeout 10 (MPIRUN_EXTRA) lets the ranks exit 143
+#   by themselves, but delays their SIGTERM by 10 s too and mpirun still says 1: not a default here.
+#   Raise it only when one step plus one checkpoint write takes longer than N s.
 # - MPICH 4.0's mpiexec (Hydra), signalled itself, forwards the signal and then exits 143/130 or 0,
 #   by a race: 0 for a stopped job.
 # - Either one passes the ranks' 143/130 through when only the ranks are signalled.

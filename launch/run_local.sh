@@ -19,7 +19,9 @@
 #   needs nothing as root; its binding options are -bind-to/-map-by), told apart by `$MPIRUN --version`;
 #   cnn_ddp must be built with the same MPI (else it refuses to start, exit 2);
 # - SIGTERM/SIGINT to this script go to the ranks, which checkpoint and stop; the script then exits
-#   143/130, whatever mpirun returned (see launch/mpi_launch.sh), 1 on a failure, 0 when done.
+#   143/130, whatever mpirun returned (see launch/mpi_launch.sh), 1 on a failure, 0 when done;
+#   mpirun's SIGTERM-to-SIGKILL grace (odls_base_sigkill_timeout) does not apply to that path;
+# - a rank that never gets through MPI_Init is bounded by cnn_ddp's own watchdog (--timeout).
 # Environment: CNN_DDP_BIN (binary), CNN_DDP_BIND (core|none|socket: override the binding),
 #   MPIRUN (mpirun to use), MPIRUN_EXTRA (more mpirun options, word-split), RUN_LOCAL_DRY=1 (print the
 #   command instead of running it).

@@ -15,7 +15,10 @@
 # ("node01 slots=16", see launch/hostfile.example); for Hydra it is rewritten to "node01:16", and
 # Hydra passes the whole environment to the ranks by itself. cnn_ddp must be built with that MPI.
 # SIGTERM/SIGINT to this script go to mpirun, which hands them to every rank; the script exits 143/130
-# when cnn_ddp reports its stop (mpirun itself says 1 then, see launch/mpi_launch.sh).
+# when cnn_ddp reports its stop (mpirun itself says 1 then, see launch/mpi_launch.sh). Open MPI hands the
+# ranks SIGTERM after odls_base_sigkill_timeout seconds (1) and SIGKILLs them as long after that: when a
+# step plus a checkpoint write takes longer, MPIRUN_EXTRA="--mca odls_base_sigkill_timeout 30".
+# Every rank's watchdog (--timeout, from before MPI_Init) bounds a start-up that never completes.
 # Environment: MPIRUN (mpirun to use), MPIRUN_EXTRA (more mpirun options), CNN_DDP_IFACE (network
 # interface for MPI traffic, e.g. eth0 or ib0, when hosts have several and the default picks a slow or
 # unreachable one), RUN_MULTINODE_DRY=1 (print the command instead of running it).

@@ -72,7 +72,7 @@ static const char limits_text[] =
     "ckpt_every=100\n"
     "keep=5\n"
     "check_every=7\n"
-    "timeout=0.25\n"
+    "timeout=5\n"
     "device=auto\n"
     "comm=mpi\n";
 
@@ -115,7 +115,7 @@ static void config_b(cd_train_config *c)
     c->no_ckpt = 1;
     c->lr = 1e6;
     c->momentum = 0;
-    c->timeout_s = 0.25;
+    c->timeout_s = 5;
     c->seed = 0;
     c->epochs = 0;
     c->max_steps = INT64_MAX / 2;
@@ -263,7 +263,7 @@ static void test_parse_limits(void **state)
                     "--max-steps", "4611686018427387903", "--batch", "4096", "--lr", "1e6", "--lr-schedule",
                     "constant", "--momentum", "0", "--seed", "0", "--kernels", "avx512", "--batch-per-rank", "4096",
                     "--ckpt-dir=/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
-                    "--timeout", "0.25", "--device", "auto", "--comm", "mpi", "--no-ckpt", "--resume"};
+                    "--timeout", "5", "--device", "auto", "--comm", "mpi", "--no-ckpt", "--resume"};
     cd_train_config *c = calloc(1, sizeof *c);
     assert_non_null(c);
     cd_cli_action action;
@@ -277,6 +277,9 @@ static void test_parse_limits(void **state)
     assert_int_equal(c->device, CD_DEVICE_CPU);
     assert_int_equal(c->resume, CD_RESUME_NEWEST);
     assert_int_equal(c->quiet, 1);
+    char *off[] = {"--timeout", "0"}; /* below the floor, but 0 is the documented "no watchdog" */
+    assert_int_equal(parse(ARGC(off), off, NULL, c, &action, NULL, &err), CD_OK);
+    assert_true(c->timeout_s == 0);
     free(c);
 }
 
@@ -368,6 +371,11 @@ static void test_bad_values(void **state)
     expect_refused("lr", "0", "--lr 0: must be in (0, 1e+06]");
     expect_refused("momentum", "1", "--momentum 1: must be in [0, 1)");
     expect_refused("batch", "0", "--batch 0: must be between 1 and 4096");
+    /* a watchdog that would end healthy jobs, or never fire in practice (0 turns it off: see below) */
+    expect_refused("timeout", "4.9", "--timeout 4.9: must be in [5, 86400], or 0 (off)");
+    expect_refused("timeout", "0.001", "--timeout 0.001: must be in [5, 86400], or 0 (off)");
+    expect_refused("timeout", "86401", "--timeout 86401: must be in [5, 86400], or 0 (off)");
+    expect_refused("timeout", "1e9", "--timeout 1e9: must be in [5, 86400], or 0 (off)");
     /* strtoll/strtod would take these; a person never means them */
     expect_refused("epochs", " 5", "--epochs  5: not an integer");
     expect_refused("epochs", "+5", "--epochs +5: not an integer");

@@ -9,23 +9,43 @@
 
 #include "subcommands.h"
 #include "cnn_ddp/comm.h"
+#include "cnn_ddp/config_options.h"
 #include "cnn_ddp/data.h"
 #include "cnn_ddp/evaluate.h"
+#include "cnn_ddp/fault.h"
 #include "cnn_ddp/limits.h"
+#include "cnn_ddp/watchdog.h"
 
 typedef struct eval_options {
     const char *ckpt;
     const char *data; /* NULL: the data the checkpoint was trained on, else datasets/mnist.h5 */
     cd_kernel_kind kernels;
     int batch;
+    double timeout_s; /* the watchdog's, as train's --timeout */
     int help;
 } eval_options;
 
+/* --timeout SEC, by the training option's own rule (0: off; else 5 to 86400). */
+static cd_status parse_timeout(const char *text, double *out, cd_error *err)
+{
+    const cd_option *o = cd_option_find("timeout", strlen("timeout"));
+    cd_train_config *cfg = cd_alloc_zeroed(sizeof *cfg);
+    if (!o || !cfg) {
+        cd_free(cfg);
+        return CD_FAIL(err, CD_E_NOMEM, "out of memory");
+    }
+    cd_status st = cd_option_set(o, text, cfg, err);
+    *out = cfg->timeout_s;
+    cd_free(cfg);
+    return st;
+}
+
 static cd_status parse(int argc, char **argv, eval_options *o, cd_error *err)
 {
-    static const char *const valued[] = {"ckpt", "data", "kernels", "batch", NULL};
+    static const char *const valued[] = {"ckpt", "data", "kernels", "batch", "timeout", NULL};
     memset(o, 0, sizeof *o);
     o->batch = 256;
+    o->timeout_s = 120;
     for (int i = 1; i < argc; i++) {
         char name[32];
         const char *v;
@@ -41,6 +61,8 @@ static cd_status parse(int argc, char **argv, eval_options *o, cd_error *err)
             long long b;
             CD_TRY(cd_cli_parse_int("--batch", v, 1, 65536, &b, err));
             o->batch = (int)b;
+        } else if (!strcmp(name, "timeout")) {
+            CD_TRY(parse_timeout(v, &o->timeout_s, err));
         } else if (!strcmp(name, "help")) {
             o->help = 1;
         } else {
@@ -60,6 +82,7 @@ typedef struct eval_state {
     cd_dataset test;
     int64_t confusion[CD_CLASSES * CD_CLASSES];
     double seconds;
+    cd_watchdog *watchdog;
 } eval_state;
 
 /* This rank's part: the model and its share of the test rows. */
@@ -87,7 +110,9 @@ static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s,
     s->model_built = 1;
     const int64_t n = s->info.count, size = comm->size, rank = comm->rank;
     const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
-    CD_TRY(cd_data_load(s->data, "test", first, count, &s->test, err));
+    const cd_fault fault = cd_fault_from_env();
+    cd_fault_loadstop(&fault, comm->rank);
+    CD_TRY(cd_data_load_beating(s->data, "test", first, count, cd_watchdog_beat_cb, s->watchdog, &s->test, err));
     return CD_OK;
 }
 
@@ -97,7 +122,7 @@ static cd_status count(eval_state *s, cd_error *err)
     cd_replica *r = NULL;
     CD_TRY(cd_replica_cpu(&s->model, 1, &r, err));
     int64_t hits = 0;
-    cd_status st = cd_evaluate(r, &s->test, CD_CLASSES, &hits, s->confusion, NULL, NULL, err);
+    cd_status st = cd_evaluate(r, &s->test, CD_CLASSES, &hits, s->confusion, cd_watchdog_beat_cb, s->watchdog, err);
     r->ops->free(r);
     return st;
 }
@@ -163,6 +188,22 @@ static cd_status run_eval(const eval_options *o, cd_comm *comm, eval_state *s, c
 int cd_cli_eval_main(int argc, char **argv)
 {
     cd_error err = {0};
+    /* Parsed before MPI_Init, for the watchdog's --timeout; so only the launcher's rank 0 prints. */
+    eval_options o;
+    cd_status st = parse(argc, argv, &o, &err);
+    const int quiet_rank = cd_cli_launcher_rank() != 0;
+    if (st != CD_OK || o.help) {
+        if (!quiet_rank && st != CD_OK) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+        if (!quiet_rank && st == CD_OK) fputs(cd_cli_subcommand_usage(), stdout);
+        return cd_status_exit_code(st);
+    }
+    /* As for train (main.c): from before MPI_Init to after MPI_Finalize. */
+    cd_watchdog watchdog;
+    if (cd_watchdog_start(&watchdog, o.timeout_s, cd_cli_launcher_rank(), &err) != CD_OK) {
+        fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+        return 1;
+    }
+    cd_watchdog_phase(&watchdog, "in MPI_Init");
     cd_comm comm;
     if (cd_comm_under_launcher()) {
         if (cd_comm_mpi(&argc, &argv, &comm, &err) != CD_OK) {
@@ -172,19 +213,13 @@ int cd_cli_eval_main(int argc, char **argv)
     } else {
         cd_comm_self(&comm);
     }
-    eval_options o;
-    cd_status st = parse(argc, argv, &o, &err);
-    if (st == CD_OK && o.help) {
-        if (comm.rank == 0) fputs(cd_cli_subcommand_usage(), stdout);
-        comm.finalize(&comm);
-        return 0;
-    }
-    eval_state *s = NULL;
+    cd_watchdog_phase(&watchdog, "while evaluating");
+    eval_state *s = cd_alloc_zeroed(sizeof *s);
+    if (!s) st = CD_FAIL(&err, CD_E_NOMEM, "out of memory");
     if (st == CD_OK) {
-        s = cd_alloc_zeroed(sizeof *s);
-        if (!s) st = CD_FAIL(&err, CD_E_NOMEM, "out of memory");
+        s->watchdog = &watchdog;
+        st = run_eval(&o, &comm, s, &err);
     }
-    if (st == CD_OK) st = run_eval(&o, &comm, s, &err);
     const int code = cd_status_exit_code(st);
     if (st != CD_OK && comm.rank == 0) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
     if (s) {
@@ -195,6 +230,8 @@ int cd_cli_eval_main(int argc, char **argv)
     fflush(stdout);
     fflush(stderr);
     if (st == CD_E_COMM || st == CD_E_INTERNAL || st == CD_E_NOMEM) comm.abort(&comm, code);
+    cd_watchdog_phase(&watchdog, "in MPI_Finalize");
     comm.finalize(&comm);
+    cd_watchdog_stop(&watchdog);
     return code;
 }

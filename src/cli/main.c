@@ -11,21 +11,11 @@
 #include "cnn_ddp/comm.h"
 #include "cnn_ddp/signals.h"
 #include "cnn_ddp/train.h"
+#include "cnn_ddp/watchdog.h"
 #include "console.h"
 #include "subcommands.h"
 
 extern char **environ; /* POSIX: the program declares it */
-
-/* The rank before MPI is up, from the launcher's environment, so a usage error is printed once. */
-static int launcher_rank(void)
-{
-    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v) return atoi(v);
-    }
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -54,7 +44,7 @@ int main(int argc, char **argv)
     }
     cd_cli_warnings warnings;
     cd_status st = cd_cli_parse(argc - 1, argv + 1, environ, cfg, &action, &warnings, &err);
-    int quiet_rank = launcher_rank() != 0;
+    int quiet_rank = cd_cli_launcher_rank() != 0;
     for (const char *w = warnings.text; *w && !quiet_rank; w = strchr(w, '\n') + 1)
         fprintf(stderr, "cnn_ddp: warning: %.*s\n", (int)strcspn(w, "\n"), w);
     if (st != CD_OK) {
@@ -69,6 +59,16 @@ int main(int argc, char **argv)
         return 0;
     }
 
+    /* From before MPI_Init to after MPI_Finalize: a rank that never arrives (stopped, swapped out, its
+     * node gone) leaves the others waiting in MPI_Init, the first collective or MPI_Finalize, and only
+     * this process can bound that under any launcher (mpirun, srun, a hand-written script). */
+    cd_watchdog watchdog;
+    if (cd_watchdog_start(&watchdog, cfg->timeout_s, cd_cli_launcher_rank(), &err) != CD_OK) {
+        fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+        free(cfg);
+        return 1;
+    }
+    cd_watchdog_phase(&watchdog, "in MPI_Init");
     cd_comm comm;
     if (cd_comm_under_launcher()) {
         st = cd_comm_mpi(&argc, &argv, &comm, &err);
@@ -80,11 +80,14 @@ int main(int argc, char **argv)
     } else {
         cd_comm_self(&comm);
     }
+    cd_watchdog_phase(&watchdog, "while training");
     /* Before any file is touched: N copies that each think they are alone would share one ckpt dir. */
     st = cd_comm_check_world(environ, comm.size, &err);
     if (st != CD_OK) {
         if (!quiet_rank) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+        cd_watchdog_phase(&watchdog, "in MPI_Finalize");
         comm.finalize(&comm);
+        cd_watchdog_stop(&watchdog);
         free(cfg);
         return cd_status_exit_code(st);
     }
@@ -95,7 +98,8 @@ int main(int argc, char **argv)
     cd_console console;
     const cd_reporter reporter =
         cd_console_reporter(&console, cfg->quiet, cfg->verbose, isatty(STDOUT_FILENO) && !cd_comm_under_launcher());
-    st = cd_train_run(cfg, &comm, &reporter, &err);
+    st = cd_train_run_watched(cfg, &comm, &reporter, &watchdog, &err);
+    cd_watchdog_phase(&watchdog, "agreeing on the exit status");
     int code = cd_status_exit_code(st);
     if (st == CD_E_STOPPED) {
         /* Every rank stopped at the same step, but maybe not every rank got the signal: all exit with
@@ -113,7 +117,9 @@ int main(int argc, char **argv)
         comm.abort(&comm, code);
     }
     fflush(stdout);
+    cd_watchdog_phase(&watchdog, "in MPI_Finalize");
     comm.finalize(&comm);
+    cd_watchdog_stop(&watchdog);
     free(cfg);
     return code;
 }

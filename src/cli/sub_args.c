@@ -5,6 +5,16 @@
 
 #include "subcommands.h"
 
+int cd_cli_launcher_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return atoi(v);
+    }
+    return 0;
+}
+
 cd_status cd_cli_next_arg(int argc, char **argv, int *i, const char *const *valued, char *name, size_t cap,
                           const char **value, cd_error *err)
 {

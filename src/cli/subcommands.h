@@ -30,6 +30,9 @@ void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size);
  * gives name "" and value = the argument. */
 cd_status cd_cli_next_arg(int argc, char **argv, int *i, const char *const *valued, char *name, size_t cap,
                           const char **value, cd_error *err);
+/* The rank before MPI is up, from the launcher's environment (0 without one): so that a usage error
+ * is printed once, and the watchdog started before MPI_Init names the rank. */
+int cd_cli_launcher_rank(void);
 /* A whole decimal number in [lo, hi]; CD_E_USAGE naming the flag otherwise. */
 cd_status cd_cli_parse_int(const char *flag, const char *text, long long lo, long long hi, long long *out,
                            cd_error *err);

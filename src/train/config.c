@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cnn_ddp/config_options.h"
+#include "cnn_ddp/watchdog.h"
 
 /* Every enum field is stored and read as an int. */
 _Static_assert(sizeof(cd_kernel_kind) == sizeof(int), "cd_kernel_kind is not int-sized");
@@ -109,8 +110,11 @@ static const cd_option options[] = {
                                 "(an empty directory starts from scratch)"},
     {"check-every", "check_every", CD_SECTION_ROBUSTNESS, INT(check_every, 0, MAX_STEPS, 50), .metavar = "S",
      .help = "compare a weight checksum across ranks every S steps", .default_note = "; 0: never"},
-    {"timeout", "timeout", CD_SECTION_ROBUSTNESS, REAL(timeout_s, 0.0, CLOSED, 1e9, CLOSED, 120.0), .print_g = 1,
-     .metavar = "SEC", .help = "end the job when a step makes no progress for SEC seconds"},
+    {"timeout", "timeout", CD_SECTION_ROBUSTNESS,
+     REAL(timeout_s, CD_WATCHDOG_MIN_S, CLOSED, CD_WATCHDOG_MAX_S, CLOSED, 120.0), .zero_off = 1, .print_g = 1,
+     .metavar = "SEC", .help = "end the job when this process makes no progress for SEC seconds, from before MPI_Init "
+                               "to after MPI_Finalize (5 to 86400)",
+     .default_note = "; 0: no watchdog"},
     {"device", "device", CD_SECTION_TRAINING, ENUM(device, device_names, CD_DEVICE_CPU), .metavar = "D",
      .help = "\nEach rank uses the GPU of its node-local rank (with --comm mpi, more ranks than GPUs share them); a "
              "CUDA run follows the scalar CPU kernels (the same weights, to the bit in practice; see the README).",
@@ -251,9 +255,13 @@ static cd_status parse_real(const cd_option *o, const char *text, cd_train_confi
         return CD_FAIL(err, CD_E_USAGE, "--%s %s: not a finite number", o->name, text);
     if (!plain_decimal(text))
         return CD_FAIL(err, CD_E_USAGE, "--%s %s: not a plain decimal number", o->name, text);
+    if (o->zero_off && v == 0) {
+        store_real(o, cfg, v);
+        return CD_OK;
+    }
     if ((o->min_open ? v <= o->min : v < o->min) || (o->max_open ? v >= o->max : v > o->max))
-        return CD_FAIL(err, CD_E_USAGE, "--%s %s: must be in %c%g, %g%c", o->name, text, o->min_open ? '(' : '[',
-                       o->min, o->max, o->max_open ? ')' : ']');
+        return CD_FAIL(err, CD_E_USAGE, "--%s %s: must be in %c%g, %g%c%s", o->name, text, o->min_open ? '(' : '[',
+                       o->min, o->max, o->max_open ? ')' : ']', o->zero_off ? ", or 0 (off)" : "");
     store_real(o, cfg, v);
     return CD_OK;
 }

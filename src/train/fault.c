@@ -1,6 +1,7 @@
 /* Fault injection (see fault.h). */
-#include "fault.h"
+#include "cnn_ddp/fault.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@ cd_fault cd_fault_from_env(void)
     f.kind = !strcmp(kind, "nan")       ? CD_FAULT_NAN
              : !strcmp(kind, "perturb") ? CD_FAULT_PERTURB
              : !strcmp(kind, "stall")   ? CD_FAULT_STALL
+             : !strcmp(kind, "loadstop") ? CD_FAULT_LOADSTOP
+             : !strcmp(kind, "stopstall") ? CD_FAULT_STOPSTALL
                                         : CD_FAULT_NONE;
     f.rank = rank;
     f.step = step;
@@ -31,6 +34,19 @@ int cd_fault_hits(const cd_fault *f, cd_fault_kind kind, int rank, int64_t step)
 void cd_fault_stall(const cd_fault *f, int rank, int64_t step)
 {
     while (cd_fault_hits(f, CD_FAULT_STALL, rank, step)) {
+        struct timespec nap = {1, 0};
+        nanosleep(&nap, NULL);
+    }
+}
+
+void cd_fault_loadstop(const cd_fault *f, int rank)
+{
+    if (f->kind == CD_FAULT_LOADSTOP && f->rank == rank) raise(SIGSTOP);
+}
+
+void cd_fault_stopstall(const cd_fault *f, int rank)
+{
+    while (f->kind == CD_FAULT_STOPSTALL && f->rank == rank) {
         struct timespec nap = {1, 0};
         nanosleep(&nap, NULL);
     }

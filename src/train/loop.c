@@ -17,10 +17,10 @@
 #include "cnn_ddp/signals.h"
 #include "cnn_ddp/train.h"
 #include "device.h"
-#include "fault.h"
+#include "cnn_ddp/fault.h"
 #include "metrics.h"
 #include "run_meta.h"
-#include "watchdog.h"
+#include "cnn_ddp/watchdog.h"
 
 enum { EVAL_BATCH = 64, DEFAULT_BATCH = 64, MAX_LOCAL_BATCH = 256 };
 
@@ -50,7 +50,8 @@ typedef struct run {
     int64_t slots[CD_SLOTS];    /* the last step's reduced slots */
     cd_device dev;
     cd_metrics metrics;
-    cd_watchdog watchdog;
+    cd_watchdog *watchdog;      /* the caller's, or own_watchdog */
+    cd_watchdog own_watchdog;
     double run_start;
     char last_ckpt[CD_PATH_MAX];
     int first_step_logged;
@@ -124,7 +125,8 @@ static cd_status load_local_data(run *r, cd_error *err)
     int64_t begin, end, unused;
     cd_sampler_shard_rows(&r->sampler, r->shard_first, &begin, &unused);
     cd_sampler_shard_rows(&r->sampler, r->shard_first + r->shard_count - 1, &unused, &end);
-    CD_TRY(cd_data_load(cfg->data, "train", begin, end - begin, &r->train, err));
+    cd_fault_loadstop(&r->fault, r->comm->rank);
+    CD_TRY(cd_data_load_beating(cfg->data, "train", begin, end - begin, cd_watchdog_beat_cb, r->watchdog, &r->train, err));
     /* The test rows themselves are loaded after the first step: see ensure_test_data. */
     r->test_total = test_info.count;
 
@@ -183,7 +185,7 @@ static cd_status ensure_test_data(run *r, cd_error *err)
     if (r->test_loaded) return CD_OK;
     const int64_t n = r->test_total, size = r->comm->size, rank = r->comm->rank;
     const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
-    CD_TRY(agree(r, cd_data_load(r->cfg->data, "test", first, count, &r->test, err), err));
+    CD_TRY(agree(r, cd_data_load_beating(r->cfg->data, "test", first, count, cd_watchdog_beat_cb, r->watchdog, &r->test, err), err));
     r->test_loaded = 1;
     return CD_OK;
 }
@@ -295,14 +297,12 @@ static cd_status check_weights(run *r, cd_error *err)
     return CD_OK;
 }
 
-static void beat(void *ctx) { cd_watchdog_beat(ctx); }
-
 /* Collective: the test accuracy of the current weights, the same for any rank count. */
 static cd_status evaluate(run *r, double *accuracy, cd_error *err)
 {
     CD_TRY(ensure_test_data(r, err));
     int64_t counts[2] = {0, r->test.count};
-    cd_status st = cd_evaluate(replica(r), &r->test, r->model.classes, &counts[0], NULL, beat, &r->watchdog, err);
+    cd_status st = cd_evaluate(replica(r), &r->test, r->model.classes, &counts[0], NULL, cd_watchdog_beat_cb, r->watchdog, err);
     CD_TRY(agree(r, st, err));
     CD_TRY(r->comm->allreduce_sum_i64(r->comm, counts, 2, err));
     *accuracy = counts[1] ? (double)counts[0] / (double)counts[1] : 0.0;
@@ -366,8 +366,13 @@ static cd_status checkpoint(run *r, int final, cd_error *err)
 
 static cd_status stop_on_signal(run *r, cd_error *err)
 {
-    CD_TRY(agree(r, checkpoint(r, 0, err), err));
-    if (is_root(r) && r->rep && r->rep->stopped) r->rep->stopped(r->rep->ctx, r->pos.step, r->last_ckpt);
+    /* The checkpoint (renamed, directory synced) and the stop line come before the stop's first
+     * collective: Open MPI's mpirun, signalled itself, SIGKILLs the ranks a second after passing the
+     * signal on, and a rank may never return from a collective after that. */
+    cd_status st = checkpoint(r, 0, err);
+    if (st == CD_OK && is_root(r) && r->rep && r->rep->stopped) r->rep->stopped(r->rep->ctx, r->pos.step, r->last_ckpt);
+    cd_fault_stopstall(&r->fault, r->comm->rank);
+    CD_TRY(agree(r, st, err));
     return CD_FAIL(err, CD_E_STOPPED, "stopped by signal at step %" PRId64, r->pos.step);
 }
 
@@ -383,7 +388,7 @@ static cd_status after_step(run *r, double t0, cd_status *pending, cd_error *pen
     p->epoch_samples += cfg->batch;
     p->step++;
     p->epoch_seconds += now_s() - t0;
-    cd_watchdog_beat(&r->watchdog);
+    cd_watchdog_beat(r->watchdog);
     report_step(r);
     CD_TRY(ensure_test_data(r, err));
     if (cfg->check_every > 0 && p->step % cfg->check_every == 0) CD_TRY(check_weights(r, err));
@@ -399,7 +404,7 @@ static cd_status after_step(run *r, double t0, cd_status *pending, cd_error *pen
     const int want = cfg->ckpt_every > 0 ? p->step % cfg->ckpt_every == 0 : epoch_end;
     if (want && p->step < r->total_steps) {
         *pending = checkpoint(r, 0, pending_err);
-        cd_watchdog_beat(&r->watchdog);
+        cd_watchdog_beat(r->watchdog);
     }
     return CD_OK;
 }
@@ -462,16 +467,22 @@ static cd_status start(run *r, cd_error *err)
     st = CD_OK;
     if (is_root(r)) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
     if (st == CD_OK) banner(r, config);
-    CD_TRY(agree(r, st, err));
-    return cd_watchdog_start(&r->watchdog, cfg->timeout_s, r->comm->rank, err);
+    return agree(r, st, err);
 }
 
 static cd_status run_all(run *r, cd_error *err)
 {
     r->run_start = now_s();
-    CD_TRY(start(r, err));
-    if (r->finished) return CD_OK;
-    cd_status st = train_loop(r, err);
+    if (!r->watchdog) {
+        r->watchdog = &r->own_watchdog;
+        CD_TRY(cd_watchdog_start(r->watchdog, r->cfg->timeout_s, r->comm->rank, err));
+    }
+    cd_status st = start(r, err);
+    if (st == CD_OK && r->finished) {
+        cd_watchdog_stop(&r->own_watchdog);
+        return CD_OK;
+    }
+    if (st == CD_OK) st = train_loop(r, err);
     if (st == CD_OK) {
         double acc = 0;
         st = evaluate(r, &acc, err);
@@ -481,11 +492,17 @@ static cd_status run_all(run *r, cd_error *err)
             cd_metrics_final(&r->metrics, r->pos.step, acc, now_s() - r->run_start);
         }
     }
-    cd_watchdog_stop(&r->watchdog);
+    cd_watchdog_stop(&r->own_watchdog);
     return st;
 }
 
 cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, const cd_reporter *reporter, cd_error *err)
+{
+    return cd_train_run_watched(cfg, comm, reporter, NULL, err);
+}
+
+cd_status cd_train_run_watched(const cd_train_config *cfg, cd_comm *comm, const cd_reporter *reporter,
+                               cd_watchdog *watchdog, cd_error *err)
 {
     run *r = NULL;
     CD_ALLOC(err, r, 1);
@@ -499,6 +516,7 @@ cd_status cd_train_run(const cd_train_config *cfg, cd_comm *comm, const cd_repor
     r->rep = comm->rank == 0 ? reporter : NULL;
     r->fault = cd_fault_from_env();
     r->lock.fd = -1;
+    r->watchdog = watchdog;
     cd_status st = run_all(r, err);
     cd_ckpt_unlock_dir(&r->lock);
     cd_metrics_close(&r->metrics);

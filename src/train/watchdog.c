@@ -1,5 +1,5 @@
-/* Progress watchdog: see watchdog.h. */
-#include "watchdog.h"
+/* Progress watchdog: see cnn_ddp/watchdog.h. */
+#include "cnn_ddp/watchdog.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -21,9 +21,9 @@ static void *watch(void *arg)
         long long idle = now_ms() - atomic_load(&w->last_beat_ms);
         if (idle > (long long)(w->timeout_s * 1000.0)) {
             fprintf(stderr,
-                    "cnn_ddp: error: rank %d: no progress for %.0f s (another rank is stuck or dead, or the "
+                    "cnn_ddp: error: rank %d: no progress for %.0f s %s (another rank is stuck or dead, or the "
                     "network hangs); ending the job (--timeout to change the limit)\n",
-                    w->rank, (double)idle / 1000.0);
+                    w->rank, (double)idle / 1000.0, atomic_load(&w->phase));
             fflush(stderr);
             _exit(1);
         }
@@ -37,6 +37,7 @@ cd_status cd_watchdog_start(cd_watchdog *w, double timeout_s, int rank, cd_error
     w->rank = rank;
     w->running = 0;
     atomic_store(&w->quit, 0);
+    atomic_store(&w->phase, "while running");
     atomic_store(&w->last_beat_ms, now_ms());
     if (timeout_s <= 0) return CD_OK;
     if (pthread_create(&w->thread, NULL, watch, w) != 0)
@@ -46,6 +47,17 @@ cd_status cd_watchdog_start(cd_watchdog *w, double timeout_s, int rank, cd_error
 }
 
 void cd_watchdog_beat(cd_watchdog *w) { atomic_store(&w->last_beat_ms, now_ms()); }
+
+void cd_watchdog_phase(cd_watchdog *w, const char *phase)
+{
+    atomic_store(&w->phase, phase);
+    cd_watchdog_beat(w);
+}
+
+void cd_watchdog_beat_cb(void *ctx)
+{
+    if (ctx) cd_watchdog_beat(ctx);
+}
 
 void cd_watchdog_stop(cd_watchdog *w)
 {

@@ -95,3 +95,38 @@ grep -q "stopped by signal at step [0-9]*; no checkpoint was written (--no-ckpt)
   "$WORK/nock.log" || fail "--no-ckpt stop line: $(cat "$WORK/nock.log")"
 ! grep -q "resume with --resume" "$WORK/nock.log" || fail "--no-ckpt stop still says resume: $(cat "$WORK/nock.log")"
 pass "--no-ckpt, SIGTERM: 143, and the stop line says there is nothing to resume"
+
+# 8. Plain mpirun signalled itself (Open MPI 4.1: SIGCONT at once, SIGTERM to the ranks 1 s later,
+#    SIGKILL 1 s after that, and status 1 whatever the ranks do): the stop line is printed, the
+#    checkpoint it names is complete and verifies, and resuming from it gives exactly the bits of a
+#    run that never stopped. (The status is the launch scripts' business: see 3 and 4.)
+start mpterm mpirun --oversubscribe -np 2 "$CNN_DDP"
+kill -TERM "$job"
+rc=0; wait "$job" || rc=$?
+[ "$rc" != 0 ] || fail "mpterm: mpirun exited 0 after SIGTERM"
+s=$(sed -n 's/^cnn_ddp: stopped by signal at step \([0-9]*\), checkpoint .*/\1/p' "$WORK/mpterm.log")
+[ -n "$s" ] || fail "mpterm: no stop line: $(cat "$WORK/mpterm.log")"
+grep -q "stopped by signal at step $s, checkpoint $WORK/mpterm/step-$s.h5;" "$WORK/mpterm.log" ||
+  fail "mpterm: the stop line names another file: $(cat "$WORK/mpterm.log")"
+"$CNN_DDP" info "$WORK/mpterm/step-$s.h5" >/dev/null || fail "mpterm: step-$s.h5 does not verify"
+target=$((s + 30))
+"$CNN_DDP" --data "$DATA" --epochs 100 --quiet --max-steps "$target" --ckpt-dir "$WORK/mpterm" --resume >/dev/null
+"$CNN_DDP" --data "$DATA" --epochs 100 --quiet --max-steps "$target" --ckpt-dir "$WORK/mpref" >/dev/null
+[ "$(digest "$WORK/mpterm/final.h5")" = "$(digest "$WORK/mpref/final.h5")" ] ||
+  fail "mpterm: resumed from step $s to $target differs from the uninterrupted run"
+pass "mpirun signalled itself: status $rc, stop line and step-$s.h5 (verifies); resumed to $target == uninterrupted"
+
+# 9. The stop's checkpoint and line come before any collective that can be cut short: rank 1 never
+#    reaches the stop's first collective (as when mpirun's SIGKILL lands there); rank 0 has already
+#    written and said everything when the watchdog (or the launcher) ends the job.
+t0=$(date +%s)
+start stall env CNN_DDP_FAULT=stopstall:1:0 mpirun --oversubscribe -np 2 "$CNN_DDP" --timeout 5
+kill -TERM $(ranks)
+rc=0; timeout 60 tail --pid="$job" -f /dev/null || fail "stall: the job hangs: $(cat "$WORK/stall.log")"
+wait "$job" || rc=$?
+[ "$rc" != 0 ] || fail "stall: a rank that never reached the stop's collective went unnoticed"
+grep -q "no progress for" "$WORK/stall.log" || fail "stall: rank 1 did not stall (no watchdog message): $(cat "$WORK/stall.log")"
+s=$(sed -n 's/^cnn_ddp: stopped by signal at step \([0-9]*\), checkpoint .*/\1/p' "$WORK/stall.log")
+[ -n "$s" ] || fail "stall: the stop line was lost: $(cat "$WORK/stall.log")"
+"$CNN_DDP" info "$WORK/stall/step-$s.h5" >/dev/null || fail "stall: step-$s.h5 does not verify"
+pass "stop with rank 1 stuck before the stop's collective: status $rc after $(( $(date +%s) - t0 )) s, stop line and step-$s.h5 kept"

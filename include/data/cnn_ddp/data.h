@@ -33,6 +33,10 @@ cd_status cd_data_inspect(const char *path, const char *split, cd_data_info *inf
  * every label in them is 0..9 ("<path>: /train/labels: label 12 at row 5 is outside 0-9"). */
 cd_status cd_data_load(const char *path, const char *split, int64_t first, int64_t count,
                        cd_dataset *out, cd_error *err);
+/* The same, calling beat(ctx) (beat may be NULL) between reads of a few tens of MB, so a watchdog sees
+ * a long read of a big file as progress. */
+cd_status cd_data_load_beating(const char *path, const char *split, int64_t first, int64_t count,
+                               void (*beat)(void *ctx), void *ctx, cd_dataset *out, cd_error *err);
 void cd_data_free(cd_dataset *data);
 
 /* The sum mod 2^64 of a hash of each held row (its global index first_row + i, its pixels, its label):

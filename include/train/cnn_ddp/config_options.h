@@ -58,6 +58,7 @@ typedef struct cd_option {
     int64_t lo, hi;            /* CD_OPT_INT */
     double min, max;           /* CD_OPT_REAL; an open end excludes its value */
     int min_open, max_open;
+    int zero_off;              /* CD_OPT_REAL: 0 is accepted too, and turns the feature off */
     int empty_ok;              /* CD_OPT_TEXT */
     const cd_option_name *names; /* CD_OPT_ENUM */
     size_t name_count;
