@@ -213,7 +213,7 @@ static void test_parse_every_option(void **state)
                     "--max-steps", "1234567890123", "--batch", "96", "--lr", "0.0123456789", "--lr-schedule",
                     "cosine", "--momentum", "0.95", "--seed", "9223372036854775807", "--kernels", "avx2", "--batch-per-rank",
                     "12", "--ckpt-dir", "/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
-                    "--timeout", "123.4567", "--device", "cuda", "--comm", "nccl", "--metrics", "m.jsonl", "--quiet",
+                    "--timeout", "123.4567", "--device", "cuda", "--comm", "nccl", "--metrics", "m.jsonl", "--memory-limit", "3G", "--quiet",
                     "--resume", "r.h5", "--log-every", "9", "--verbose", "--no-ckpt", "--overwrite"};
     cd_train_config *c = calloc(2, sizeof *c);
     assert_non_null(c);
@@ -233,6 +233,7 @@ static void test_parse_every_option(void **state)
         if (!strcmp(got, def)) fail_msg("--%s is still at its default '%s': add it to this test", opts[k].name, def);
     }
     assert_string_equal(c->metrics, "m.jsonl");
+    assert_string_equal(c->memory_limit, "3G");
     assert_int_equal(c->quiet, 1);
     assert_int_equal(c->verbose, 1);
     assert_int_equal(c->overwrite, 1);

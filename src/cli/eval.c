@@ -4,6 +4,7 @@
  * (and equals the trainer's test accuracy for the same checkpoint and kernel set). */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -22,6 +23,7 @@ typedef struct eval_options {
     cd_kernel_kind kernels;
     int batch;
     double timeout_s; /* the watchdog's, as train's --timeout */
+    const char *memory_limit; /* NULL: CNN_DDP_MEMORY_LIMIT, else found */
     int help;
 } eval_options;
 
@@ -42,7 +44,8 @@ static cd_status parse_timeout(const char *text, double *out, cd_error *err)
 
 static cd_status parse(int argc, char **argv, eval_options *o, cd_error *err)
 {
-    static const char *const valued[] = {"ckpt", "data", "kernels", "batch", "timeout", NULL};
+    static const char *const valued[] = {"ckpt", "data", "kernels", "batch", "timeout", "memory-limit", NULL};
+    static const char *const valued[] = {"ckpt", "data", "kernels", "batch", "memory-limit", NULL};
     memset(o, 0, sizeof *o);
     o->batch = 256;
     o->timeout_s = 120;
@@ -63,6 +66,8 @@ static cd_status parse(int argc, char **argv, eval_options *o, cd_error *err)
             o->batch = (int)b;
         } else if (!strcmp(name, "timeout")) {
             CD_TRY(parse_timeout(v, &o->timeout_s, err));
+        } else if (!strcmp(name, "memory-limit")) {
+            o->memory_limit = v;
         } else if (!strcmp(name, "help")) {
             o->help = 1;
         } else {
@@ -100,16 +105,22 @@ static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s,
             snprintf(s->data, sizeof s->data, "datasets/mnist.h5");
     }
     CD_TRY(cd_data_inspect(s->data, "test", &s->info, err));
-    cd_status st = cd_cli_load_model(o->ckpt, s->info.height, s->info.width, o->batch, o->kernels, &s->model,
-                                     &s->meta, err);
+    const int64_t n = s->info.count, size = comm->size, rank = comm->rank;
+    const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
+    cd_memory_limit limit;
+    const char *override = o->memory_limit ? o->memory_limit : getenv("CNN_DDP_MEMORY_LIMIT");
+    CD_TRY(cd_memory_limit_find("", override, "--memory-limit", cd_memory_local_ranks(), &limit, err));
+    cd_memory_plan plan = {0};
+    cd_memory_plan_add(&plan, (double)count * ((double)s->info.height * s->info.width + 1),
+                       "this rank's %" PRId64 " test rows of %s", count, s->data);
+    cd_status st = cd_cli_load_model(o->ckpt, s->info.height, s->info.width, o->batch, o->kernels, &plan, &limit,
+                                     &s->model, &s->meta, err);
     if (st != CD_OK) {
         if (st == CD_E_INPUT && strstr(err->msg, "images ("))
             cd_error_prefix(err, "%s: /test images are %dx%d: ", s->data, s->info.height, s->info.width);
         return st;
     }
     s->model_built = 1;
-    const int64_t n = s->info.count, size = comm->size, rank = comm->rank;
-    const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
     const cd_fault fault = cd_fault_from_env();
     cd_fault_loadstop(&fault, comm->rank);
     CD_TRY(cd_data_load_beating(s->data, "test", first, count, cd_watchdog_beat_cb, s->watchdog, &s->test, err));

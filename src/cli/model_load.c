@@ -7,7 +7,8 @@
 #include "cnn_ddp/spec.h"
 
 cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_batch, cd_kernel_kind kind,
-                            cd_model *model, cd_ckpt_meta *meta, cd_error *err)
+                            const cd_memory_plan *budget, const cd_memory_limit *limit, cd_model *model,
+                            cd_ckpt_meta *meta, cd_error *err)
 {
     memset(model, 0, sizeof *model);
     /* Verify first, so that a later failure to read can only mean the shapes do not fit. */
@@ -21,6 +22,17 @@ cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_bat
     const cd_kernels *kernels;
     CD_TRY(cd_kernels_select(kind, &kernels, err));
     cd_shape input = {1, height, width};
+    if (budget) {
+        /* Before the model's buffers are allocated: `eval --batch 65536` needs gigabytes. */
+        cd_model_bytes mb;
+        cd_memory_plan plan = *budget;
+        if (cd_model_memory(&spec, input, CD_CLASSES, max_batch, kernels, &mb, err) == CD_OK) {
+            cd_memory_plan_add(&plan, mb.arenas, "the model's parameters (%zu, most in %s)", mb.params, mb.largest_layer);
+            cd_memory_plan_add(&plan, mb.activations, "the activations for a batch of %d", max_batch);
+            CD_TRY(cd_memory_check(&plan, limit, "use a smaller --batch, more ranks, or more memory "
+                                   "(--memory-limit none skips this check)", err));
+        }
+    }
     cd_error build_err = {0};
     st = cd_model_build(&spec, input, CD_CLASSES, max_batch, kernels, model, &build_err);
     if (st != CD_OK) {

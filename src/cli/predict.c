@@ -101,7 +101,7 @@ static cd_status load_model(const predict_options *o, predict_state *s, cd_error
     sizes[n_sizes++][1] = s->images[0].width;
     cd_status st = CD_E_INPUT;
     for (int k = 0; k < n_sizes && st == CD_E_INPUT; k++) {
-        st = cd_cli_load_model(o->ckpt, sizes[k][0], sizes[k][1], 1, o->kernels, &s->model, &s->meta, err);
+        st = cd_cli_load_model(o->ckpt, sizes[k][0], sizes[k][1], 1, o->kernels, NULL, NULL, &s->model, &s->meta, err);
         s->model_built = st == CD_OK;
     }
     if (st == CD_E_INPUT && strstr(err->msg, "images ("))

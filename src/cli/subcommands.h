@@ -1,5 +1,6 @@
 #ifndef CNN_DDP_SRC_SUBCOMMANDS_H
 #define CNN_DDP_SRC_SUBCOMMANDS_H
+#include "cnn_ddp/memory_limit.h"
 #include <stdio.h>
 #include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/error.h"
@@ -19,8 +20,11 @@ const char *cd_cli_subcommand_usage(void);
  * of up to max_batch, with the checkpoint's weights loaded. CD_E_INPUT when the checkpoint is missing
  * or damaged, or when the model cannot take images of that size. On success the caller frees `model`
  * with cd_model_free; meta is filled. */
+/* With `budget` (the caller's other planned allocations) and `limit`, the model's memory is added and
+ * checked against the limit before anything is allocated. */
 cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_batch, cd_kernel_kind kernels,
-                            cd_model *model, cd_ckpt_meta *meta, cd_error *err);
+                            const cd_memory_plan *budget, const cd_memory_limit *limit, cd_model *model,
+                            cd_ckpt_meta *meta, cd_error *err);
 /* The training data path recorded in a checkpoint's configuration ("data=..."); "" if none. */
 void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size);
 

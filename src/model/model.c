@@ -24,8 +24,10 @@ void cd_model_free(cd_model *m)
     memset(m, 0, sizeof *m);
 }
 
-static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, int max_batch,
-                       const cd_kernels *kernels, cd_model *m, cd_error *err)
+/* Shapes, plans and the parameter layout of every layer: all of the build that allocates nothing.
+ * *params gets the arena's length, *work the largest scratch any layer needs. */
+static cd_status layout(const cd_model_spec *spec, cd_shape input, int classes, int max_batch,
+                        const cd_kernels *kernels, cd_model *m, size_t *params, size_t *work, cd_error *err)
 {
     if (spec->n_layers < 1 || spec->n_layers > CD_MAX_LAYERS)
         return CD_FAIL(err, CD_E_INPUT, "model spec has %d layers (1..%d allowed)", spec->n_layers, CD_MAX_LAYERS);
@@ -37,7 +39,8 @@ static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, i
     m->kernels = kernels;
 
     int counts[CD_LAYER_TYPES] = {0};
-    size_t offset = 0, work = 0;
+    size_t offset = 0;
+    *work = 0;
     cd_shape shape = input;
     for (int i = 0; i < m->n_layers; i++) {
         cd_layer *l = &m->layers[i];
@@ -54,13 +57,57 @@ static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, i
             offset += l->bias_count;
         }
         size_t w = ops->workspace(l, kernels, max_batch);
-        if (w > work) work = w;
+        if (w > *work) *work = w;
         shape = l->out;
     }
     if (m->layers[m->n_layers - 1].spec.type != CD_LAYER_LINEAR || cd_shape_size(shape) != (size_t)classes)
         return CD_FAIL(err, CD_E_INPUT, "model ends with %zu outputs, but the data has %d classes: end the spec with fc(%d)",
                        cd_shape_size(shape), classes, classes);
+    *params = offset;
+    return CD_OK;
+}
 
+/* Floats of activation, gradient and arg-max buffers per sample (the arg-max ints are as wide). */
+static double per_sample_floats(const cd_model *m)
+{
+    double floats = 0;
+    for (int i = 0; i <= m->n_layers; i++)
+        floats += 2.0 * (double)cd_shape_size(i == 0 ? m->input : m->layers[i - 1].out);
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].spec.type == CD_LAYER_POOL) floats += (double)cd_shape_size(m->layers[i].out);
+    return floats + m->classes;
+}
+
+cd_status cd_model_memory(const cd_model_spec *spec, cd_shape input, int classes, int max_batch,
+                          const cd_kernels *kernels, cd_model_bytes *out, cd_error *err)
+{
+    cd_model *m = NULL;
+    CD_ALLOC(err, m, 1);
+    size_t params, work;
+    cd_status st = layout(spec, input, classes, max_batch, kernels, m, &params, &work, err);
+    if (st == CD_OK) {
+        /* params, grads, momentum (float) and a replica's int64 step sums */
+        out->params = params;
+        out->arenas = (double)params * (3.0 * sizeof(float) + sizeof(int64_t));
+        out->activations = ((double)max_batch * per_sample_floats(m) + (double)work) * sizeof(float) +
+                           (double)max_batch * sizeof(double);
+        out->largest_layer[0] = '\0';
+        size_t most = 0;
+        for (int i = 0; i < m->n_layers; i++)
+            if (m->layers[i].weight_count + m->layers[i].bias_count > most) {
+                most = m->layers[i].weight_count + m->layers[i].bias_count;
+                snprintf(out->largest_layer, sizeof out->largest_layer, "%s", m->layers[i].name);
+            }
+    }
+    cd_free(m);
+    return st;
+}
+
+static cd_status build(const cd_model_spec *spec, cd_shape input, int classes, int max_batch,
+                       const cd_kernels *kernels, cd_model *m, cd_error *err)
+{
+    size_t offset, work;
+    CD_TRY(layout(spec, input, classes, max_batch, kernels, m, &offset, &work, err));
     CD_TRY(cd_arena_init(&m->arena, offset, err));
     for (int i = 0; i <= m->n_layers; i++) {
         size_t per = cd_shape_size(i == 0 ? input : m->layers[i - 1].out);

@@ -115,6 +115,9 @@ static const cd_option options[] = {
      .metavar = "SEC", .help = "end the job when this process makes no progress for SEC seconds, from before MPI_Init "
                                "to after MPI_Finalize (5 to 86400)",
      .default_note = "; 0: no watchdog"},
+    {"memory-limit", NULL, CD_SECTION_ROBUSTNESS, TEXT(memory_limit, ""), .empty_ok = 1, .metavar = "SIZE",
+     .help = "refuse to start when the run would need more than 90% of SIZE per rank (512M, 2G; none: no check)",
+     .default_doc = "the cgroup's memory.max, else MemAvailable, shared by the node's ranks"},
     {"device", "device", CD_SECTION_TRAINING, ENUM(device, device_names, CD_DEVICE_CPU), .metavar = "D",
      .help = "\nEach rank uses the GPU of its node-local rank (with --comm mpi, more ranks than GPUs share them); a "
              "CUDA run follows the scalar CPU kernels (the same weights, to the bit in practice; see the README).",

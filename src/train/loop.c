@@ -13,6 +13,7 @@
 #include "cnn_ddp/data.h"
 #include "cnn_ddp/evaluate.h"
 #include "cnn_ddp/lr_schedule.h"
+#include "cnn_ddp/memory_limit.h"
 #include "cnn_ddp/sampler.h"
 #include "cnn_ddp/signals.h"
 #include "cnn_ddp/train.h"
@@ -104,6 +105,30 @@ static cd_status resolve_batch(run *r, cd_error *err)
     return CD_OK;
 }
 
+/* Before anything big is allocated: this rank's rows, its share of the test rows, the model and its
+ * buffers against what the process may use, so a run too big for its memory cgroup is refused with
+ * the figures instead of being killed without a word. */
+static cd_status check_memory(run *r, cd_shape input, const cd_kernels *kernels, int max_batch, int64_t train_rows,
+                              int64_t test_rows, cd_error *err)
+{
+    const cd_train_config *cfg = r->cfg;
+    cd_memory_limit limit;
+    CD_TRY(cd_memory_limit_find("", cfg->memory_limit, "--memory-limit", cd_memory_local_ranks(), &limit, err));
+    if (limit.bytes <= 0) return CD_OK;
+    cd_model_bytes mb;
+    CD_TRY(cd_model_memory(&r->spec, input, CD_CLASSES, max_batch, kernels, &mb, err));
+    const double row = (double)input.h * input.w + 1; /* uint8 pixels and label */
+    cd_memory_plan plan = {0};
+    cd_memory_plan_add(&plan, (double)train_rows * row, "this rank's %" PRId64 " training rows of %s", train_rows,
+                       cfg->data);
+    cd_memory_plan_add(&plan, (double)test_rows * row, "its %" PRId64 " test rows", test_rows);
+    cd_memory_plan_add(&plan, mb.arenas, "the model's parameters, gradients and momentum (%zu parameters, most in %s)",
+                       mb.params, mb.largest_layer);
+    cd_memory_plan_add(&plan, mb.activations, "the activations for %d samples per pass", max_batch);
+    return cd_memory_check(&plan, &limit, "use a smaller --model or data file, more ranks, or more memory "
+                           "(--memory-limit none skips this check)", err);
+}
+
 /* This rank's blocks of the training split, and the model with buffers for its samples or an eval batch. */
 static cd_status load_local_data(run *r, cd_error *err)
 {
@@ -125,11 +150,6 @@ static cd_status load_local_data(run *r, cd_error *err)
     int64_t begin, end, unused;
     cd_sampler_shard_rows(&r->sampler, r->shard_first, &begin, &unused);
     cd_sampler_shard_rows(&r->sampler, r->shard_first + r->shard_count - 1, &unused, &end);
-    cd_fault_loadstop(&r->fault, r->comm->rank);
-    CD_TRY(cd_data_load_beating(cfg->data, "train", begin, end - begin, cd_watchdog_beat_cb, r->watchdog, &r->train, err));
-    /* The test rows themselves are loaded after the first step: see ensure_test_data. */
-    r->test_total = test_info.count;
-
     cd_shape input = {1, info.height, info.width};
     /* Room for all of a rank's samples in one pass, up to a bound on activation memory (beyond it the
      * replica takes them in several passes, which changes no bits). */
@@ -137,6 +157,13 @@ static cd_status load_local_data(run *r, cd_error *err)
     int max_batch = local > EVAL_BATCH ? local : EVAL_BATCH;
     const cd_kernels *kernels;
     CD_TRY(cd_kernels_select(cfg->kernels, &kernels, err));
+    const int64_t size = r->comm->size, test_rows = (test_info.count + size - 1) / size;
+    CD_TRY(check_memory(r, input, kernels, max_batch, end - begin, test_rows, err));
+    cd_fault_loadstop(&r->fault, r->comm->rank);
+    CD_TRY(cd_data_load_beating(cfg->data, "train", begin, end - begin, cd_watchdog_beat_cb, r->watchdog, &r->train, err));
+    /* The test rows themselves are loaded after the first step: see ensure_test_data. */
+    r->test_total = test_info.count;
+
     CD_TRY(cd_model_build(&r->spec, input, CD_CLASSES, max_batch, kernels, &r->model, err));
     r->model_built = 1;
     CD_ALLOC(err, r->rows, (size_t)r->shard_count * (size_t)r->sampler.chunk);

@@ -41,6 +41,20 @@ cd_status cd_model_build(const cd_model_spec *spec, cd_shape input, int classes,
                          const cd_kernels *kernels, cd_model *model, cd_error *err);
 void cd_model_free(cd_model *model);
 
+/* What cd_model_build (and a replica over the model) will allocate, computed without allocating, so a
+ * run can be refused before it is killed for memory: the parameter arenas (params, gradients and
+ * momentum as float, a replica's int64 step sums) and the per-batch buffers (activations, their
+ * gradients, pool arg-max, conv scratch, probabilities) for max_batch samples. Fails as cd_model_build
+ * does for a spec that does not fit the input. */
+typedef struct cd_model_bytes {
+    size_t params;         /* parameter count */
+    double arenas;         /* bytes */
+    double activations;    /* bytes */
+    char largest_layer[24]; /* the layer with the most parameters, for messages ("linear1") */
+} cd_model_bytes;
+cd_status cd_model_memory(const cd_model_spec *spec, cd_shape input, int classes, int max_batch,
+                          const cd_kernels *kernels, cd_model_bytes *out, cd_error *err);
+
 /* PyTorch's default init: every weight and bias uniform in +-1/sqrt(fan_in), from the
  * counter-based RNG (stream = tensor index), so a seed fixes the weights everywhere. Zeroes momentum. */
 void cd_model_init_params(cd_model *model, uint64_t seed);

@@ -36,6 +36,7 @@ typedef struct cd_train_config {
     uint64_t seed;
     cd_kernel_kind kernels;
     char metrics[CD_PATH_MAX]; /* "" : none */
+    char memory_limit[32];     /* "": found from the cgroup / MemAvailable; "none": not checked */
     int quiet;
     int verbose;            /* --verbose: print the start-up plan (each conv layer's kernel path) */
     char ckpt_dir[CD_PATH_MAX];
