@@ -45,7 +45,6 @@ static cd_status parse_timeout(const char *text, double *out, cd_error *err)
 static cd_status parse(int argc, char **argv, eval_options *o, cd_error *err)
 {
     static const char *const valued[] = {"ckpt", "data", "kernels", "batch", "timeout", "memory-limit", NULL};
-    static const char *const valued[] = {"ckpt", "data", "kernels", "batch", "memory-limit", NULL};
     memset(o, 0, sizeof *o);
     o->batch = 256;
     o->timeout_s = 120;
