@@ -764,7 +764,7 @@ static void write_named(fixture *f, const char *name, int64_t step, uint64_t see
     char p[4200];
     snprintf(p, sizeof p, "%s/%s", f->dir, name);
     cd_ckpt_meta m = f->meta;
-    m.step = step;
+    place(&m, step);
     m.seed = seed;
     cd_error err = {0};
     if (cd_ckpt_write(p, &m, k_model, N_TENSORS, f->params, f->momentum, ARENA, &err) != CD_OK)

@@ -35,7 +35,7 @@ def fields():
     table = re.search(r"k_fields\[\]\s*=\s*\{(.*?)\};", text, re.S)
     if not table:
         sys.exit("craft_checkpoint: cannot find k_fields in ckpt_meta.c")
-    return [(name, KIND[kind]) for kind, name in re.findall(r"FIELD\((F_\w+),\s*(\w+)\)", table.group(1))]
+    return [(name, KIND[kind]) for kind, name in re.findall(r"(?:FIELD|IDENT)\((F_\w+),\s*(\w+)\)", table.group(1))]
 
 
 def as_bytes(v):
