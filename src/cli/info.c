@@ -47,11 +47,24 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
     /* Not a (valid) checkpoint: perhaps a data set. */
     cd_data_info info;
     cd_error data_err = {0};
-    if (strstr(ckpt_err.msg, "not a cnn_ddp checkpoint") && cd_data_inspect(path, "train", &info, &data_err) == CD_OK) {
-        fprintf(out, "%s: cnn_ddp data set\n", path);
-        print_split(out, path, "train");
-        print_split(out, path, "test");
-        return CD_OK;
+    if (strstr(ckpt_err.msg, "not a cnn_ddp checkpoint")) {
+        cd_status dst = cd_data_inspect(path, "train", &info, &data_err);
+        /* A damaged /test is damage too (a missing one is only absent). */
+        if (dst == CD_OK && (dst = cd_data_inspect(path, "test", &info, &data_err)) != CD_OK &&
+            strstr(data_err.msg, ": /test: missing group"))
+            dst = CD_OK;
+        if (dst == CD_OK) {
+            fprintf(out, "%s: cnn_ddp data set\n", path);
+            print_split(out, path, "train");
+            print_split(out, path, "test");
+            return CD_OK;
+        }
+        /* A file with a /train group is meant as a data set: its problem is the one to report, on
+         * its own line and with its status. */
+        if (!strstr(data_err.msg, ": /train: missing group")) {
+            *err = data_err;
+            return dst;
+        }
     }
     *err = ckpt_err;
     return st;
