@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cnn_ddp/h5_quiet.h"
+#include "cnn_ddp/h5_storage.h"
 
 #include "cnn_ddp/error.h"
 #include "cnn_ddp/idx.h"
@@ -194,8 +195,14 @@ static cd_status sync_path(const char *path, int flags, cd_error *err)
 static cd_status convert(const options *opt, const char *tmp, cd_error *err)
 {
     char why[256];
-    hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (file < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot create: %s", tmp, cd_h5_reason(why, 256));
+    /* The checksummed 1.10 format (see cd_h5_set_file_format): damage to the chunk index is then
+     * refused by HDF5 itself instead of being followed. */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    hid_t file = H5I_INVALID_HID;
+    if (fapl >= 0 && cd_h5_set_file_format(fapl) >= 0) file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (file < 0) cd_h5_reason(why, 256);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (file < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot create: %s", tmp, why);
     cd_status st = convert_split(file, "train", opt->images, opt->labels, tmp, err);
     if (st == CD_OK && opt->test_images)
         st = convert_split(file, "test", opt->test_images, opt->test_labels, tmp, err);

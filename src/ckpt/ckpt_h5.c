@@ -48,9 +48,13 @@ cd_status ck_open_read(const char *path, hid_t *file, off_t *file_size, cd_error
     hid_t fapl = ck_fapl();
     if (fapl < 0) return CD_FAIL(err, CD_E_INTERNAL, "%s: cannot create HDF5 file access properties", path);
     *file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    char why[CK_NAME_MAX] = "";
+    if (*file < 0) cd_h5_reason(why, sizeof why); /* before another call clears the stack */
     H5Pclose(fapl);
     /* HDF5 refuses a file shorter than the end address its superblock records, so a file cut off
-     * anywhere after the superblock lands here too. */
+     * anywhere after the superblock lands here too. A superblock failing its own checksum is damage. */
+    if (*file < 0 && strstr(why, "checksum"))
+        return CD_FAIL(err, CD_E_INPUT, "%s: damaged HDF5 superblock (%s)", path, why);
     if (*file < 0) return CD_FAIL(err, CD_E_INPUT, "%s: truncated or not an HDF5 file", path);
     return CD_OK;
 }

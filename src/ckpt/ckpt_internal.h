@@ -65,6 +65,10 @@ typedef cd_status (*ck_walk_fn)(hid_t file, const char *layer, const char *name,
 cd_status ck_walk(hid_t file, const char *path, const char *section, ck_walk_fn fn, void *ctx,
                   cd_error *err);
 
+/* Recomputes the checksum of a v2/v3 superblock at the start of a file image (H5Fget_file_image leaves
+ * a stale one); 0 when done or not needed, -1 when the image does not start with a superblock. */
+int ck_fix_superblock_checksum(unsigned char *image, size_t size);
+
 /* "[10,1,5,5]" */
 void ck_format_dims(char *buf, size_t cap, int ndims, const int64_t *dims);
 

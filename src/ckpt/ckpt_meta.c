@@ -168,7 +168,11 @@ static cd_status open_attr(hid_t file, const char *path, const char *name, H5T_c
 {
     *attr = H5I_INVALID_HID;
     htri_t exists = H5Aexists(file, name);
-    if (exists < 0) return CD_FAIL(err, CD_E_INPUT, "%s: cannot read attribute %s (file is damaged)", path, name);
+    if (exists < 0) {
+        char why[CK_NAME_MAX];
+        return CD_FAIL(err, CD_E_INPUT, "%s: cannot read attribute %s (%s; file is damaged)", path, name,
+                       cd_h5_reason(why, sizeof why));
+    }
     if (exists == 0) return CD_OK;
     *attr = H5Aopen(file, name, H5P_DEFAULT);
     if (*attr < 0) return CD_FAIL(err, CD_E_INPUT, "%s: cannot read attribute %s (file is damaged)", path, name);
@@ -247,6 +251,8 @@ cd_status ck_meta_read(hid_t file, const char *path, cd_ckpt_meta *meta, cd_erro
     /* Identity first: anything without our format tag is somebody else's HDF5 file. */
     hid_t attr;
     char format[64] = "";
+    /* Metadata HDF5 cannot read (its own checksums fail) is damage, not somebody else's file. */
+    if (H5Aexists(file, "format") < 0) return open_attr(file, path, "format", H5T_STRING, &attr, err);
     if (open_attr(file, path, "format", H5T_STRING, &attr, err) != CD_OK || attr < 0)
         return CD_FAIL(err, CD_E_INPUT, "%s: not a cnn_ddp checkpoint", path);
     cd_status st = read_string(attr, path, "format", format, sizeof format, err);

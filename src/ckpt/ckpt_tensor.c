@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cnn_ddp/arena.h"
+#include "cnn_ddp/h5_storage.h"
 
 /* Tensor descriptors come from the model, not the user: a bad one is a bug. */
 cd_status ck_check_descriptors(const char *path, const cd_tensor_view *tensors, int n, size_t arena_count,
@@ -86,7 +87,10 @@ cd_status ck_tensor_open(hid_t file, const char *path, const char *what, off_t f
     }
     t->ndims = nd;
     t->count = count;
-    return CD_OK;
+    /* Layout, filters and where the bytes lie, before H5Dread follows them. */
+    cd_status st = cd_h5_check_storage(t->ds, path, what, (int64_t)file_size, 0, t->dims[0], err);
+    if (st != CD_OK) ck_tensor_close(t);
+    return st;
 }
 
 cd_status ck_tensor_load(const ck_tensor *t, const char *path, const char *what, float *dst, cd_error *err)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cnn_ddp/arena.h"
+#include "cnn_ddp/h5_storage.h"
 
 /* Bytes of HDF5 bookkeeping (object header, attributes, B-tree node) budgeted per dataset when sizing the
  * in-memory file image. */
@@ -102,7 +103,8 @@ static cd_status build_image(const char *path, const cd_ckpt_meta *meta, const c
     char reason[CK_NAME_MAX] = "";
     hid_t fapl = ck_fapl();
     hid_t file = H5I_INVALID_HID;
-    if (h5_ok(fapl, reason) && h5_ok(H5Pset_fapl_core(fapl, increment, 0), reason))
+    if (h5_ok(fapl, reason) && h5_ok(H5Pset_fapl_core(fapl, increment, 0), reason) &&
+        h5_ok(cd_h5_set_file_format(fapl), reason))
         h5_ok(file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), reason);
     if (fapl >= 0) H5Pclose(fapl);
     if (file < 0) return CD_FAIL(err, CD_E_IO, "%s: cannot start an HDF5 file in memory (%s)", path, reason);
@@ -119,6 +121,8 @@ static cd_status build_image(const char *path, const cd_ckpt_meta *meta, const c
     }
     if (st == CD_OK && H5Fget_file_image(file, *image, (size_t)len) != len)
         st = CD_FAIL(err, CD_E_IO, "%s: cannot copy the HDF5 image", path);
+    if (st == CD_OK && ck_fix_superblock_checksum(*image, (size_t)len) != 0)
+        st = CD_FAIL(err, CD_E_INTERNAL, "%s: the HDF5 image does not start with a superblock", path);
     H5Fclose(file);
     if (st != CD_OK) {
         cd_free(*image);

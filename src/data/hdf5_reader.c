@@ -9,9 +9,11 @@
 #include <hdf5.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cnn_ddp/h5_quiet.h"
 #include "cnn_ddp/input_file.h"
+#include "cnn_ddp/h5_storage.h"
 
 #define LABEL_BLOCK 65536     /* labels are range-checked this many rows at a time */
 /* Images are read this many bytes at a time (whole rows), with a beat between reads, so that a big
@@ -23,6 +25,7 @@ typedef struct split_handles {
     int images_rank; /* 3: [N,H,W]; 4: [N,1,H,W] */
     void (*beat)(void *ctx); /* may be NULL: called between reads */
     void *beat_ctx;
+    int64_t file_size;
     cd_data_info info;
 } split_handles;
 
@@ -107,7 +110,11 @@ static cd_status open_split_in(const char *path, const char *split, split_handle
     CD_TRY(cd_input_file_check(path, err)); /* a FIFO would block fopen() */
     FILE *probe = fopen(path, "rb");
     if (!probe) return CD_FAIL(err, CD_E_INPUT, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    int stat_rc = fstat(fileno(probe), &sb);
     fclose(probe);
+    if (stat_rc != 0) return CD_FAIL(err, CD_E_INPUT, "%s: cannot stat: %s", path, strerror(errno));
+    h->file_size = (int64_t)sb.st_size;
     if (H5Fis_hdf5(path) <= 0) return CD_FAIL(err, CD_E_INPUT, "%s: not an HDF5 file", path);
 
     /* Read-only access needs no lock, and locks fail on some parallel file systems. */
@@ -167,6 +174,17 @@ static cd_status open_split_in(const char *path, const char *split, split_handle
     return CD_OK;
 }
 
+/* The stored bytes behind rows [first, first + count) of both datasets, checked before any read. */
+static cd_status check_storage(const char *path, const char *split, const split_handles *h, int64_t first,
+                               int64_t count, cd_error *err)
+{
+    char what[96];
+    snprintf(what, sizeof what, "/%s/images", split);
+    CD_TRY(cd_h5_check_storage(h->images, path, what, h->file_size, first, count, err));
+    snprintf(what, sizeof what, "/%s/labels", split);
+    return cd_h5_check_storage(h->labels, path, what, h->file_size, first, count, err);
+}
+
 static cd_status open_split(const char *path, const char *split, split_handles *h, cd_error *err)
 {
     h->file = h->group = h->images = h->labels = H5I_INVALID_HID;
@@ -183,7 +201,8 @@ cd_status cd_data_inspect(const char *path, const char *split, cd_data_info *inf
     split_handles h;
     cd_status st = open_split(path, split, &h, err);
     if (st == CD_OK) {
-        *info = h.info;
+        st = check_storage(path, split, &h, 0, h.info.count, err);
+        if (st == CD_OK) *info = h.info;
         close_split(&h);
     }
     cd_h5_quiet_end(&q);
@@ -322,7 +341,8 @@ cd_status cd_data_load_beating(const char *path, const char *split, int64_t firs
             out->count = count;
             out->height = h.info.height;
             out->width = h.info.width;
-            if (count > 0) st = load_in(path, split, &h, first, count, out, err);
+            st = check_storage(path, split, &h, first, count, err);
+            if (st == CD_OK && count > 0) st = load_in(path, split, &h, first, count, out, err);
         }
         close_split(&h);
     }
