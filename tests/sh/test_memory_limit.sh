@@ -24,16 +24,22 @@ refused "parameters" "RLIMIT_AS" -- bash -c "ulimit -v 600000; exec '$CNN_DDP' -
   --model 'fc(65536) fc(4096) fc(10)' --max-steps 1 --no-ckpt"
 pass "ulimit -v is a limit"
 
-# A data file that declares 2^24 rows (chunked, no chunk written: a few KB on disk).
+# A data file of 400,000 rows (313 MB of pixels; zeros, so a few MB deflated on disk) under a 256 MB
+# limit: the rows are the biggest part. (A file declaring 2^24 rows with no chunk written is refused
+# earlier, by the storage check, as damaged.)
 /usr/bin/python3 - <<'PY' || fail "could not make the big data file"
 import h5py, numpy as np
 with h5py.File("huge.h5", "w") as f:
-    for split, n in (("train", 1 << 24), ("test", 1000)):
+    for split, n in (("train", 400000), ("test", 1000)):
         g = f.create_group(split)
-        g.create_dataset("images", shape=(n, 28, 28), dtype="u1", chunks=(min(n, 1024), 28, 28), compression="gzip")
-        g.create_dataset("labels", shape=(n,), dtype="u1", chunks=(min(n, 4096),), compression="gzip")
+        im = g.create_dataset("images", shape=(n, 28, 28), dtype="u1", chunks=(min(n, 4096), 28, 28), compression="gzip")
+        g.create_dataset("labels", data=np.zeros(n, "u1"), chunks=(min(n, 65536),), compression="gzip")
+        zeros = np.zeros((min(n, 65536), 28, 28), "u1")
+        for a in range(0, n, len(zeros)):
+            b = min(n, a + len(zeros))
+            im[a:b] = zeros[: b - a]
 PY
-refused "16777216 training rows" "huge.h5" -- env CNN_DDP_MEMORY_LIMIT=4G "$CNN_DDP" --data huge.h5 --max-steps 1 --no-ckpt
+refused "400000 training rows" "huge.h5" -- env CNN_DDP_MEMORY_LIMIT=256M "$CNN_DDP" --data huge.h5 --max-steps 1 --no-ckpt
 pass "a data file too big for the limit is refused (CNN_DDP_MEMORY_LIMIT)"
 
 # eval --batch 65536: the activations.
