@@ -20,6 +20,7 @@ cd_fault cd_fault_from_env(void)
              : !strcmp(kind, "stall")   ? CD_FAULT_STALL
              : !strcmp(kind, "loadstop") ? CD_FAULT_LOADSTOP
              : !strcmp(kind, "stopstall") ? CD_FAULT_STOPSTALL
+             : !strcmp(kind, "sigterm") ? CD_FAULT_SIGTERM
                                         : CD_FAULT_NONE;
     f.rank = rank;
     f.step = step;
@@ -50,6 +51,11 @@ void cd_fault_stopstall(const cd_fault *f, int rank)
         struct timespec nap = {1, 0};
         nanosleep(&nap, NULL);
     }
+}
+
+void cd_fault_sigterm(const cd_fault *f, int rank, int64_t step)
+{
+    if (cd_fault_hits(f, CD_FAULT_SIGTERM, rank, step)) raise(SIGTERM);
 }
 
 void cd_fault_perturb(float *params)

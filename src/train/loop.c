@@ -252,6 +252,7 @@ static cd_status local_step(run *r, cd_error *err)
         for (int k = 0; k < r->shard_count; k++) cd_sampler_epoch_order(s, epoch, r->shard_first + k, r->perm[k]);
         r->perm_epoch = epoch;
     }
+    cd_fault_sigterm(&r->fault, r->comm->rank, r->pos.step);
     const int64_t poison =
         cd_fault_hits(&r->fault, CD_FAULT_NAN, r->comm->rank, r->pos.step) ? (int64_t)(rep->n_params / 2) : -1;
     CD_TRY(rep->ops->begin_step(rep, err));
@@ -497,6 +498,23 @@ static cd_status start(run *r, cd_error *err)
     return agree(r, st, err);
 }
 
+/* Collective. A stop that landed exactly on an epoch's last step wrote its checkpoint before that
+ * epoch's evaluation (the stop comes first: see stop_on_signal), keeping the whole epoch's totals. The
+ * resumed run evaluates and reports that epoch before its first step, as an uninterrupted run did. */
+static cd_status report_stopped_epoch(run *r, cd_error *err)
+{
+    cd_position *p = &r->pos;
+    const int64_t spe = r->sampler.steps_per_epoch;
+    if (p->step == 0 || p->step % spe != 0 || p->epoch_samples != spe * r->cfg->batch) return CD_OK;
+    CD_TRY(ensure_test_data(r, err));
+    double acc;
+    CD_TRY(evaluate(r, &acc, err));
+    report_epoch(r, acc);
+    p->epoch_loss_fx = p->epoch_correct = p->epoch_samples = 0;
+    p->epoch_seconds = 0;
+    return CD_OK;
+}
+
 static cd_status run_all(run *r, cd_error *err)
 {
     r->run_start = now_s();
@@ -509,6 +527,7 @@ static cd_status run_all(run *r, cd_error *err)
         cd_watchdog_stop(&r->own_watchdog);
         return CD_OK;
     }
+    if (st == CD_OK) st = report_stopped_epoch(r, err);
     if (st == CD_OK) st = train_loop(r, err);
     if (st == CD_OK) {
         double acc = 0;

@@ -130,3 +130,21 @@ s=$(sed -n 's/^cnn_ddp: stopped by signal at step \([0-9]*\), checkpoint .*/\1/p
 [ -n "$s" ] || fail "stall: the stop line was lost: $(cat "$WORK/stall.log")"
 "$CNN_DDP" info "$WORK/stall/step-$s.h5" >/dev/null || fail "stall: step-$s.h5 does not verify"
 pass "stop with rank 1 stuck before the stop's collective: status $rc after $(( $(date +%s) - t0 )) s, stop line and step-$s.h5 kept"
+
+# 10. A stop landing exactly on an epoch's last step (SIGTERM raised by rank 0 at the start of the
+#     epoch's last step) checkpoints before that epoch's evaluation; the resumed run reports the epoch
+#     (the same record as an uninterrupted run's, but for times) and ends with the same bits.
+spe=$("$CNN_DDP" --data "$DATA" --epochs 2 --max-steps 1 --no-ckpt 2>&1 | sed -n 's/.* \([0-9]*\) steps per epoch.*/\1/p' | head -1)
+[ -n "$spe" ] || spe=354
+epoch_rec() { grep '"type":"epoch"' "$1" | sed 's/"img_per_s":[^,]*,"elapsed_s":[^,]*,//'; }
+rc=0; CNN_DDP_FAULT=sigterm:0:$((spe - 1)) "$CNN_DDP" --data "$DATA" --epochs 2 --quiet --ckpt-dir "$WORK/edge" \
+  --metrics "$WORK/edge.jsonl" >"$WORK/edge.log" 2>&1 || rc=$?
+[ "$rc" = 143 ] || fail "epoch-end stop: exit status $rc, expected 143: $(cat "$WORK/edge.log")"
+grep -q "stopped by signal at step $spe," "$WORK/edge.log" || fail "epoch-end stop: not at step $spe: $(cat "$WORK/edge.log")"
+"$CNN_DDP" --data "$DATA" --epochs 2 --quiet --ckpt-dir "$WORK/edge" --metrics "$WORK/edge.jsonl" --resume >>"$WORK/edge.log" 2>&1 ||
+  fail "epoch-end stop: resume failed: $(cat "$WORK/edge.log")"
+"$CNN_DDP" --data "$DATA" --epochs 2 --quiet --ckpt-dir "$WORK/edgeref" --metrics "$WORK/edgeref.jsonl" >/dev/null
+[ "$(epoch_rec "$WORK/edge.jsonl")" = "$(epoch_rec "$WORK/edgeref.jsonl")" ] ||
+  fail "epoch-end stop: epoch records differ from an uninterrupted run: $(epoch_rec "$WORK/edge.jsonl") vs $(epoch_rec "$WORK/edgeref.jsonl")"
+[ "$(digest "$WORK/edge/final.h5")" = "$(digest "$WORK/edgeref/final.h5")" ] || fail "epoch-end stop: final bits differ"
+pass "stop at the last step of epoch 1 (step $spe): the resumed run reports epoch 1 as an uninterrupted run does, same bits"
