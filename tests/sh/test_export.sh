@@ -48,6 +48,45 @@ assert not torch.equal(m(x).argmax(1), m((x - 0.1307) / 0.3081).argmax(1))
 EOF
 pass "TorchScript module: input pixel/255, metadata in meta.json"
 
+# A checkpoint of issue 14's format (crafted: the trainer side is another change): 3 channels, 12 classes,
+# per-channel norm_mean/norm_std strings, class names. The module's logits equal a direct computation.
+"$PY" - "$WORK/ck-seed/final.h5" "$WORK/rgb.h5" <<'EOF' || fail "could not craft the 3-channel checkpoint"
+import shutil, sys, h5py, numpy as np
+shutil.copy(sys.argv[1], sys.argv[2])
+rng = np.random.default_rng(3)
+with h5py.File(sys.argv[2], "r+") as f:
+    del f["params"]
+    for name, shape in (("conv1/weight", (4, 3, 3, 3)), ("conv1/bias", (4,)), ("fc1/weight", (12, 676)), ("fc1/bias", (12,))):
+        f[f"params/{name}"] = rng.standard_normal(shape).astype(np.float32) * 0.1
+    a = f.attrs
+    a["model"] = "conv(4,k=3,s=1,p=0) relu pool(2,s=2) fc(12)"
+    a["data_channels"], a["classes"] = np.int64(3), np.int64(12)
+    a["norm_mean"], a["norm_std"] = "0.5,0.25,0.125", "0.2,0.30000000000000004,0.4"
+    a["class_names"] = "\n".join(f"class {k}" for k in range(12))
+EOF
+out=$("$PY" "$EXPORT" "$WORK/rgb.h5" --torchscript "$WORK/rgb.pt" --onnx "$WORK/rgb.onnx" --no-eval 2>&1) || fail "3-channel export: $out"
+grep -q "input float32 \[N,3,28,28\] NCHW, pixel/255 in \[0,1\], output logits \[N,12\]" <<<"$out" || fail "3-channel export: $out"
+"$PY" - "$WORK/rgb.pt" "$WORK/rgb.h5" <<'EOF' || fail "the 3-channel module's logits"
+import json, sys, h5py, torch, torch.nn.functional as F
+files = {"meta.json": ""}
+m = torch.jit.load(sys.argv[1], _extra_files=files)
+meta = json.loads(files["meta.json"])
+assert meta["classes"] == 12 and meta["class_names"][11] == "class 11" and meta["std"][1] == 0.30000000000000004, meta
+g = h5py.File(sys.argv[2])["params"]
+p = {f"{l}/{t}": torch.from_numpy(g[l][t][...]) for l in g for t in ("weight", "bias")}
+x = torch.rand(5, 3, 28, 28)
+mean = torch.tensor([0.5, 0.25, 0.125]).reshape(1, 3, 1, 1)
+std = torch.tensor([0.2, 0.3, 0.4]).reshape(1, 3, 1, 1)
+h = F.max_pool2d(F.relu(F.conv2d((x - mean) / std, p["conv1/weight"], p["conv1/bias"])), 2)
+want = F.linear(h.flatten(1), p["fc1/weight"], p["fc1/bias"])
+got = m(x)
+assert got.shape == (5, 12) and torch.allclose(got, want, atol=1e-5), (got - want).abs().max()
+EOF
+"$PY" -c 'import sys, h5py; h5py.File(sys.argv[1], "r+").attrs["norm_std"] = "0.2,0.3"' "$WORK/rgb.h5"
+rc=0; out=$("$PY" "$EXPORT" "$WORK/rgb.h5" --torchscript "$WORK/x.pt" --no-eval 2>&1) || rc=$?
+[ $rc = 2 ] && grep -q "attribute norm_std has 2 values for 3 channels" <<<"$out" || fail "norm_std of 2 values: exit $rc: $out"
+pass "issue 14 checkpoint fields: 3 channels, 12 classes, per-channel normalisation, class names"
+
 # A disagreement is an error: a fake cnn_ddp whose eval reports another count.
 printf '#!/bin/sh\necho "test accuracy 0.01%% (1 of 10000), error rate 99.99%%"\n' > "$WORK/fake"
 chmod +x "$WORK/fake"
