@@ -64,6 +64,8 @@ case $name in
   *) die "$name: unknown data set (known: mnist, fashion-mnist; see --help)" 2 ;;
 esac
 converter="${MNIST2H5:-$root/build/mnist2h5}"
+# Recorded with the checksums: bump "format" when the converter writes something new, so that files made
+# before are converted again.
 stamp="cnn_ddp datasets/prepare.sh $name, format 1"
 
 # Prints the path of NAME.gz or NAME in DIR; fails when neither is there.
