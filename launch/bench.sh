@@ -112,7 +112,7 @@ if (( run_cnn )); then
         note "no cnn_ddp binary (set CNN_DDP_BIN or build into build/): cnn_ddp columns skipped"
         run_cnn=0
     elif [[ ! -f $data ]]; then
-        note "$data: missing (make it with datasets/prepare_mnist.sh, or set CNN_DDP_DATA): cnn_ddp columns skipped"
+        note "$data: missing (make it with datasets/prepare.sh mnist, or set CNN_DDP_DATA): cnn_ddp columns skipped"
         run_cnn=0
     fi
 fi

@@ -31,7 +31,7 @@ source "$root/launch/find_binary.sh"
 bin=$(cnn_ddp_binary "$root")
 [[ -n $bin && -x $bin ]] || die "no cnn_ddp binary: build it (launch/setup.sh) or set CNN_DDP_BIN" 1
 data=${CNN_DDP_DATA:-$root/datasets/mnist.h5}
-[[ -f $data ]] || die "$data: missing (make it with datasets/prepare_mnist.sh, or set CNN_DDP_DATA)" 1
+[[ -f $data ]] || die "$data: missing (make it with datasets/prepare.sh mnist, or set CNN_DDP_DATA)" 1
 out=${OUT:-${TMPDIR:-/tmp}/compare-models-${epochs}ep}
 mkdir -p "$out"
 

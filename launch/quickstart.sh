@@ -7,7 +7,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 np=1
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then np=$1; shift; fi
 bash "$repo/launch/setup.sh" "$repo/build"
-MNIST2H5="$repo/build/mnist2h5" bash "$repo/datasets/prepare_mnist.sh" "$repo/datasets/mnist.h5"
+MNIST2H5="$repo/build/mnist2h5" bash "$repo/datasets/prepare.sh" mnist "$repo/datasets/mnist.h5"
 cd "$repo"
 if [ "$np" = 1 ]; then
   exec "$repo/build/cnn_ddp" --data datasets/mnist.h5 "$@"

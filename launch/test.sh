@@ -20,10 +20,11 @@ case " ${CMAKE_ARGS:-} " in
   *) if command -v mpicc.openmpi >/dev/null; then ompi="-DMPI_C_COMPILER=mpicc.openmpi"; fi ;;
 esac
 # Slurm's daemons and client for test_slurm_cluster (a throw-away one-node cluster); its pmix plugin
-# loads the unversioned libpmix.so, which only libpmix-dev ships. python3-h5py: test_checksum_python.
-CNN_DDP_EXTRA_PACKAGES="gnuplot-nox libmpich-dev mpich slurmctld slurmd slurm-client munge libpmix-dev python3-h5py ${CNN_DDP_EXTRA_PACKAGES:-}" \
+# loads the unversioned libpmix.so, which only libpmix-dev ships. python3-h5py: test_checksum_python, test_h5py_recipe;
+# python3-torch, python3-onnx: test_export (launch/export.py).
+CNN_DDP_EXTRA_PACKAGES="gnuplot-nox libmpich-dev mpich slurmctld slurmd slurm-client munge libpmix-dev python3-h5py python3-torch python3-onnx ${CNN_DDP_EXTRA_PACKAGES:-}" \
   CMAKE_ARGS="-DCNN_DDP_WERROR=ON -DCNN_DDP_CUDA=$cuda $ompi ${CMAKE_ARGS:-}" bash "$repo/launch/setup.sh" "$build"
-MNIST2H5="$build/mnist2h5" bash "$repo/datasets/prepare_mnist.sh" "$repo/datasets/mnist.h5"
+MNIST2H5="$build/mnist2h5" bash "$repo/datasets/prepare.sh" mnist "$repo/datasets/mnist.h5"
 (cd "$build" && ctest --output-on-failure --timeout 900 "$@")
 [ "$mpich" = 1 ] || exit 0
 

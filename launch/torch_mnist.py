@@ -7,16 +7,20 @@ Same networks, data, optimiser and batch as cnn_ddp:
             Linear(576,128) Linear(128,64) Linear(64,10)   (3 ReLU, as the brief says: none between the
             linear layers)
   CrossEntropyLoss, SGD momentum 0.5, lr 0.01 constant (seed) or 0.05 decayed along a cosine over the
-  epochs (exercise, as cnn_ddp's defaults), batch 64, pixels (x/255 - 0.1307) / 0.3081,
-  a fresh shuffle of the training set every epoch, the last partial batch kept.
+  epochs (exercise, as cnn_ddp's defaults), batch 64, pixels (x/255 - mean[c]) / std[c] with the data
+  file's /train/images mean/std attributes (else computed over the training images, as cnn_ddp does),
+  a fresh shuffle of the training set every epoch, the last partial batch kept. The input channels, image
+  size and classes (/train/labels num_classes, else max label + 1) come from the data, so the same nets
+  run on Fashion-MNIST or any file cnn_ddp reads ([N,H,W], [N,C,H,W], or [N,H,W,C] with layout=NHWC).
 
 Run it with Debian's python (/usr/bin/python3 has python3-torch 1.13; a pyenv `python3` may lack torch):
   /usr/bin/python3 launch/torch_mnist.py --model seed --max-steps 600            # one thread
   /usr/bin/python3 launch/torch_mnist.py --model exercise --epochs 2 --threads 2
   /usr/bin/python3 launch/torch_mnist.py --ddp 2 --max-steps 300                 # gloo DDP, 2 processes
   /usr/bin/python3 launch/torch_mnist.py --eval-only-bench --model seed          # inference only
---data takes a directory with the four MNIST IDX .gz files (default /work/shared/datasets/mnist, or
-$CNN_DDP_MNIST_DIR) or an HDF5 file with /train/{images,labels} and /test/{images,labels} (needs h5py).
+--data takes a directory with the four IDX files, .gz or raw (default /work/shared/datasets/mnist, or
+$CNN_DDP_MNIST_DIR) or the HDF5 file cnn_ddp trains on (/train and /test images and labels; needs h5py),
+e.g. --data datasets/fashion-mnist.h5 from datasets/prepare.sh fashion-mnist.
 
 Prints progress lines on stderr ("epoch 1  loss ...  train ..%  test ..%  N img/s  T s", as cnn_ddp does)
 and ONE JSON line on stdout:
@@ -52,38 +56,46 @@ try:
 except ImportError as exc:  # a clear message beats a traceback from a pyenv python
     sys.exit(f"{sys.argv[0]}: cannot import numpy/torch ({exc}); run it with /usr/bin/python3 (python3-torch)")
 
-MEAN, STD = 0.1307, 0.3081
 DEFAULT_DATA = os.environ.get("CNN_DDP_MNIST_DIR", "/work/shared/datasets/mnist")
 
 
+def flat_size(features, c, h, w):
+    with torch.no_grad():
+        return int(features(torch.zeros(1, c, h, w)).numel())
+
+
 class SeedNet(nn.Module):
-    def __init__(self):
+    def __init__(self, c=1, k=10, h=28, w=28):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 10, 5)
+        self.conv1 = nn.Conv2d(c, 10, 5)
         self.conv2 = nn.Conv2d(10, 20, 5)
-        self.fc = nn.Linear(320, 10)
+        self.fc = nn.Linear(flat_size(self.features, c, h, w), k)  # 320 for 28x28
+
+    def features(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        return F.relu(F.max_pool2d(self.conv2(x), 2))
 
     def forward(self, x):
-        x = F.relu(F.max_pool2d(self.conv1(x), 2))
-        x = F.relu(F.max_pool2d(self.conv2(x), 2))
-        return self.fc(x.flatten(1))
+        return self.fc(self.features(x).flatten(1))
 
 
 class ExerciseNet(nn.Module):
-    def __init__(self):
+    def __init__(self, c=1, k=10, h=28, w=28):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv1 = nn.Conv2d(c, 16, 3, padding=1)
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
         self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc1 = nn.Linear(576, 128)
+        self.fc1 = nn.Linear(flat_size(self.features, c, h, w), 128)  # 576 for 28x28
         self.fc2 = nn.Linear(128, 64)
-        self.fc3 = nn.Linear(64, 10)
+        self.fc3 = nn.Linear(64, k)
 
-    def forward(self, x):
+    def features(self, x):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # 28 -> 14
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # 14 -> 7
-        x = F.max_pool2d(F.relu(self.conv3(x)), 2)  # 7 -> 3 (floor)
-        return self.fc3(self.fc2(self.fc1(x.flatten(1))))
+        return F.max_pool2d(F.relu(self.conv3(x)), 2)  # 7 -> 3 (floor)
+
+    def forward(self, x):
+        return self.fc3(self.fc2(self.fc1(self.features(x).flatten(1))))
 
 
 MODELS = {"seed": SeedNet, "exercise": ExerciseNet}
@@ -95,7 +107,8 @@ DEFAULT_SCHEDULE = {"seed": "constant", "exercise": "cosine"}
 # ---------------------------------------------------------------- data
 
 def read_idx(path, magic_expected):
-    with gzip.open(path, "rb") as f:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
         raw = f.read()
     magic = struct.unpack(">I", raw[:4])[0]
     if magic != magic_expected:
@@ -108,26 +121,76 @@ def read_idx(path, magic_expected):
     return data.reshape(dims)
 
 
-def load_split(data, split):
-    """Returns (float images [N,1,28,28] normalised, int64 labels [N]) for split 'train' or 'test'."""
+def idx_path(data, name):
+    gz = os.path.join(data, name + ".gz")
+    return gz if os.path.exists(gz) else os.path.join(data, name)
+
+
+def attr_text(v):
+    v = v.item() if hasattr(v, "item") and getattr(v, "shape", None) == () else v
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def read_raw(data, split):
+    """(uint8 images [N,C,H,W], int64 labels [N], attrs of /train/images and /train/labels or {})."""
     if os.path.isdir(data):
         prefix = "train" if split == "train" else "t10k"
-        images = read_idx(os.path.join(data, f"{prefix}-images-idx3-ubyte.gz"), 2051)
-        labels = read_idx(os.path.join(data, f"{prefix}-labels-idx1-ubyte.gz"), 2049)
+        images = read_idx(idx_path(data, f"{prefix}-images-idx3-ubyte"), 2051)[:, None]
+        labels = read_idx(idx_path(data, f"{prefix}-labels-idx1-ubyte"), 2049)
+        return images, labels.astype(np.int64), {}, {}
+    try:
+        import h5py
+    except ImportError:
+        sys.exit(f"{sys.argv[0]}: --data {data}: an HDF5 file needs h5py; pass the IDX directory instead")
+    with h5py.File(data, "r") as f:
+        ds = f[f"/{split}/images"]
+        images = np.asarray(ds)
+        labels = np.asarray(f[f"/{split}/labels"]).astype(np.int64).reshape(-1)
+        layout = attr_text(ds.attrs.get("layout", "NCHW")).upper()
+        img_attrs = dict(f["/train/images"].attrs)
+        lab_attrs = dict(f["/train/labels"].attrs)
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim == 4 and layout == "NHWC":
+        images = images.transpose(0, 3, 1, 2)
+    elif images.ndim != 4 or layout != "NCHW":
+        sys.exit(f"{sys.argv[0]}: {data}: /{split}/images: shape {images.shape}, layout {layout}: not [N,H,W], NCHW or NHWC")
+    return np.ascontiguousarray(images), labels, img_attrs, lab_attrs
+
+
+def load_data(data):
+    """(xtr, ytr, xte, yte, info): float images [N,C,H,W] as (x/255 - mean[c]) / std[c], int64 labels.
+    mean/std: the file's /train/images attributes when present, else computed over the training images
+    (float64, per channel, population std), as cnn_ddp does. Classes: /train/labels num_classes, else
+    the largest label + 1."""
+    tr_img, ytr, img_attrs, lab_attrs = read_raw(data, "train")
+    te_img, yte, _, _ = read_raw(data, "test")
+    for img, lab, split in ((tr_img, ytr, "train"), (te_img, yte, "test")):
+        if img.shape[0] != lab.shape[0]:
+            raise ValueError(f"{data}: {split}: {img.shape[0]} images but {lab.shape[0]} labels")
+    c = tr_img.shape[1]
+    if "mean" in img_attrs and "std" in img_attrs:
+        mean = np.asarray(img_attrs["mean"], dtype=np.float64).reshape(-1)
+        std = np.asarray(img_attrs["std"], dtype=np.float64).reshape(-1)
+        source = "file"
     else:
-        try:
-            import h5py
-        except ImportError:
-            sys.exit(f"{sys.argv[0]}: --data {data}: an HDF5 file needs h5py; pass the IDX directory instead")
-        with h5py.File(data, "r") as f:
-            images = np.asarray(f[f"/{split}/images"], dtype=np.uint8)
-            labels = np.asarray(f[f"/{split}/labels"], dtype=np.uint8)
-        images = images.reshape(images.shape[0], 28, 28)
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{data}: {split}: {images.shape[0]} images but {labels.shape[0]} labels")
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).sub_(MEAN).div_(STD).unsqueeze(1)
-    y = torch.from_numpy(labels.astype(np.int64))
-    return x.contiguous(), y
+        # Exact integer sums per channel, then mean = S/(n*255), std = sqrt(n*Q - S^2)/(n*255), as mnist2h5.
+        n = tr_img.shape[0] * tr_img.shape[2] * tr_img.shape[3]
+        sums = [int(tr_img[:, i].sum(dtype=np.uint64)) for i in range(c)]
+        sqs = [int((tr_img[:, i].astype(np.uint16) ** 2).sum(dtype=np.uint64)) for i in range(c)]
+        mean = np.array([sm / (n * 255.0) for sm in sums])
+        std = np.array([math.sqrt(n * q - sm * sm) / (n * 255.0) for sm, q in zip(sums, sqs)])
+        source = "computed"
+    classes = int(lab_attrs["num_classes"]) if "num_classes" in lab_attrs else int(max(ytr.max(), yte.max())) + 1
+    m = torch.tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
+
+    def norm(img):
+        return torch.from_numpy(img.astype(np.float32) / np.float32(255.0)).sub_(m).div_(s).contiguous()
+
+    info = {"channels": c, "height": tr_img.shape[2], "width": tr_img.shape[3], "classes": classes,
+            "mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std], "norm": source}
+    return norm(tr_img), torch.from_numpy(ytr), norm(te_img), torch.from_numpy(yte), info
 
 
 # ---------------------------------------------------------------- train / eval
@@ -160,9 +223,8 @@ def local_slice(n, rank, world):
 def train(args, rank=0, world=1):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # same initial weights on every rank; DDP also broadcasts rank 0's
-    xtr, ytr = load_split(args.data, "train")
-    xte, yte = load_split(args.data, "test")
-    model = MODELS[args.model]()
+    xtr, ytr, xte, yte, info = load_data(args.data)
+    model = MODELS[args.model](info["channels"], info["classes"], info["height"], info["width"])
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model)
@@ -234,7 +296,7 @@ def train(args, rank=0, world=1):
         dist.all_reduce(rss, op=dist.ReduceOp.MAX)
     result = {
         "impl": "pytorch", "torch": torch.__version__, "model": args.model, "threads": args.threads,
-        "ddp": world, "batch": args.batch, "epochs": epoch, "steps": step, "warmup_steps": args.warmup,
+        "ddp": world, "batch": args.batch, "epochs": epoch, "seed": args.seed, "data": info, "steps": step, "warmup_steps": args.warmup,
         "img_per_s": round(timed_images / timed_s, 1) if timed_s > 0 else None,
         "train_loss": round(train_loss, 5), "train_acc": round(train_acc, 3),
         "test_acc": None if test_acc != test_acc else round(test_acc, 3),
@@ -247,8 +309,8 @@ def train(args, rank=0, world=1):
 def eval_only(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    xte, yte = load_split(args.data, "test")
-    model = MODELS[args.model]()
+    _, _, xte, yte, info = load_data(args.data)
+    model = MODELS[args.model](info["channels"], info["classes"], info["height"], info["width"])
     rates = [evaluate(model, xte, yte, args.eval_batch)[1] for _ in range(args.eval_reps)]
     return {
         "impl": "pytorch", "torch": torch.__version__, "model": args.model, "threads": args.threads,

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,17 +191,17 @@ static void test_train_only(void **state)
     assert_non_null(strstr(err.msg, "/test: missing group"));
 }
 
-/* Runs the converter on an images/labels pair and expects a refusal: exit 2, one line naming `bad_file`
- * with `problem`, and the previous output file untouched with no temporary left over. */
-static void expect_refusal(fixture *f, idx_bytes images, idx_bytes labels, int gzip, int bad_is_labels,
-                           const char *problem)
+/* Runs the converter on an images/labels pair (and `extra` options) and expects a refusal: exit 2, one
+ * line naming `bad_file` with `problem`, and the previous output file untouched with no temporary left. */
+static void expect_refusal_with(fixture *f, idx_bytes images, idx_bytes labels, int gzip, int bad_is_labels,
+                                const char *extra, const char *problem)
 {
     char ti[512], tl[512], args[4096], out[4096], want[600], tmp[600];
     save(f, "images.idx", images, gzip, ti, sizeof ti);
     save(f, "labels.idx", labels, gzip, tl, sizeof tl);
     const char *previous = "previous output\n";
     assert_int_equal(ts_write_file(f->out, previous, strlen(previous)), 0);
-    snprintf(args, sizeof args, "--images '%s' --labels '%s' -o '%s'", ti, tl, f->out);
+    snprintf(args, sizeof args, "--images '%s' --labels '%s' %s -o '%s'", ti, tl, extra, f->out);
     int rc = run_converter(args, out, sizeof out);
     snprintf(want, sizeof want, "mnist2h5: %s: ", bad_is_labels ? tl : ti);
     if (rc != 2) fail_msg("expected exit 2, got %d: %s", rc, out);
@@ -218,6 +219,12 @@ static void expect_refusal(fixture *f, idx_bytes images, idx_bytes labels, int g
     assert_string_equal(got, previous);
     snprintf(tmp, sizeof tmp, "%s.tmp", f->out);
     assert_false(exists(tmp));
+}
+
+static void expect_refusal(fixture *f, idx_bytes images, idx_bytes labels, int gzip, int bad_is_labels,
+                           const char *problem)
+{
+    expect_refusal_with(f, images, labels, gzip, bad_is_labels, "", problem);
 }
 
 static void test_refuses_bad_magic(void **state)
@@ -288,8 +295,20 @@ static void test_refuses_label_10(void **state)
 {
     idx_bytes lab = make_labels(CD_IDX_MAGIC_LABELS, 10, 10);
     lab.data[8 + 7] = 10;
-    expect_refusal(*state, make_images(CD_IDX_MAGIC_IMAGES, 10, 28, 28, 10), lab, 0, 1,
-                   "label 10 at row 7 is outside 0-9");
+    expect_refusal_with(*state, make_images(CD_IDX_MAGIC_IMAGES, 10, 28, 28, 10), lab, 0, 1, "--classes 10",
+                        "label 10 at row 7 is outside 0-9 (10 classes)");
+    expect_refusal_with(*state, make_images(CD_IDX_MAGIC_IMAGES, 10, 28, 28, 10),
+                        make_labels(CD_IDX_MAGIC_LABELS, 10, 10), 0, 1, "--class-names a,b,c",
+                        "label 4 at row 1 is outside 0-2 (3 classes)");
+}
+
+/* Images of one grey value cannot be normalised (std 0): refused rather than written. */
+static void test_refuses_constant_images(void **state)
+{
+    idx_bytes img = make_images(CD_IDX_MAGIC_IMAGES, 10, 4, 4, 10);
+    memset(img.data + 16, 7, 10 * 16);
+    expect_refusal(*state, img, make_labels(CD_IDX_MAGIC_LABELS, 10, 10), 0, 0,
+                   "every training pixel is 7: no contrast to normalise by");
 }
 
 static void test_refuses_bad_dims(void **state)
@@ -298,6 +317,150 @@ static void test_refuses_bad_dims(void **state)
                    0, "image size 0x28 is outside 1..4096");
     expect_refusal(*state, make_images(CD_IDX_MAGIC_IMAGES, 0, 28, 28, 0), make_labels(CD_IDX_MAGIC_LABELS, 0, 0), 0,
                    0, "zero images");
+}
+
+/* ---- the attributes the trainer reads (the data-file contract of issue 14) ---- */
+
+static hid_t open_attr(const char *h5, const char *obj, const char *name, hid_t *file)
+{
+    *file = H5Fopen(h5, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(*file >= 0);
+    if (H5Aexists_by_name(*file, obj, name, H5P_DEFAULT) <= 0) return H5I_INVALID_HID;
+    return H5Aopen_by_name(*file, obj, name, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+static int has_attr(const char *h5, const char *obj, const char *name)
+{
+    hid_t file;
+    hid_t a = open_attr(h5, obj, name, &file);
+    if (a >= 0) H5Aclose(a);
+    H5Fclose(file);
+    return a >= 0;
+}
+
+/* A float64 1-D attribute of length 1 (one channel). */
+static double f64_attr(const char *h5, const char *obj, const char *name)
+{
+    hid_t file;
+    hid_t a = open_attr(h5, obj, name, &file);
+    if (a < 0) fail_msg("%s: %s has no attribute %s", h5, obj, name);
+    hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+    assert_true(H5Tequal(type, H5T_IEEE_F64LE) > 0);
+    assert_int_equal(H5Sget_simple_extent_ndims(space), 1);
+    assert_int_equal(H5Sget_simple_extent_npoints(space), 1);
+    double v = 0;
+    assert_true(H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Aclose(a);
+    H5Fclose(file);
+    return v;
+}
+
+static int64_t i64_scalar_attr(const char *h5, const char *obj, const char *name)
+{
+    hid_t file;
+    hid_t a = open_attr(h5, obj, name, &file);
+    if (a < 0) fail_msg("%s: %s has no attribute %s", h5, obj, name);
+    hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+    assert_int_equal(H5Tget_class(type), H5T_INTEGER);
+    assert_int_equal(H5Sget_simple_extent_type(space), H5S_SCALAR);
+    int64_t v = 0;
+    assert_true(H5Aread(a, H5T_NATIVE_INT64, &v) >= 0);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Aclose(a);
+    H5Fclose(file);
+    return v;
+}
+
+/* The attribute's strings joined by '|' into out (variable-length UTF-8, as h5py writes them). */
+static void strings_attr(const char *h5, const char *obj, const char *name, char *out, size_t cap)
+{
+    hid_t file;
+    hid_t a = open_attr(h5, obj, name, &file);
+    if (a < 0) fail_msg("%s: %s has no attribute %s", h5, obj, name);
+    hid_t type = H5Aget_type(a), space = H5Aget_space(a);
+    assert_int_equal(H5Tget_class(type), H5T_STRING);
+    assert_true(H5Tis_variable_str(type) > 0);
+    assert_int_equal(H5Tget_cset(type), H5T_CSET_UTF8);
+    hssize_t n = H5Sget_simple_extent_npoints(space);
+    char **v = calloc((size_t)n, sizeof *v);
+    assert_true(H5Aread(a, type, v) >= 0);
+    out[0] = '\0';
+    for (hssize_t i = 0; i < n; i++) {
+        if (i) strncat(out, "|", cap - strlen(out) - 1);
+        strncat(out, v[i], cap - strlen(out) - 1);
+        H5free_memory(v[i]);
+    }
+    free(v);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Aclose(a);
+    H5Fclose(file);
+}
+
+/* mean/std over the training pixels only (not the test split), against a plain two-pass computation in
+ * double; num_classes, class_names and sources as given; --print-sources reads sources back. */
+static void test_attributes(void **state)
+{
+    fixture *f = *state;
+    char ti[512], tl[512], vi[512], vl[512], args[4096], out[4096];
+    save(f, "ti", make_images(CD_IDX_MAGIC_IMAGES, 2500, 7, 9, 2500), 1, ti, sizeof ti);
+    save(f, "tl", make_labels(CD_IDX_MAGIC_LABELS, 2500, 2500), 1, tl, sizeof tl);
+    idx_bytes test_img = make_images(CD_IDX_MAGIC_IMAGES, 300, 7, 9, 300);
+    memset(test_img.data + 16, 255, 300 * 63); /* white test images: must not enter the statistics */
+    save(f, "vi", test_img, 0, vi, sizeof vi);
+    save(f, "vl", make_labels(CD_IDX_MAGIC_LABELS, 300, 300), 0, vl, sizeof vl);
+    snprintf(args, sizeof args,
+             "--images '%s' --labels '%s' --test-images '%s' --test-labels '%s' -o '%s' "
+             "--class-names 'zero,one,two,three,four,five,six,seven,eight,nine' "
+             "--sources 'abc  train-images.gz\nde f  labels'",
+             ti, tl, vi, vl, f->out);
+    int rc = run_converter(args, out, sizeof out);
+    if (rc != 0) fail_msg("mnist2h5 exited %d: %s", rc, out);
+
+    double sum = 0, n = 2500.0 * 63;
+    for (int64_t r = 0; r < 2500; r++)
+        for (int64_t k = 0; k < 63; k++) sum += pixel_at(r, k) / 255.0;
+    double mean = sum / n, ss = 0;
+    for (int64_t r = 0; r < 2500; r++)
+        for (int64_t k = 0; k < 63; k++) ss += (pixel_at(r, k) / 255.0 - mean) * (pixel_at(r, k) / 255.0 - mean);
+    double std = sqrt(ss / n);
+    double got_mean = f64_attr(f->out, "/train/images", "mean"), got_std = f64_attr(f->out, "/train/images", "std");
+    if (fabs(got_mean - mean) > 1e-12 * mean || fabs(got_std - std) > 1e-12 * std)
+        fail_msg("mean/std %.17g/%.17g, expected %.17g/%.17g", got_mean, got_std, mean, std);
+    assert_false(has_attr(f->out, "/test/images", "mean"));
+    assert_false(has_attr(f->out, "/train/images", "layout")); /* [N,H,W] needs none */
+    assert_int_equal(i64_scalar_attr(f->out, "/train/labels", "num_classes"), 10);
+    char text[1024];
+    strings_attr(f->out, "/train/labels", "class_names", text, sizeof text);
+    assert_string_equal(text, "zero|one|two|three|four|five|six|seven|eight|nine");
+    strings_attr(f->out, "/", "sources", text, sizeof text);
+    assert_string_equal(text, "abc  train-images.gz\nde f  labels");
+    snprintf(args, sizeof args, "--print-sources '%s'", f->out);
+    assert_int_equal(run_converter(args, out, sizeof out), 0);
+    assert_string_equal(out, "abc  train-images.gz\nde f  labels\n");
+
+    /* Without names or --classes: K = the largest label of train and test + 1 (here a 12 in /test),
+     * no class_names, no sources (--print-sources: exit 1). */
+    idx_bytes lab = make_labels(CD_IDX_MAGIC_LABELS, 300, 300);
+    lab.data[8 + 299] = 12;
+    save(f, "vl", lab, 0, vl, sizeof vl);
+    save(f, "vi", make_images(CD_IDX_MAGIC_IMAGES, 300, 7, 9, 300), 0, vi, sizeof vi);
+    snprintf(args, sizeof args, "--images '%s' --labels '%s' --test-images '%s' --test-labels '%s' -o '%s'", ti, tl,
+             vi, vl, f->out);
+    assert_int_equal(run_converter(args, out, sizeof out), 0);
+    assert_int_equal(i64_scalar_attr(f->out, "/train/labels", "num_classes"), 13);
+    assert_false(has_attr(f->out, "/train/labels", "class_names"));
+    assert_false(has_attr(f->out, "/", "sources"));
+    snprintf(args, sizeof args, "--print-sources '%s'", f->out);
+    assert_int_equal(run_converter(args, out, sizeof out), 1);
+    assert_non_null(strstr(out, "no sources attribute"));
+    /* --classes beyond the labels present: kept. */
+    snprintf(args, sizeof args, "--images '%s' --labels '%s' --classes 47 -o '%s'", ti, tl, f->out);
+    assert_int_equal(run_converter(args, out, sizeof out), 0);
+    assert_int_equal(i64_scalar_attr(f->out, "/train/labels", "num_classes"), 47);
 }
 
 static void test_usage(void **state)
@@ -311,6 +474,19 @@ static void test_usage(void **state)
     snprintf(args, sizeof args, "--images a --labels b -o '%s' --test-images c", f->out);
     assert_int_equal(run_converter(args, out, sizeof out), 2);
     assert_non_null(strstr(out, "--test-labels"));
+    const char *bad[][2] = {
+        {"--classes 0", "--classes 0: must be an integer in [1, 256]"},
+        {"--classes 257", "--classes 257: must be an integer in [1, 256]"},
+        {"--classes 3x", "--classes 3x: must be an integer"},
+        {"--class-names a,,b", "--class-names: an empty name"},
+        {"--class-names a,b,", "--class-names: an empty name"},
+        {"--class-names a,b --classes 3", "--class-names: 2 names but --classes 3"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "--images a --labels b -o '%s' %s", f->out, bad[i][0]);
+        assert_int_equal(run_converter(args, out, sizeof out), 2);
+        if (!strstr(out, bad[i][1])) fail_msg("%s: expected \"%s\", got: %s", bad[i][0], bad[i][1], out);
+    }
     snprintf(args, sizeof args, "--images '%s/none' --labels b -o '%s'", f->dir, f->out);
     assert_int_equal(run_converter(args, out, sizeof out), 2);
     assert_non_null(strstr(out, "/none: cannot open: No such file or directory"));
@@ -363,6 +539,10 @@ static void test_real_mnist(void **state)
     assert_int_equal(info.width, 28);
     assert_int_equal(cd_data_inspect(f->out, "test", &info, &err), CD_OK);
     assert_int_equal(info.count, 10000);
+    /* The well-known MNIST normalisation (0.1307, 0.3081 over all 60,000) from this subset's pixels. */
+    double mean = f64_attr(f->out, "/train/images", "mean"), std = f64_attr(f->out, "/train/images", "std");
+    if (fabs(mean - 0.1307) > 0.002 || fabs(std - 0.3081) > 0.002) fail_msg("MNIST mean/std %g/%g", mean, std);
+    assert_int_equal(i64_scalar_attr(f->out, "/train/labels", "num_classes"), 10);
 
     cd_dataset d;
     assert_int_equal(cd_data_load(f->out, "train", 0, 22699, &d, &err), CD_OK);
@@ -394,6 +574,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_truncated_gzip_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_trailing_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_label_10, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_constant_images, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attributes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_bad_dims, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idx_reader_pieces, setup, teardown),
