@@ -10,6 +10,7 @@ const cd_backend *cd_backend_entry(void)
         .version = CNN_DDP_VERSION,
         .layout = CD_BACKEND_LAYOUT,
         .device_count = cd_cuda_device_count,
+        .device_bus_id = cd_cuda_device_bus_id,
         .replica = cd_replica_cuda,
         .replica_sum = cd_replica_cuda_sum,
         .comm = cd_comm_nccl,

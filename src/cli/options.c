@@ -18,6 +18,7 @@
 static const char *const other_variables[] = {
     "CNN_DDP_FAULT",          /* fault injection for the robustness tests (src/train/fault.c) */
     "CNN_DDP_CUDA_BACKEND",   /* the CUDA backend library (src/train/backend_load.c) */
+    "CNN_DDP_CUDA_SYNC",      /* check every CUDA kernel launch (src/model/cuda_sync_mode.h) */
     "CNN_DDP_BIN",            /* the launch/ scripts: which binary, */
     "CNN_DDP_BIND",           /* mpirun's binding (run_local.sh), */
     "CNN_DDP_IFACE",          /* the network interface (run_multinode.sh), */

@@ -5,15 +5,18 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cnn_ddp/cuda_kernels.h"
 #include "cnn_ddp/fixed_point.h"
 #include "cnn_ddp/replica.h"
+#include "cuda_sync_mode.h"
 
 typedef struct cuda_replica {
     cd_replica base;
     int device, rank;
+    int sync_launches;                       /* CNN_DDP_CUDA_SYNC=1: synchronise and check after each launch */
     int n_layers;
     cd_layer layers[CD_MAX_LAYERS];
     cd_shape input;
@@ -40,19 +43,59 @@ typedef struct cuda_replica {
 
 static cuda_replica *cu(cd_replica *r) { return (cuda_replica *)r->impl; }
 
-static cd_status cuda_check(cudaError_t rc, const char *call, const char *file, int line, int rank, cd_error *err)
+/* A fault inside a kernel (not a bad launch): sticky, and reported by whichever CUDA call comes next. */
+static int kernel_fault(cudaError_t rc)
+{
+    switch (rc) {
+    case cudaErrorIllegalAddress: case cudaErrorLaunchFailure: case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress: case cudaErrorInvalidAddressSpace: case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError: case cudaErrorAssert: case cudaErrorLaunchTimeout:
+    case cudaErrorECCUncorrectable:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static const char *fault_hint(cudaError_t rc, int sync)
+{
+    return kernel_fault(rc) && !sync ? "; a kernel launched earlier faulted: run with " CD_CUDA_SYNC_ENV
+                                       "=1 to have the failing kernel named"
+                                     : "";
+}
+
+static cd_status cuda_check(cudaError_t rc, const char *call, const char *file, int line, int rank, int sync,
+                            cd_error *err)
 {
     if (rc == cudaSuccess) return CD_OK;
     cd_status code = rc == cudaErrorMemoryAllocation ? CD_E_NOMEM
                      : (rc == cudaErrorNoDevice || rc == cudaErrorInvalidDevice || rc == cudaErrorInsufficientDriver)
                          ? CD_E_USAGE
                          : CD_E_INTERNAL;
-    return cd_error_set(err, code, file, line, "rank %d: %s failed at %s:%d: %s (%s)", rank, call, file, line,
-                        cudaGetErrorString(rc), cudaGetErrorName(rc));
+    return cd_error_set(err, code, file, line, "rank %d: %s failed at %s:%d: %s (%s)%s", rank, call, file, line,
+                        cudaGetErrorString(rc), cudaGetErrorName(rc), fault_hint(rc, sync));
 }
-#define CK(call) CD_TRY(cuda_check((call), #call, __FILE__, __LINE__, r->rank, err))
-/* After a batch of kernel launches: reports a bad launch configuration or an earlier kernel fault. */
-#define CK_LAUNCH(what) CD_TRY(cuda_check(cudaGetLastError(), what, __FILE__, __LINE__, r->rank, err))
+#define CK(call) CD_TRY(cuda_check((call), #call, __FILE__, __LINE__, r->rank, r->sync_launches, err))
+
+/* After each kernel launch (a launcher of cuda_kernels.h, `layer` its layer or -1): a bad launch
+ * (configuration, no kernel image for this GPU) is reported at once with the kernel's name; with
+ * CNN_DDP_CUDA_SYNC=1 the stream is synchronised too, so a fault while the kernel runs is as well. */
+static cd_status launched(cuda_replica *r, const char *kernel, int layer, cd_error *err)
+{
+    cudaError_t rc = cudaGetLastError();
+    const char *when = "to launch";
+    if (rc == cudaSuccess && r->sync_launches) {
+        rc = cudaStreamSynchronize(r->stream);
+        when = "while running";
+    }
+    if (rc == cudaSuccess) return CD_OK;
+    char where[48] = "";
+    if (layer >= 0) snprintf(where, sizeof where, " (layer %s)", r->layers[layer].name);
+    const cd_status code = rc == cudaErrorMemoryAllocation ? CD_E_NOMEM : CD_E_INTERNAL;
+    return CD_FAIL(err, code, "rank %d: CUDA kernel %s%s failed %s: %s (%s)%s", r->rank, kernel, where, when,
+                   cudaGetErrorString(rc), cudaGetErrorName(rc), fault_hint(rc, r->sync_launches));
+}
+#define LAUNCHED(kernel, layer) CD_TRY(launched(r, kernel, layer, err))
 
 
 extern "C" int cd_cuda_device_count(const char **why)
@@ -60,11 +103,28 @@ extern "C" int cd_cuda_device_count(const char **why)
     int n = 0;
     cudaError_t rc = cudaGetDeviceCount(&n);
     if (why) *why = rc == cudaSuccess ? (n ? NULL : "no device") : cudaGetErrorName(rc);
-    if (rc != cudaSuccess) {
-        (void)cudaGetLastError(); /* no driver / no device: not an error for a query */
+    if (rc == cudaSuccess) return n;
+    (void)cudaGetLastError(); /* the query's error is answered here, not by the next call */
+    if (rc == cudaErrorNoDevice) return 0;
+    /* No libcuda at all (a machine without a GPU driver) reads as "insufficient driver" with driver
+     * version 0: no GPU, not a broken one. A driver that is there but too old is an error. */
+    int driver = -1;
+    if (rc == cudaErrorInsufficientDriver && cudaDriverGetVersion(&driver) == cudaSuccess && driver == 0) {
+        if (why) *why = "cudaErrorInsufficientDriver: no CUDA driver is installed";
         return 0;
     }
-    return n;
+    return -1;
+}
+
+extern "C" cd_status cd_cuda_device_bus_id(int device, char *out, size_t size, cd_error *err)
+{
+    char id[64] = "";
+    cudaError_t rc = cudaDeviceGetPCIBusId(id, (int)sizeof id, device);
+    if (rc != cudaSuccess)
+        return CD_FAIL(err, CD_E_INTERNAL, "cudaDeviceGetPCIBusId(device %d) failed: %s (%s)", device,
+                       cudaGetErrorString(rc), cudaGetErrorName(rc));
+    snprintf(out, size, "%s", id);
+    return CD_OK;
 }
 
 static void cuda_free(cd_replica *base)
@@ -93,9 +153,14 @@ template <typename T> static cudaError_t dev_alloc(T **p, size_t count)
 
 static cd_status create(cuda_replica *r, cd_error *err)
 {
-    int count = cd_cuda_device_count(NULL);
+    const char *why = NULL;
+    int count = cd_cuda_device_count(&why);
+    if (count < 0)
+        return CD_FAIL(err, CD_E_USAGE, "rank %d: the CUDA runtime cannot count the GPUs: cudaGetDeviceCount says %s",
+                       r->rank, why ? why : "?");
     if (r->device < 0 || r->device >= count)
-        return CD_FAIL(err, CD_E_USAGE, "rank %d: CUDA device %d requested but %d visible", r->rank, r->device, count);
+        return CD_FAIL(err, CD_E_USAGE, "rank %d: CUDA device %d requested but %d visible%s%s", r->rank, r->device, count,
+                       why ? ": " : "", why ? why : "");
     CK(cudaSetDevice(r->device));
     cudaDeviceProp prop;
     CK(cudaGetDeviceProperties(&prop, r->device));
@@ -185,26 +250,39 @@ static cd_status stage(cuda_replica *r, int n, cd_error *err)
 }
 
 /* act[0] -> logits for n samples: per-sample ops, so one launch covers every chunk. */
-static void forward(cuda_replica *r, int n)
+static cd_status forward(cuda_replica *r, int n, cd_error *err)
 {
     for (int i = 0; i < r->n_layers; i++) {
         const cd_layer *l = &r->layers[i];
         const float *w = r->params + l->weight_offset, *b = r->params + l->bias_offset;
         switch (l->spec.type) {
-        case CD_LAYER_CONV: cd_cu_conv_forward(r->stream, cd_layer_conv_shape(l, n), r->act[i], w, b, r->act[i + 1]); break;
-        case CD_LAYER_POOL: cd_cu_pool_forward(r->stream, cd_layer_pool_shape(l, n), r->act[i], r->act[i + 1], r->argmax[i]); break;
-        case CD_LAYER_RELU: cd_cu_relu_forward(r->stream, cd_shape_size(l->in) * (size_t)n, r->act[i], r->act[i + 1]); break;
-        case CD_LAYER_FLATTEN:
-            cudaMemcpyAsync(r->act[i + 1], r->act[i], sizeof(float) * cd_shape_size(l->in) * (size_t)n,
-                            cudaMemcpyDeviceToDevice, r->stream);
+        case CD_LAYER_CONV:
+            cd_cu_conv_forward(r->stream, cd_layer_conv_shape(l, n), r->act[i], w, b, r->act[i + 1]);
+            LAUNCHED("cd_cu_conv_forward", i);
             break;
-        case CD_LAYER_LINEAR: cd_cu_linear_forward(r->stream, cd_layer_linear_shape(l, n), r->act[i], w, b, r->act[i + 1]); break;
+        case CD_LAYER_POOL:
+            cd_cu_pool_forward(r->stream, cd_layer_pool_shape(l, n), r->act[i], r->act[i + 1], r->argmax[i]);
+            LAUNCHED("cd_cu_pool_forward", i);
+            break;
+        case CD_LAYER_RELU:
+            cd_cu_relu_forward(r->stream, cd_shape_size(l->in) * (size_t)n, r->act[i], r->act[i + 1]);
+            LAUNCHED("cd_cu_relu_forward", i);
+            break;
+        case CD_LAYER_FLATTEN:
+            CK(cudaMemcpyAsync(r->act[i + 1], r->act[i], sizeof(float) * cd_shape_size(l->in) * (size_t)n,
+                               cudaMemcpyDeviceToDevice, r->stream));
+            break;
+        case CD_LAYER_LINEAR:
+            cd_cu_linear_forward(r->stream, cd_layer_linear_shape(l, n), r->act[i], w, b, r->act[i + 1]);
+            LAUNCHED("cd_cu_linear_forward", i);
+            break;
         }
     }
+    return CD_OK;
 }
 
 /* grad[n_layers] -> chunk gradients in cgrad (and input gradients above the lowest parameter layer). */
-static void backward(cuda_replica *r, int chunks)
+static cd_status backward(cuda_replica *r, int chunks, cd_error *err)
 {
     const int n = chunks * r->chunk;
     const int lowest = cd_layers_lowest_with_params(r->layers, r->n_layers);
@@ -216,27 +294,41 @@ static void backward(cuda_replica *r, int chunks)
         case CD_LAYER_CONV:
             cd_cu_conv_backward_weights(r->stream, cd_layer_conv_shape(l, r->chunk), chunks, r->act[i], r->grad[i + 1], r->cgrad,
                                         r->n_params, l->weight_offset, l->bias_offset);
-            if (need_dx) cd_cu_conv_backward_data(r->stream, cd_layer_conv_shape(l, n), r->grad[i + 1], w, r->grad[i]);
+            LAUNCHED("cd_cu_conv_backward_weights", i);
+            if (need_dx) {
+                cd_cu_conv_backward_data(r->stream, cd_layer_conv_shape(l, n), r->grad[i + 1], w, r->grad[i]);
+                LAUNCHED("cd_cu_conv_backward_data", i);
+            }
             break;
         case CD_LAYER_POOL:
-            if (need_dx) cd_cu_pool_backward(r->stream, cd_layer_pool_shape(l, n), r->grad[i + 1], r->argmax[i], r->grad[i]);
+            if (need_dx) {
+                cd_cu_pool_backward(r->stream, cd_layer_pool_shape(l, n), r->grad[i + 1], r->argmax[i], r->grad[i]);
+                LAUNCHED("cd_cu_pool_backward", i);
+            }
             break;
         case CD_LAYER_RELU:
-            if (need_dx)
+            if (need_dx) {
                 cd_cu_relu_backward(r->stream, cd_shape_size(l->in) * (size_t)n, r->act[i + 1], r->grad[i + 1], r->grad[i]);
+                LAUNCHED("cd_cu_relu_backward", i);
+            }
             break;
         case CD_LAYER_FLATTEN:
             if (need_dx)
-                cudaMemcpyAsync(r->grad[i], r->grad[i + 1], sizeof(float) * cd_shape_size(l->in) * (size_t)n,
-                                cudaMemcpyDeviceToDevice, r->stream);
+                CK(cudaMemcpyAsync(r->grad[i], r->grad[i + 1], sizeof(float) * cd_shape_size(l->in) * (size_t)n,
+                                   cudaMemcpyDeviceToDevice, r->stream));
             break;
         case CD_LAYER_LINEAR:
             cd_cu_linear_backward_weights(r->stream, cd_layer_linear_shape(l, r->chunk), chunks, r->act[i], r->grad[i + 1],
                                           r->cgrad, r->n_params, l->weight_offset, l->bias_offset);
-            if (need_dx) cd_cu_linear_backward_data(r->stream, cd_layer_linear_shape(l, n), r->grad[i + 1], w, r->grad[i]);
+            LAUNCHED("cd_cu_linear_backward_weights", i);
+            if (need_dx) {
+                cd_cu_linear_backward_data(r->stream, cd_layer_linear_shape(l, n), r->grad[i + 1], w, r->grad[i]);
+                LAUNCHED("cd_cu_linear_backward_data", i);
+            }
             break;
         }
     }
+    return CD_OK;
 }
 
 static cd_status cuda_chunks(cd_replica *base, int first_chunk, int n_chunks, float scale, int64_t poison, cd_error *err)
@@ -247,14 +339,16 @@ static cd_status cuda_chunks(cd_replica *base, int first_chunk, int n_chunks, fl
     const int n = n_chunks * r->chunk;
     CK(cudaSetDevice(r->device));
     CD_TRY(stage(r, n, err));
-    forward(r, n);
+    CD_TRY(forward(r, n, err));
     int64_t *slots = r->acc + r->n_params;
     cd_cu_softmax_xent(r->stream, n, r->classes, r->act[r->n_layers], r->labels, scale, r->grad[r->n_layers], r->loss,
                        r->hit);
+    LAUNCHED("cd_cu_softmax_xent", -1);
     cd_cu_chunk_losses(r->stream, n_chunks, r->chunk, r->loss, r->hit, scale, first_chunk, r->n_params, slots, r->fail);
-    backward(r, n_chunks);
+    LAUNCHED("cd_cu_chunk_losses", -1);
+    CD_TRY(backward(r, n_chunks, err));
     cd_cu_fixed_accumulate(r->stream, r->n_params, n_chunks, r->cgrad, first_chunk, poison, r->acc, slots, r->fail);
-    CK_LAUNCH("training kernels");
+    LAUNCHED("cd_cu_fixed_accumulate", -1);
     return CD_OK;
 }
 
@@ -333,7 +427,7 @@ static cd_status cuda_update(cd_replica *base, float lr, float momentum, cd_erro
     cuda_replica *r = cu(base);
     CK(cudaSetDevice(r->device));
     cd_cu_sgd_fixed(r->stream, r->n_params, r->acc, r->params, r->momentum, lr, momentum);
-    CK_LAUNCH("sgd kernel");
+    LAUNCHED("cd_cu_sgd_fixed", -1);
     return CD_OK;
 }
 
@@ -343,9 +437,9 @@ static cd_status cuda_predict(cd_replica *base, int n, int32_t *pred, cd_error *
     if (n < 1 || n > r->capacity) return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: predict %d (1..%d)", n, r->capacity);
     CK(cudaSetDevice(r->device));
     CD_TRY(stage(r, n, err));
-    forward(r, n);
+    CD_TRY(forward(r, n, err));
     cd_cu_predict(r->stream, n, r->classes, r->act[r->n_layers], r->pred);
-    CK_LAUNCH("prediction kernels");
+    LAUNCHED("cd_cu_predict", -1);
     CK(cudaMemcpyAsync(r->h_pred, r->pred, sizeof(int32_t) * (size_t)n, cudaMemcpyDeviceToHost, r->stream));
     CK(cudaStreamSynchronize(r->stream));
     memcpy(pred, r->h_pred, sizeof(int32_t) * (size_t)n);
@@ -365,8 +459,11 @@ extern "C" cd_status cd_replica_cuda(const cd_model *host, int device, int rank,
     *out = NULL;
     if (chunk < 1 || max_chunks < 1)
         return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: chunk %d x %d chunks", chunk, max_chunks);
+    int sync = 0;
+    CD_TRY(cd_cuda_sync_mode(getenv(CD_CUDA_SYNC_ENV), &sync, err));
     cuda_replica *r = (cuda_replica *)cd_alloc_zeroed(sizeof *r);
     if (!r) return CD_FAIL(err, CD_E_NOMEM, "out of memory allocating the CUDA replica");
+    r->sync_launches = sync;
     r->device = device;
     r->rank = rank;
     r->n_layers = host->n_layers;

@@ -119,7 +119,8 @@ static const cd_option options[] = {
      .help = "refuse to start when the run would need more than 90% of SIZE per rank (512M, 2G; none: no check)",
      .default_doc = "the cgroup's memory.max, else MemAvailable, shared by the node's ranks"},
     {"device", "device", CD_SECTION_TRAINING, ENUM(device, device_names, CD_DEVICE_CPU), .metavar = "D",
-     .help = "\nEach rank uses the GPU of its node-local rank (with --comm mpi, more ranks than GPUs share them); a "
+     .help = "\nEach rank uses GPU (node-local rank mod the GPUs it sees), so one GPU per rank by CUDA_VISIBLE_DEVICES "
+             "or srun --gpus-per-task works; ranks on one GPU need --comm mpi. A "
              "CUDA run follows the scalar CPU kernels (the same weights, to the bit in practice; see the README).",
      .default_note = "; auto: cuda when the CUDA backend (libcnn_ddp_cuda.so) loads and a GPU is visible"},
     {"comm", "comm", CD_SECTION_TRAINING, ENUM(comm, comm_names, CD_COMM_AUTO), .metavar = "C",

@@ -489,7 +489,7 @@ static cd_status start(run *r, cd_error *err)
         CD_TRY(cd_resume(cfg, &r->id, r->total_steps, r->comm, &r->arenas, r->rep, &r->pos, &resumed, err));
     r->finished = resumed == CD_RESUMED_FINISHED;
     if (r->finished) return CD_OK;
-    CD_TRY(cd_device_open(cfg, r->comm, &r->model, r->sampler.chunk, r->shard_count, &r->dev, err));
+    CD_TRY(cd_device_open(cfg, r->comm, &r->model, r->sampler.chunk, r->shard_count, r->watchdog, &r->dev, err));
     char config[CD_CKPT_CONFIG_MAX];
     cd_train_config_format(cfg, config, sizeof config);
     st = CD_OK;
@@ -538,6 +538,9 @@ static cd_status run_all(run *r, cd_error *err)
             cd_metrics_final(&r->metrics, r->pos.step, acc, now_s() - r->run_start);
         }
     }
+    /* While the watchdog still runs: an NCCL teardown waits on the other ranks. A stop by signal is a
+     * clean end every rank agreed on; any other failure aborts the communicator. */
+    cd_device_close(&r->dev, st != CD_OK && st != CD_E_STOPPED, r->watchdog);
     cd_watchdog_stop(&r->own_watchdog);
     return st;
 }
@@ -566,7 +569,7 @@ cd_status cd_train_run_watched(const cd_train_config *cfg, cd_comm *comm, const 
     cd_status st = run_all(r, err);
     cd_ckpt_unlock_dir(&r->lock);
     cd_metrics_close(&r->metrics);
-    cd_device_close(&r->dev);
+    cd_device_close(&r->dev, st != CD_OK && st != CD_E_STOPPED, NULL); /* run_all closed it: frees nothing unless it returned early */
     if (r->model_built) cd_model_free(&r->model);
     for (int k = 0; r->perm && k < r->shard_count; k++) cd_free(r->perm[k]);
     cd_free(r->perm);

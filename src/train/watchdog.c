@@ -48,10 +48,11 @@ cd_status cd_watchdog_start(cd_watchdog *w, double timeout_s, int rank, cd_error
 
 void cd_watchdog_beat(cd_watchdog *w) { atomic_store(&w->last_beat_ms, now_ms()); }
 
-void cd_watchdog_phase(cd_watchdog *w, const char *phase)
+const char *cd_watchdog_phase(cd_watchdog *w, const char *phase)
 {
-    atomic_store(&w->phase, phase);
+    const char *before = atomic_exchange(&w->phase, phase);
     cd_watchdog_beat(w);
+    return before;
 }
 
 void cd_watchdog_beat_cb(void *ctx)

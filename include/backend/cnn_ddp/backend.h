@@ -13,7 +13,7 @@
 #include "cnn_ddp/model.h"
 #include "cnn_ddp/replica.h"
 
-#define CD_BACKEND_ABI 1
+#define CD_BACKEND_ABI 2 /* 2: device_count's -1, device_bus_id, comm's wait limit */
 #define CD_BACKEND_ENTRY "cd_backend_entry"
 
 /* The sizes of the structs that cross between the trainer and the library: a library built from other
@@ -27,13 +27,14 @@ typedef struct cd_backend {
     int abi;                   /* CD_BACKEND_ABI */
     const char *version;       /* the library's CNN_DDP_VERSION */
     cd_backend_layout layout;  /* CD_BACKEND_LAYOUT where the library was built */
-    /* Visible devices; 0 with *why the runtime's error name (e.g. "cudaErrorNoDevice") when none. */
+    /* cd_cuda_device_count, cd_cuda_device_bus_id, cd_replica_cuda, cd_replica_cuda_sum and
+     * cd_comm_nccl (replica.h, comm.h). */
     int (*device_count)(const char **why);
-    /* cd_replica_cuda, cd_replica_cuda_sum and cd_comm_nccl (replica.h, comm.h). */
+    cd_status (*device_bus_id)(int device, char *out, size_t size, cd_error *err);
     cd_status (*replica)(const cd_model *host, int device, int rank, int chunk, int max_chunks, cd_replica **out,
                          cd_error *err);
     cd_status (*replica_sum)(cd_replica *r, int64_t *out, cd_error *err);
-    cd_status (*comm)(cd_comm *host, int device, cd_comm *out, cd_error *err);
+    cd_status (*comm)(cd_comm *host, int device, const cd_comm_wait *wait, cd_comm *out, cd_error *err);
 } cd_backend;
 
 typedef const cd_backend *(*cd_backend_entry_fn)(void);

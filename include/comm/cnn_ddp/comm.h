@@ -27,7 +27,19 @@ struct cd_comm {
     /* Ends every rank of the job now, with `exit_code`. */
     void (*abort)(cd_comm *c, int exit_code);
     void (*finalize)(cd_comm *c);
+    /* After a failed run, instead of finalize: lets go without waiting for other ranks, which may be
+     * gone or blocked in a collective (NCCL: ncclCommAbort). NULL: finalize does. */
+    void (*abandon)(cd_comm *c);
 };
+
+/* How long the NCCL comm may wait for one thing (init, a sum, finalize) and whom it tells that it is
+ * still waiting. limit_s <= 0: no limit (asynchronous NCCL errors still end a wait). beat (may be NULL)
+ * is called with beat_ctx while a wait polls, so a watchdog sees a bounded wait as progress. */
+typedef struct cd_comm_wait {
+    double limit_s;
+    void (*beat)(void *beat_ctx);
+    void *beat_ctx;
+} cd_comm_wait;
 
 /* True when this process was started by mpirun/srun (the launcher's environment variables). */
 int cd_comm_under_launcher(void);
@@ -41,9 +53,11 @@ cd_status cd_comm_mpi(int *argc, char ***argv, cd_comm *c, cd_error *err);
 /* In the CUDA backend library (libcnn_ddp_cuda.so, see backend.h), not this module's static library.
  * Collective over the ranks of `host`: one NCCL communicator for the job on CUDA device `device`
  * (rank 0 makes the unique id, host->broadcast carries it). The result sums device memory; its other
- * calls go through `host`, which must outlive it; its finalize frees only the NCCL side. CD_E_COMM
- * naming the NCCL call and rank on failure. */
-cd_status cd_comm_nccl(cd_comm *host, int device, cd_comm *out, cd_error *err);
+ * calls go through `host`, which must outlive it; its finalize (after a clean run) and abandon (after
+ * a failed one) free only the NCCL side. Init, each sum and finalize wait at most wait->limit_s
+ * (wait may be NULL: no limit); a failure or a timeout aborts the communicator and returns CD_E_COMM
+ * naming the rank, the NCCL call, the cause and the time waited. */
+cd_status cd_comm_nccl(cd_comm *host, int device, const cd_comm_wait *wait, cd_comm *out, cd_error *err);
 
 /* Collective error agreement: every rank passes its own status; all return the first failing
  * rank's status (lowest rank), and *failed_rank is set (-1 if none). Rank 0 gets the failing rank's

@@ -77,9 +77,13 @@ cd_status cd_replica_cpu(cd_model *model, int chunk, cd_replica **out, cd_error 
 
 /* The CUDA replica lives in the CUDA backend library (libcnn_ddp_cuda.so, see backend.h), not in this
  * module's static library: only the backend calls these, and the trainer reaches them through it. */
-/* Visible CUDA devices; 0 when none or when the driver is missing, with *why (when why is not NULL)
- * the CUDA runtime's error name. */
+/* Visible CUDA devices. 0 when there are none: no device (cudaErrorNoDevice, e.g. CUDA_VISIBLE_DEVICES
+ * empty) or no CUDA driver installed at all; -1 when the runtime fails otherwise (a driver too old for
+ * this runtime, a broken installation). Both with *why (when why is not NULL): the runtime's error name
+ * ("cudaErrorNoDevice", "cudaErrorInsufficientDriver: no CUDA driver is installed"). */
 int cd_cuda_device_count(const char **why);
+/* Device `device`'s PCI bus id ("0000:3B:00.0"), which two ranks on one physical GPU share. */
+cd_status cd_cuda_device_bus_id(int device, char *out, size_t size, cd_error *err);
 /* A replica of `host` (shapes, offsets, parameter count: copied) on CUDA device `device`, for steps
  * of up to max_chunks chunks of `chunk` samples and predictions of up to host->max_batch samples.
  * Parameters start as zero: upload them. `rank` labels error messages. */

@@ -31,8 +31,9 @@ typedef struct cd_watchdog {
  * (before MPI_Init: the launcher's rank). */
 cd_status cd_watchdog_start(cd_watchdog *w, double timeout_s, int rank, cd_error *err);
 void cd_watchdog_beat(cd_watchdog *w);
-/* A beat, and `phase` (a string literal) for the message from now on. */
-void cd_watchdog_phase(cd_watchdog *w, const char *phase);
+/* A beat, and `phase` (a string literal) for the message from now on; returns the phase before, so a
+ * step that names its own ("in NCCL init") can put the caller's back. */
+const char *cd_watchdog_phase(cd_watchdog *w, const char *phase);
 /* For callbacks: ctx is a cd_watchdog * (or NULL). */
 void cd_watchdog_beat_cb(void *ctx);
 void cd_watchdog_stop(cd_watchdog *w);
