@@ -225,8 +225,8 @@ static void test_fixed_point_and_sgd_bodies_match_reference(void **state)
     free(g), free(ref), free(got), free(w_ref), free(v_ref), free(gf), free(w_got), free(v_got);
 }
 
-/* The host build of the loss body must agree with src/model/loss.c exactly (same libm); on the
- * device only exp/log may differ, which the GPU test bounds. */
+/* The loss body must agree with src/model/loss.c exactly: both take exp and log from
+ * cnn_ddp/portable_math.h (no libm, no libdevice), so the device's bits are these too. */
 static void test_loss_body_matches_reference_on_host(void **state)
 {
     (void)state;
@@ -253,16 +253,36 @@ static void test_loss_body_matches_reference_on_host(void **state)
         for (int c = 1; c < C; c++)
             if (zi[c] > zi[best]) best = c;
         double mx = zi[best], sum = 0.0;
-        for (int c = 0; c < C; c++) sum += exp((double)zi[c] - mx);
-        double ls = log(sum);
+        for (int c = 0; c < C; c++) sum += cd_exp((double)zi[c] - mx);
+        double ls = cd_log(sum);
         ref_total += ls + mx - (double)zi[labels[i]];
         for (int c = 0; c < C; c++) {
-            float want = (float)((exp((double)zi[c] - mx - ls) - (c == labels[i] ? 1.0 : 0.0)) * (double)(1.0f / 64.0f));
+            float want = (float)((cd_exp((double)zi[c] - mx - ls) - (c == labels[i] ? 1.0 : 0.0)) * (double)(1.0f / 64.0f));
             assert_memory_equal(&d_got[i * C + c], &want, sizeof want);
         }
     }
     assert_memory_equal(&total, &ref_total, sizeof total);
     assert_true(hits >= 0 && hits <= N);
+}
+
+/* The portable exp and log (cnn_ddp/portable_math.h) that the loss body and loss.c call: their bits are
+ * the algorithm's, not the compiler's. A digest of cd_exp and cd_log over fixed arguments, recorded once,
+ * must come out of this file whether gcc or nvcc (tests/cuda/test_cuda_bodies_nvcc.cu) compiled it; a
+ * build that contracts a product into an fma (-ffp-contract=fast with -mfma) or evaluates in extended
+ * precision computes other bits and fails here. The device's own compile is guarded by the PTX lint. */
+static void test_portable_exp_log_bits_are_the_recorded_ones(void **state)
+{
+    (void)state;
+    uint64_t h = 14695981039346656037ull, s = 12345;
+    for (int i = 0; i < 100000; i++) {
+        const double u = (double)(next_u64(&s) >> 2) * 0x1p-29, v = (double)(next_u64(&s) >> 2) * 0x1p-29;
+        const double x = (u - 0.8) * 100.0, y = ldexp(v + 0.5, (int)(next_u64(&s) % 200) - 100);
+        const double r[2] = {cd_exp(x), cd_log(y)};
+        unsigned char b[sizeof r];
+        memcpy(b, r, sizeof r);
+        for (size_t j = 0; j < sizeof b; j++) h = (h ^ b[j]) * 1099511628211ull;
+    }
+    if (h != 0x3465bb263816b72eull) fail_msg("cd_exp/cd_log digest %016llx, recorded 3465bb263816b72e", (unsigned long long)h);
 }
 
 int main(void)
@@ -273,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_linear_and_relu_bodies_match_scalar),
         cmocka_unit_test(test_fixed_point_and_sgd_bodies_match_reference),
         cmocka_unit_test(test_loss_body_matches_reference_on_host),
+        cmocka_unit_test(test_portable_exp_log_bits_are_the_recorded_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
