@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
@@ -90,6 +91,128 @@ static void test_conv_bodies_match_scalar(void **state)
         assert_bits_equal(gotb, refb, (size_t)s.c_out, "conv backward bias");
         free(x), free(w), free(b), free(dy), free(ref), free(got), free(refb), free(gotb);
     }
+}
+
+/* The staged weight-gradient kernel of conv.cu, run on the host as the GPU runs it: block (c, co) after
+ * block, band after band, the band's dy and x rows copied as the kernel copies them (into buffers that
+ * hold NaN wherever nothing was staged, so a read outside the band shows), then every thread's sums in
+ * turn. dw: [chunks][c_out][c_in][k_h][k_w], db: [chunks][c_out]. */
+static void staged_weights(cd_conv_shape s, int chunks, int rows, const float *x, const float *dy, float *dw, float *db)
+{
+    const int taps = s.c_in * s.k_h * s.k_w;
+    const size_t floats = cd_body_conv_staged_floats(s, rows);
+    const size_t x_plane = (size_t)cd_body_conv_staged_x_rows(s, rows) * s.w_in;
+    const size_t in_plane = (size_t)s.h_in * s.w_in, out_plane = (size_t)s.h_out * s.w_out;
+    float *sh = alloc_floats(floats);
+    float *acc = sh, *dyb = sh + taps + 1, *xb = dyb + (size_t)rows * s.w_out;
+    for (int c = 0; c < chunks; c++)
+        for (int co = 0; co < s.c_out; co++) {
+            for (int j = 0; j <= taps; j++) acc[j] = 0.0f;
+            for (int n = 0; n < s.n; n++) {
+                const size_t sample = (size_t)c * s.n + (size_t)n;
+                const float *xn = x + sample * s.c_in * in_plane, *dyn = dy + (sample * s.c_out + (size_t)co) * out_plane;
+                for (int oh0 = 0; oh0 < s.h_out; oh0 += rows) {
+                    int oh1, ih0, ih1;
+                    cd_body_conv_band(s, oh0, rows, &oh1, &ih0, &ih1);
+                    assert_true(oh1 > oh0 && oh1 - oh0 <= rows && ih0 >= 0 && ih1 <= s.h_in && ih0 <= ih1);
+                    const size_t dy_n = (size_t)(oh1 - oh0) * s.w_out, x_n = (size_t)(ih1 - ih0) * s.w_in;
+                    assert_true(ih1 - ih0 <= cd_body_conv_staged_x_rows(s, rows));
+                    for (size_t i = taps + 1; i < floats; i++) sh[i] = NAN;
+                    for (size_t i = 0; i < dy_n; i++) dyb[i] = dyn[(size_t)oh0 * s.w_out + i];
+                    for (size_t i = 0; i < (size_t)s.c_in * x_n; i++) {
+                        const size_t ci = i / x_n, r = i % x_n;
+                        xb[ci * x_plane + r] = xn[ci * in_plane + (size_t)ih0 * s.w_in + r];
+                    }
+                    for (int j = 0; j <= taps; j++) {
+                        if (j == taps) {
+                            acc[j] = cd_body_conv_bias_rows(s, dyb, oh1 - oh0, acc[j]);
+                            continue;
+                        }
+                        const int kw = j % s.k_w, kh = (j / s.k_w) % s.k_h, ci = j / (s.k_w * s.k_h);
+                        acc[j] = cd_body_conv_weight_rows(s, xb, ih0, x_plane, dyb, oh0, oh1, ci, kh, kw, acc[j]);
+                    }
+                }
+            }
+            for (int j = 0; j < taps; j++) dw[((size_t)c * s.c_out + co) * taps + j] = acc[j];
+            db[(size_t)c * s.c_out + co] = acc[taps];
+        }
+    free(sh);
+}
+
+static void conv_shape_set(cd_conv_shape *s, int n, int c_in, int h_in, int w_in, int c_out, int k, int stride, int pad)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n, s->c_in = c_in, s->h_in = h_in, s->w_in = w_in, s->c_out = c_out;
+    s->k_h = s->k_w = k, s->stride = stride, s->pad = pad;
+    s->h_out = (h_in + 2 * pad - k) / stride + 1;
+    s->w_out = (w_in + 2 * pad - k) / stride + 1;
+}
+
+/* chunks chunks of shape s through the staged kernel with `rows` rows per band, against the scalar
+ * reference's backward_weights of each chunk: bit for bit. */
+static void check_staged(cd_conv_shape s, int chunks, int rows, uint64_t seed, const char *what)
+{
+    const cd_kernels *k = cd_kernels_scalar();
+    const size_t xs = (size_t)s.n * s.c_in * s.h_in * s.w_in, ys = (size_t)s.n * s.c_out * s.h_out * s.w_out;
+    const size_t nw = (size_t)s.c_out * s.c_in * s.k_h * s.k_w;
+    float *x = alloc_floats(xs * chunks), *dy = alloc_floats(ys * chunks);
+    float *dw = alloc_floats(nw * chunks), *db = alloc_floats((size_t)s.c_out * chunks);
+    float *rw = alloc_floats(nw), *rb = alloc_floats((size_t)s.c_out);
+    ts_fill_uniform(x, xs * chunks, seed, -1.0f, 1.0f);
+    ts_fill_uniform(dy, ys * chunks, seed + 1, -1.0f, 1.0f);
+    staged_weights(s, chunks, rows, x, dy, dw, db);
+    cd_conv_plan plan;
+    k->conv_plan(&s, &plan);
+    char name[160];
+    for (int c = 0; c < chunks; c++) {
+        k->conv_backward_weights(&s, &plan, x + c * xs, dy + c * ys, rw, rb, NULL);
+        snprintf(name, sizeof name, "staged weights, %s, %d rows a band, chunk %d", what, rows, c);
+        assert_bits_equal(dw + c * nw, rw, nw, name);
+        snprintf(name, sizeof name, "staged bias, %s, %d rows a band, chunk %d", what, rows, c);
+        assert_bits_equal(db + (size_t)c * s.c_out, rb, (size_t)s.c_out, name);
+    }
+    free(x), free(dy), free(dw), free(db), free(rw), free(rb);
+}
+
+static void test_staged_conv_weights_match_scalar(void **state)
+{
+    (void)state;
+    /* the nets' conv layers, one sample a chunk as the trainer runs them: one band of every row fits */
+    static const struct { const char *what; int c_in, h, w, c_out, k, stride, pad, rows; } nets[] = {
+        {"seed conv1", 1, 28, 28, 10, 5, 1, 0, 24},     {"seed conv2", 10, 12, 12, 20, 5, 1, 0, 8},
+        {"exercise conv1", 1, 28, 28, 16, 3, 1, 1, 28}, {"exercise conv2", 16, 14, 14, 32, 3, 1, 1, 14},
+        {"exercise conv3", 32, 7, 7, 64, 3, 1, 1, 7},   {"spec conv(6,k=3,s=2,p=1)", 1, 28, 28, 6, 3, 2, 1, 14},
+        {"spec conv(12,k=1)", 6, 6, 6, 12, 1, 1, 0, 6},
+    };
+    for (size_t i = 0; i < sizeof nets / sizeof nets[0]; i++) {
+        cd_conv_shape s;
+        conv_shape_set(&s, 1, nets[i].c_in, nets[i].h, nets[i].w, nets[i].c_out, nets[i].k, nets[i].stride, nets[i].pad);
+        const int rows = cd_body_conv_staged_rows(s, CD_BODY_CONV_STAGED_FLOATS);
+        if (rows != nets[i].rows) fail_msg("%s: %d rows a band, expected all %d", nets[i].what, rows, nets[i].rows);
+        check_staged(s, 3, rows, 100 + i, nets[i].what);
+        check_staged(s, 1, 1, 200 + i, nets[i].what);          /* a band a row */
+        check_staged(s, 1, (rows + 2) / 3, 300 + i, nets[i].what); /* three bands, the last shorter */
+    }
+    /* every stride / padding the layer takes, several samples a chunk, bands of every height */
+    uint64_t rng = 4242;
+    for (int trial = 0; trial < 60; trial++) {
+        cd_conv_shape s;
+        const int k = rand_in(&rng, 1, 5), stride = rand_in(&rng, 1, 3), pad = rand_in(&rng, 0, k - 1);
+        conv_shape_set(&s, rand_in(&rng, 1, 3), rand_in(&rng, 1, 4), rand_in(&rng, k, 13), rand_in(&rng, k, 13),
+                       rand_in(&rng, 1, 5), k, stride, pad);
+        check_staged(s, rand_in(&rng, 1, 3), rand_in(&rng, 1, s.h_out), 1000 + (uint64_t)trial, "random shape");
+    }
+    /* the band choice: the most rows that fit, none when one row does not (the in-place kernel then) */
+    cd_conv_shape big;
+    conv_shape_set(&big, 1, 1, 200, 200, 8, 5, 1, 0);
+    const int rows = cd_body_conv_staged_rows(big, CD_BODY_CONV_STAGED_FLOATS);
+    assert_true(rows > 1 && rows < big.h_out);
+    assert_true(cd_body_conv_staged_floats(big, rows) <= CD_BODY_CONV_STAGED_FLOATS);
+    assert_true(cd_body_conv_staged_floats(big, rows + 1) > CD_BODY_CONV_STAGED_FLOATS);
+    check_staged(big, 1, rows, 77, "200x200 image, bands");
+    cd_conv_shape wide;
+    conv_shape_set(&wide, 1, 64, 8, 4096, 4, 3, 1, 1);
+    assert_int_equal(cd_body_conv_staged_rows(wide, CD_BODY_CONV_STAGED_FLOATS), 0);
 }
 
 static void test_pool_bodies_match_scalar_with_ties_and_overlap(void **state)
@@ -225,8 +348,8 @@ static void test_fixed_point_and_sgd_bodies_match_reference(void **state)
     free(g), free(ref), free(got), free(w_ref), free(v_ref), free(gf), free(w_got), free(v_got);
 }
 
-/* The host build of the loss body must agree with src/model/loss.c exactly (same libm); on the
- * device only exp/log may differ, which the GPU test bounds. */
+/* The loss body must agree with src/model/loss.c exactly: both take exp and log from
+ * cnn_ddp/portable_math.h (no libm, no libdevice), so the device's bits are these too. */
 static void test_loss_body_matches_reference_on_host(void **state)
 {
     (void)state;
@@ -253,11 +376,11 @@ static void test_loss_body_matches_reference_on_host(void **state)
         for (int c = 1; c < C; c++)
             if (zi[c] > zi[best]) best = c;
         double mx = zi[best], sum = 0.0;
-        for (int c = 0; c < C; c++) sum += exp((double)zi[c] - mx);
-        double ls = log(sum);
+        for (int c = 0; c < C; c++) sum += cd_exp((double)zi[c] - mx);
+        double ls = cd_log(sum);
         ref_total += ls + mx - (double)zi[labels[i]];
         for (int c = 0; c < C; c++) {
-            float want = (float)((exp((double)zi[c] - mx - ls) - (c == labels[i] ? 1.0 : 0.0)) * (double)(1.0f / 64.0f));
+            float want = (float)((cd_exp((double)zi[c] - mx - ls) - (c == labels[i] ? 1.0 : 0.0)) * (double)(1.0f / 64.0f));
             assert_memory_equal(&d_got[i * C + c], &want, sizeof want);
         }
     }
@@ -265,14 +388,36 @@ static void test_loss_body_matches_reference_on_host(void **state)
     assert_true(hits >= 0 && hits <= N);
 }
 
+/* The portable exp and log (cnn_ddp/portable_math.h) that the loss body and loss.c call: their bits are
+ * the algorithm's, not the compiler's. A digest of cd_exp and cd_log over fixed arguments, recorded once,
+ * must come out of this file whether gcc or nvcc (tests/cuda/test_cuda_bodies_nvcc.cu) compiled it; a
+ * build that contracts a product into an fma (-ffp-contract=fast with -mfma) or evaluates in extended
+ * precision computes other bits and fails here. The device's own compile is guarded by the PTX lint. */
+static void test_portable_exp_log_bits_are_the_recorded_ones(void **state)
+{
+    (void)state;
+    uint64_t h = 14695981039346656037ull, s = 12345;
+    for (int i = 0; i < 100000; i++) {
+        const double u = (double)(next_u64(&s) >> 2) * 0x1p-29, v = (double)(next_u64(&s) >> 2) * 0x1p-29;
+        const double x = (u - 0.8) * 100.0, y = ldexp(v + 0.5, (int)(next_u64(&s) % 200) - 100);
+        const double r[2] = {cd_exp(x), cd_log(y)};
+        unsigned char b[sizeof r];
+        memcpy(b, r, sizeof r);
+        for (size_t j = 0; j < sizeof b; j++) h = (h ^ b[j]) * 1099511628211ull;
+    }
+    if (h != 0x3465bb263816b72eull) fail_msg("cd_exp/cd_log digest %016llx, recorded 3465bb263816b72e", (unsigned long long)h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_bodies_match_scalar),
+        cmocka_unit_test(test_staged_conv_weights_match_scalar),
         cmocka_unit_test(test_pool_bodies_match_scalar_with_ties_and_overlap),
         cmocka_unit_test(test_linear_and_relu_bodies_match_scalar),
         cmocka_unit_test(test_fixed_point_and_sgd_bodies_match_reference),
         cmocka_unit_test(test_loss_body_matches_reference_on_host),
+        cmocka_unit_test(test_portable_exp_log_bits_are_the_recorded_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
