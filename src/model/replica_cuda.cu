@@ -459,6 +459,10 @@ extern "C" cd_status cd_replica_cuda(const cd_model *host, int device, int rank,
     *out = NULL;
     if (chunk < 1 || max_chunks < 1)
         return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: chunk %d x %d chunks", chunk, max_chunks);
+    /* The device sums a chunk's samples in float before the fixed-point conversion; the CPU converts
+     * each sample. Only one-sample chunks (what the trainer uses) give the CPU's bits. */
+    if (chunk != 1)
+        return CD_FAIL(err, CD_E_INTERNAL, "cuda replica: chunk %d: only one-sample chunks give the CPU's bits", chunk);
     int sync = 0;
     CD_TRY(cd_cuda_sync_mode(getenv(CD_CUDA_SYNC_ENV), &sync, err));
     cuda_replica *r = (cuda_replica *)cd_alloc_zeroed(sizeof *r);
