@@ -32,12 +32,12 @@ static cd_status want_cuda(const cd_train_config *cfg, cd_comm *c, const cd_back
     return CD_OK;
 }
 
-static cd_status check_cuda(const cd_train_config *cfg, const cd_comm *c, int devices, const char *why, cd_error *err)
+static cd_status check_cuda(const cd_comm *c, int devices, int nccl, const char *why, cd_error *err)
 {
     if (devices == 0)
         return CD_FAIL(err, CD_E_USAGE, "--device cuda: no CUDA device is visible on this node (check nvidia-smi and "
                                         "CUDA_VISIBLE_DEVICES; the CUDA runtime says %s)", why ? why : "none");
-    if (c->local_rank >= devices && cfg->comm != CD_COMM_MPI)
+    if (c->local_rank >= devices && nccl)
         /* NCCL refuses two ranks on one GPU; summing through MPI does not care. */
         return CD_FAIL(err, CD_E_USAGE, "--device cuda: this node runs %d ranks but has only %d GPU%s (local rank %d has "
                                         "none); start at most %d rank%s per node, or add --comm mpi to let ranks "
@@ -49,7 +49,13 @@ static cd_status check_cuda(const cd_train_config *cfg, const cd_comm *c, int de
 static cd_status open_cuda(const cd_train_config *cfg, cd_comm *c, const cd_backend *be, int devices, const char *why,
                            cd_model *model, int chunk, int shard_count, cd_device *dev, cd_error *err)
 {
-    cd_status st = check_cuda(cfg, c, devices, why, err);
+    /* A backend built without NCCL has no comm: --comm auto sums through MPI, --comm nccl is refused. */
+    if (cfg->comm == CD_COMM_NCCL && !be->comm)
+        return cd_comm_agree_named(c, CD_FAIL(err, CD_E_USAGE, "--comm nccl: the CUDA backend was built without NCCL; use "
+                                                               "--comm mpi (or rebuild with NCCL: NCCL_ROOT, or the "
+                                                               "nvidia-nccl pip wheel)"), err);
+    const int nccl = cfg->comm != CD_COMM_MPI && be->comm;
+    cd_status st = check_cuda(c, devices, nccl, why, err);
     if (st == CD_OK) {
         /* The chunk gradients take max_chunks * params floats on the device: cap them at 256 MiB. */
         size_t fit = ((size_t)256 << 20) / (sizeof(float) * (model->arena.count ? model->arena.count : 1));
@@ -58,7 +64,7 @@ static cd_status open_cuda(const cd_train_config *cfg, cd_comm *c, const cd_back
     }
     CD_TRY(cd_comm_agree_named(c, st, err));
     dev->ranks_share_gpus = c->local_size > devices;
-    if (cfg->comm == CD_COMM_MPI) return CD_OK;
+    if (!nccl) return CD_OK;
     st = be->comm(c, c->local_rank % devices, &dev->nccl, err);
     CD_TRY(cd_comm_agree_named(c, st, err));
     dev->grad_comm = &dev->nccl;

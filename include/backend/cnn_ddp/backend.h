@@ -29,7 +29,8 @@ typedef struct cd_backend {
     cd_backend_layout layout;  /* CD_BACKEND_LAYOUT where the library was built */
     /* Visible devices; 0 with *why the runtime's error name (e.g. "cudaErrorNoDevice") when none. */
     int (*device_count)(const char **why);
-    /* cd_replica_cuda, cd_replica_cuda_sum and cd_comm_nccl (replica.h, comm.h). */
+    /* cd_replica_cuda, cd_replica_cuda_sum and cd_comm_nccl (replica.h, comm.h); comm is NULL in a library
+     * built without NCCL. */
     cd_status (*replica)(const cd_model *host, int device, int rank, int chunk, int max_chunks, cd_replica **out,
                          cd_error *err);
     cd_status (*replica_sum)(cd_replica *r, int64_t *out, cd_error *err);
