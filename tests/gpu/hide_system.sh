@@ -7,7 +7,8 @@
 # /etc/openmpi and /usr/share/openmpi are empty. So a program that still runs takes what it needs from
 # elsewhere (the private prefix of tests/gpu/prefix.sh).
 # --keep-build-tools also keeps the packages behind CMake, ninja, gcc/g++ (with their crt and libc.so
-# files), the linker, nvcc's tools and Python (a GPU machine has its own), so a build can run inside.
+# files), the linker, nvcc's tools and Python (a GPU machine has its own), so a build can run inside
+# (not PyTorch: Debian's pulls in HDF5 and hwloc, which the prefix must supply).
 # Used by tests/sh/test_gpu_prefix.sh and to dry-run tests/gpu/device_check.sh (README, "GPUs").
 # Exit 77 when it cannot hide (not root, or no unshare / dpkg-query).
 set -euo pipefail
@@ -97,5 +98,6 @@ done
 if [[ -x /usr/bin/orterun ]] && /usr/bin/orterun --version > /dev/null 2>&1; then
   echo "hide_system: the system's orterun still runs: hiding failed" >&2; exit 1
 fi
+[[ -z "${CD_HIDE_LIST:-}" ]] || printf "%s\n" "${!keep[@]}" > "$CD_HIDE_LIST"
 echo "hide_system: ${#keep[@]} packages' files left in $arch ($( ((keep_tools)) && echo "base + build tools" || echo base)); the rest hidden" >&2
 exec "$@"

@@ -1,4 +1,5 @@
-# src/comm/FindNCCL.cmake, alone in a tiny CMake project: it finds NCCL where a bare GPU image has it
+# src/comm/FindNCCL.cmake, alone in a tiny CMake project (tests/gpu/find_nccl, which device_check.sh's
+# preflight runs too): it finds NCCL where a bare GPU image has it
 # (the nvidia-nccl-cu12/-cu13 pip wheel: site-packages/nvidia/nccl/{include,lib} with libnccl.so.2 and
 # no unversioned libnccl.so), through the python3 on PATH, and reports NOT found when there is none
 # (the CUDA path then builds without NCCL). The NCCL of this machine (/usr/local/cuda, ...) is hidden
@@ -8,20 +9,12 @@ command -v cmake > /dev/null || { echo "SKIP: no cmake"; exit 77; }
 py=$(command -v python3 || true)
 [ -n "$py" ] || { echo "SKIP: no python3 on PATH"; exit 77; }
 
-mkdir -p "$WORK/proj"
-cat > "$WORK/proj/CMakeLists.txt" <<EOF
-cmake_minimum_required(VERSION 3.25)
-project(find_nccl LANGUAGES NONE)
-list(APPEND CMAKE_MODULE_PATH "$CD_SRC/src/comm")
-find_package(NCCL)
-message(STATUS "result: found=\${NCCL_FOUND} include=\${NCCL_INCLUDE_DIR} library=\${NCCL_LIBRARY} version=\${NCCL_VERSION}")
-EOF
 ignore=""
 # find_nccl [ENV=VALUE...]: configure the project, print its result line.
 # (each in a new build directory: the cache would keep the last answer)
 find_nccl() {
   local b; b=$(mktemp -d "$WORK/build-XXXXXX")
-  env "$@" cmake -S "$WORK/proj" -B "$b" -DCMAKE_IGNORE_PATH="$ignore" > "$b.log" 2>&1 || { cat "$b.log"; fail "configure failed: $*"; }
+  env "$@" cmake -S "$CD_SRC/tests/gpu/find_nccl" -B "$b" -DCMAKE_IGNORE_PATH="$ignore" > "$b.log" 2>&1 || { cat "$b.log"; fail "configure failed: $*"; }
   sed -n 's/^-- result: //p' "$b.log"
 }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<< "$2"; }
