@@ -37,7 +37,11 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 dry=${DEVICE_CHECK_DRY:-0}
-[[ "${1:-}" == --dry-run-cpu ]] && dry=1
+case "${1:-}" in
+  --dry-run-cpu) dry=1 ;;
+  "") ;;
+  *) echo "usage: tests/gpu/device_check.sh [--dry-run-cpu]   (env: see the header)" >&2; exit 2 ;;
+esac
 [[ "$dry" == 1 ]] || dry=0
 deps="${DEPS:-$root/.deps}"
 build="${BUILD:-$root/build-gpu$( ((dry)) && echo -dry)}"
