@@ -6,6 +6,7 @@
 # + MNIST, ~25 MiB) which travels with the tree. Then, from the repository root:
 #     tests/gpu/device_check.sh                 # ~5-7 minutes on one GPU; prints one table at the end
 #     tests/gpu/device_check.sh --dry-run-cpu   # (or DEVICE_CHECK_DRY=1) here, without a GPU: see below
+# The prefix is unpacked into $BUILD/prefix, so .deps stays small enough to carry.
 # Steps (each timed; the table at the end is printed whatever happens, the failed step marked):
 #   preflight (before building; a failure here stops the check): nvidia-smi; nvcc --version; where
 #     FindNCCL finds nccl.h and libnccl (tests/gpu/find_nccl: the build's own search); .deps unpacked
@@ -128,8 +129,8 @@ pf_nccl() {
 }
 pf_prefix() {
   [[ -d "$deps/debs" && -d "$deps/mnist" ]] || { NOTE=".deps/debs or .deps/mnist missing: run tests/gpu/fetch_deps.sh first (on a Debian machine) and carry .deps"; return 1; }
-  cd_prefix_unpack "$deps" "$deps/prefix" "${PYTHON:-python3}" || { NOTE="unpacking .deps failed"; return 1; }
-  cd_prefix_env "$deps/prefix"
+  cd_prefix_unpack "$deps" "$build/prefix" "${PYTHON:-python3}" || { NOTE="unpacking .deps failed"; return 1; }
+  cd_prefix_env "$build/prefix"
   proj orterun --version | head -1
   proj timeout 60 orterun --mca plm isolated --oversubscribe -np 2 true || { NOTE="the prefix's orterun -np 2 true failed"; return 1; }
   NOTE="$(ls "$deps"/debs/*.deb | wc -l) packages unpacked; orterun -np 2 true ran"
@@ -179,7 +180,7 @@ step "preflight: nvidia-smi" pf_nvidia_smi
 step "preflight: nvcc --version" pf_nvcc
 step "preflight: nccl.h and libnccl (FindNCCL)" pf_nccl
 step "preflight: prefix + orterun -np 2 true" pf_prefix
-cd_prefix_env "$deps/prefix"
+cd_prefix_env "$build/prefix"
 step "preflight: cudaGetDeviceCount" pf_device_count
 ((failed)) && stop="the preflight failed"
 
@@ -188,22 +189,24 @@ configure() {
   [[ "$arch" =~ ^[0-9]+$ ]] || arch="${CUDA_ARCH:-$( ((dry)) && echo 90 || echo "75;80;86;89;90")}"
   local gen=()
   command -v ninja > /dev/null && gen=(-G Ninja)
-  # Another generator's cache cannot be reused.
-  if [[ -f "$build/CMakeCache.txt" ]]; then
-    local had; had=$(sed -n 's/^CMAKE_GENERATOR:INTERNAL=//p' "$build/CMakeCache.txt")
-    if [[ "$had" != "$([[ -n "${gen[*]}" ]] && echo Ninja || echo "Unix Makefiles")" ]]; then
-      find "$build" -mindepth 1 -maxdepth 1 ! -name device_check -exec rm -rf {} +
-    fi
+  # A cache made with another generator or another prefix cannot be reused (pkg-config's answers stay
+  # cached): the build directory starts afresh, keeping the logs and the prefix.
+  local made="${gen[*]:-make} $CD_PREFIX $(cat "$CD_PREFIX/.unpacked" 2> /dev/null | cksum)"
+  if [[ -f "$build/CMakeCache.txt" && "$(cat "$logs/configured-with" 2> /dev/null)" != "$made" ]]; then
+    echo "a fresh build directory: the cache was made with another generator or prefix"
+    find "$build" -mindepth 1 -maxdepth 1 ! -name device_check ! -name prefix -exec rm -rf {} +
   fi
+  rm -f "$logs/configured-with"
   cd_prefix_cmake_args
   cmake -S "$root" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCNN_DDP_CUDA=ON -DCNN_DDP_WERROR=OFF \
     -DCNN_DDP_CUDA_ARCHITECTURES="$arch" -DCMAKE_CUDA_COMPILER="$cuda/bin/nvcc" -DCUDAToolkit_ROOT="$cuda" \
-    ${cuda_flags:+-DCMAKE_CUDA_FLAGS="$cuda_flags"} "${CD_PREFIX_CMAKE_ARGS[@]}" || return 1
+    ${cuda_flags:+-DCMAKE_CUDA_FLAGS="$cuda_flags"} "${CD_PREFIX_CMAKE_ARGS[@]}" || { NOTE="cmake failed (see the log)"; return 1; }
+  echo "$made" > "$logs/configured-with"
   grep -q "^CNN_DDP_HAVE_NCCL:INTERNAL=ON" "$build/CMakeCache.txt" && have_nccl=1 || have_nccl=0
   NOTE="sm $arch, ${gen[*]:-make}, NCCL $( ((have_nccl)) && echo yes || echo "no (--comm mpi only)")"
 }
 compile() {
-  cmake --build "$build" -j "$jobs" || return 1
+  cmake --build "$build" -j "$jobs" || { NOTE="the build failed (see the log)"; return 1; }
   [[ -f "$build/libcnn_ddp_cuda.so" ]] || { NOTE="no $build/libcnn_ddp_cuda.so"; return 1; }
   proj ldd "$build/cnn_ddp" "$build/libcnn_ddp_cuda.so"
   if proj ldd "$build/cnn_ddp" "$build/libcnn_ddp_cuda.so" | grep "not found"; then NOTE="libraries not found (log)"; return 1; fi
