@@ -74,13 +74,22 @@ static cd_status plan_gpus(const cd_train_config *cfg, cd_comm *c, const cd_back
 {
     int devices = 0;
     uint64_t id = 0;
+    /* A backend built without NCCL has no comm: --comm auto sums through MPI, --comm nccl is refused. */
+    cd_comm_kind comm = cfg->comm;
+    if (be && !be->comm) {
+        if (comm == CD_COMM_NCCL)
+            return cd_comm_agree_named(c, CD_FAIL(err, CD_E_USAGE, "--comm nccl: the CUDA backend was built without NCCL; "
+                                                                   "use --comm mpi (or rebuild with NCCL: NCCL_ROOT, or "
+                                                                   "the nvidia-nccl pip wheel)"), err);
+        comm = CD_COMM_MPI;
+    }
     cd_status st = count_devices(cfg, be, &devices, err);
     if (st == CD_OK) st = gpu_identity(be, devices, c->local_rank, c->rank, &id, err);
     CD_TRY(cd_comm_agree_named(c, st, err));
     uint64_t *ids = NULL;
     CD_ALLOC(err, ids, c->size);
     st = c->allgather_u64(c, id, ids, err);
-    if (st == CD_OK) st = cd_gpu_plan_make(cfg->device, cfg->comm, ids, c->size, c->local_rank, devices, plan, err);
+    if (st == CD_OK) st = cd_gpu_plan_make(cfg->device, comm, ids, c->size, c->local_rank, devices, plan, err);
     cd_free(ids);
     /* Every rank decided alike from the same ids: the job's message, not one rank's. */
     int failed = -1;
@@ -103,7 +112,7 @@ static cd_status open_cuda(const cd_train_config *cfg, cd_comm *c, const cd_back
     cd_status st = be->replica(model, plan->device, c->rank, chunk, cap, &dev->replica, err);
     CD_TRY(cd_comm_agree_named(c, st, err));
     dev->ranks_share_gpus = plan->shared;
-    if (cfg->comm == CD_COMM_MPI) return CD_OK;
+    if (cfg->comm == CD_COMM_MPI || !be->comm) return CD_OK;
     /* Each wait of the NCCL comm is bounded by --timeout and beats the watchdog while it polls, so its
      * own message (which call, how long, NCCL's reason) comes first; the watchdog still ends a process
      * whose polling itself stops (a driver call that never returns) or that blocks in the unique id's

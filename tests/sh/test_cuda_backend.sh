@@ -20,13 +20,16 @@ libs=$(ldd "$CNN_DDP")
 if grep -E 'lib(cudart|nccl|cuda)\.so' <<<"$libs"; then fail "$CNN_DDP links a CUDA library (above)"; fi
 if [ -e "$BACKEND" ]; then
   blibs=$(ldd "$BACKEND")
-  grep -q 'libcudart\.so' <<<"$blibs" && grep -q 'libnccl\.so' <<<"$blibs" \
-    || fail "$BACKEND does not link libcudart and libnccl: is this the backend? ($blibs)"
+  grep -q 'libcudart\.so' <<<"$blibs" || fail "$BACKEND does not link libcudart: is this the backend? ($blibs)"
+  # NCCL is in it exactly when the build found NCCL (CNN_DDP_HAVE_NCCL in the CMake cache).
+  if grep -q '^CNN_DDP_HAVE_NCCL:INTERNAL=ON$' "$CD_BIN/CMakeCache.txt"; then
+    grep -q 'libnccl\.so' <<<"$blibs" || fail "$BACKEND does not link libnccl in a build that found NCCL ($blibs)"
+  elif grep -q 'libnccl\.so' <<<"$blibs"; then fail "$BACKEND links libnccl in a build without NCCL"; fi
   # It exports its entry point alone: its copies of the project's code stay private.
   exports=$(nm -D --defined-only "$BACKEND" | awk '{print $3}')
   [ "$exports" = cd_backend_entry ] || fail "$BACKEND exports more than cd_backend_entry: $exports"
 fi
-pass "cnn_ddp links no CUDA library$([ -e "$BACKEND" ] && echo "; the backend links libcudart and libnccl and exports its entry alone")"
+pass "cnn_ddp links no CUDA library$([ -e "$BACKEND" ] && echo "; the backend links libcudart (and libnccl when built with it) and exports its entry alone")"
 
 # 2. A CPU run under ulimit -v 200000 (KiB). Measured with this data (3 steps, one process): about 75 MB
 # now; 270 MB when cnn_ddp linked libcudart + libnccl (libnccl alone maps 218 MB). 200 MB leaves the
@@ -58,6 +61,16 @@ mkdir "$WORK/lone" && cp "$CNN_DDP" "$WORK/lone/"
 expect_refusal "no backend beside the binary" \
   "--device cuda: cannot load the CUDA backend: $WORK/lone/libcnn_ddp_cuda.so: cannot open shared object file" \
   "$WORK/lone/cnn_ddp" --device cuda
+# A backend built without NCCL: --comm nccl is refused for that reason, --comm mpi (and auto) go on to
+# the device count, here 0 with the runtime's error name.
+expect_refusal "--comm nccl, a backend without NCCL" \
+  "--comm nccl: the CUDA backend was built without NCCL; use --comm mpi" \
+  env CNN_DDP_CUDA_BACKEND="$CD_BIN/tests/libnonccl_backend.so" "$CNN_DDP" --device cuda --comm nccl
+expect_refusal "--comm mpi, a backend without NCCL and no GPU" \
+  "--device cuda: no CUDA device is visible on this node (check nvidia-smi and CUDA_VISIBLE_DEVICES; the CUDA runtime says cudaErrorNoDevice)" \
+  env CNN_DDP_CUDA_BACKEND="$CD_BIN/tests/libnonccl_backend.so" "$CNN_DDP" --device cuda --comm mpi
+expect_refusal "--comm auto, a backend without NCCL and no GPU" "--device cuda: no CUDA device is visible on this node" \
+  env CNN_DDP_CUDA_BACKEND="$CD_BIN/tests/libnonccl_backend.so" "$CNN_DDP" --device cuda
 run "$WORK/lone/cnn_ddp" --device auto > "$WORK/out" 2> "$WORK/err" || { cat "$WORK/err"; fail "--device auto without a backend failed"; }
 [ ! -s "$WORK/err" ] || { cat "$WORK/err"; fail "--device auto without a backend was not quiet"; }
 pass "an unloadable backend is refused with one line (exit 2); auto without one trains on the CPU quietly"

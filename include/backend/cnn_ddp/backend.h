@@ -28,7 +28,7 @@ typedef struct cd_backend {
     const char *version;       /* the library's CNN_DDP_VERSION */
     cd_backend_layout layout;  /* CD_BACKEND_LAYOUT where the library was built */
     /* cd_cuda_device_count, cd_cuda_device_bus_id, cd_replica_cuda, cd_replica_cuda_sum and
-     * cd_comm_nccl (replica.h, comm.h). */
+     * cd_comm_nccl (replica.h, comm.h); comm is NULL in a library built without NCCL. */
     int (*device_count)(const char **why);
     cd_status (*device_bus_id)(int device, char *out, size_t size, cd_error *err);
     cd_status (*replica)(const cd_model *host, int device, int rank, int chunk, int max_chunks, cd_replica **out,
