@@ -25,7 +25,7 @@ read -r total diag < <(echo "$cm_rows" | awk '{ for (i = 2; i <= 11; i++) { s +=
 hits=$(echo "$ev" | sed -nE 's/^test accuracy [0-9.]+% \(([0-9]+) of.*/\1/p')
 [ "$diag" = "$hits" ] || fail "the diagonal ($diag) is not the number correct ($hits)"
 # per-digit rows: images are the row sums of the matrix
-per_digit=$(echo "$ev" | sed -n '/^digit  images/,/^$/p' | sed '1d;$d')
+per_digit=$(echo "$ev" | sed -n '/^class  images/,/^$/p' | sed '1d;$d')
 [ "$(echo "$per_digit" | awk '{ s += $2 } END { print s }')" = 10000 ] || fail "per-digit image counts do not sum to 10000"
 pass "eval: accuracy $eval_acc% = the trainer's; confusion matrix sums to 10000, diagonal = $hits correct"
 
