@@ -12,6 +12,7 @@
 typedef struct split_scan {
     cd_data_info info;
     int64_t per_class[CD_MAX_CLASSES];
+    int64_t sums[2 * CD_MAX_CHANNELS]; /* cd_data_pixel_sums over the whole split */
     char storage[512];
 } split_scan;
 
@@ -27,6 +28,9 @@ static cd_status scan_split(const char *path, const char *split, const cd_data_i
         cd_dataset d;
         CD_TRY(cd_data_load_beating(path, split, at, n, classes, NULL, NULL, &d, err));
         for (int64_t i = 0; i < n; i++) s->per_class[d.labels[i]]++;
+        int64_t part[2 * CD_MAX_CHANNELS];
+        cd_data_pixel_sums(&d, 0, d.count, part);
+        for (int c = 0; c < 2 * s->info.channels; c++) s->sums[c] += part[c];
         cd_data_free(&d);
     }
     return cd_data_describe_storage(path, split, s->storage, sizeof s->storage, err);
@@ -65,6 +69,11 @@ static cd_status describe_data(const char *path, FILE *out, cd_error *err)
     if (st == CD_OK) st = cd_data_inspect_set(path, set, err);
     if (st == CD_OK) st = scan_split(path, "train", &set->train, set->classes, &s[0], err);
     if (st == CD_OK && set->has_test) st = scan_split(path, "test", &set->test, set->classes, &s[1], err);
+    double mean[CD_MAX_CHANNELS], std[CD_MAX_CHANNELS];
+    /* What training would compute (over every training row; --val-rows leaves its rows out), or its refusal. */
+    if (st == CD_OK && !set->train.has_norm)
+        st = cd_data_norm_from_sums(s[0].sums, set->train.channels, set->train.count,
+                                    (int64_t)set->train.height * set->train.width, path, mean, std, err);
     if (st == CD_OK) {
         const cd_data_info *t = &set->train;
         fprintf(out, "%s: cnn_ddp data set, verified (every row read: labels 0-%d, pixels 0-255)\n", path,
@@ -87,7 +96,11 @@ static cd_status describe_data(const char *path, FILE *out, cd_error *err)
             print_values(out, t->std, t->channels);
             fprintf(out, " (stored on /train/images)\n");
         } else {
-            fprintf(out, "not stored: would be computed at start-up over the training rows\n");
+            fprintf(out, "not stored: would be computed at start-up: mean ");
+            print_values(out, mean, t->channels);
+            fprintf(out, " std ");
+            print_values(out, std, t->channels);
+            fprintf(out, " over all %" PRId64 " training rows (without --val-rows)\n", t->count);
         }
         print_split(out, "train", &s[0], set->classes);
         if (set->has_test) print_split(out, "test", &s[1], set->classes);

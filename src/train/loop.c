@@ -236,23 +236,27 @@ static cd_status resolve_norm(run *r, cd_error *err)
                  info->has_norm ? " (from the file)" : " (computed at start-up)");
     cd_data_norm_format(r->norm_mean, channels, mean, sizeof mean);
     cd_data_norm_format(r->norm_std, channels, std, sizeof std);
-    if (is_root(r) && r->rep && r->rep->note) {
-        char line[CD_NORM_TEXT_MAX * 2 + 512];
-        if (!info->has_norm) {
-            snprintf(line, sizeof line, "%s: /train/images has no mean/std attributes: normalising with %s over its %"
-                     PRId64 " training rows; store them in the file (the converter datasets/mnist2h5 writes them) so "
-                     "that every run and tool uses the same", r->cfg->data, r->norm_desc, r->sampler.rows);
-            r->rep->note(r->rep->ctx, line);
-        }
-        if (!r->set.has_test) {
-            snprintf(line, sizeof line, "%s has no /test split: training without a test evaluation%s", r->cfg->data,
-                     r->val_total ? " (the validation rows are evaluated each epoch)" : "");
-            r->rep->note(r->rep->ctx, line);
-        }
-    }
     snprintf(r->id.norm_mean, sizeof r->id.norm_mean, "%s", mean);
     snprintf(r->id.norm_std, sizeof r->id.norm_std, "%s", std);
     return CD_OK;
+}
+
+/* Rank 0, once the run is sure to start (so a refusal stays one line): what the data file left to us. */
+static void data_notes(run *r)
+{
+    if (!is_root(r) || !r->rep || !r->rep->note) return;
+    char line[CD_NORM_TEXT_MAX * 2 + 512];
+    if (!r->set.train.has_norm) {
+        snprintf(line, sizeof line, "%s: /train/images has no mean/std attributes: normalising with %s over its %" PRId64
+                 " training rows; store them in the file (the converter datasets/mnist2h5 writes them) so that every "
+                 "run and tool uses the same", r->cfg->data, r->norm_desc, r->sampler.rows);
+        r->rep->note(r->rep->ctx, line);
+    }
+    if (!r->set.has_test) {
+        snprintf(line, sizeof line, "%s has no /test split: training without a test evaluation%s", r->cfg->data,
+                 r->val_total ? " (the validation rows are evaluated each epoch)" : "");
+        r->rep->note(r->rep->ctx, line);
+    }
 }
 
 /* The run's identity and the checkpoint's view of the host arenas, once the model is built. */
@@ -603,6 +607,7 @@ static cd_status start(run *r, cd_error *err)
     cd_train_config_format(cfg, config, sizeof config);
     st = CD_OK;
     if (is_root(r)) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
+    if (st == CD_OK) data_notes(r);
     if (st == CD_OK) banner(r, config);
     return agree(r, st, err);
 }
