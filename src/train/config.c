@@ -130,7 +130,7 @@ static const cd_option options[] = {
      .help = "hold out the last N training rows (or, below 1, that fraction of them, rounded down) for "
              "validation\nEach epoch then reports the validation accuracy and loss; the test set is evaluated at "
              "the end. The same rows for any rank count; a resume must use the same value.",
-     .default_note = ": none (each epoch reports the test accuracy)"},
+     .default_note = ": none, each epoch reports the test accuracy"},
     {"metrics", NULL, CD_SECTION_OUTPUT, TEXT(metrics, ""), .empty_ok = 1, .metavar = "FILE",
      .help = "JSON lines: config, per-epoch (epoch, step, train_loss, train_acc, test_acc, img_per_s, elapsed_s), "
              "optional per-step, final",
