@@ -128,6 +128,16 @@ refused "resume with other --val-rows" \
   "v1/final.h5: checkpoint held out 500 training rows for validation, this run 400 \(val_rows\): resume with --val-rows 500" \
   "$CNN_DDP" --data shapes.h5 --epochs 2 --lr 0.03 --momentum 0.9 --val-rows 400 --quiet --ckpt-dir x4 --resume v1/final.h5
 
+refused "--val-rows not whole" "--val-rows 1.5: give a whole number of rows, or a fraction below 1" \
+  "$CNN_DDP" --data shapes.h5 --val-rows 1.5 "${train1[@]}"
+refused "--val-rows of every row" "--val-rows 4000: shapes.h5 has only 4000 training rows" \
+  "$CNN_DDP" --data shapes.h5 --val-rows 4000 "${train1[@]}"
+refused "--val-rows fraction of no row" "--val-rows 0.0001: that fraction of the 4000 training rows of shapes.h5 is no row" \
+  "$CNN_DDP" --data shapes.h5 --val-rows 0.0001 "${train1[@]}"
+refused "--val-rows leaving fewer rows than the batch" "shapes.h5: 10 training rows after --val-rows, fewer than the global batch of 64" \
+  "$CNN_DDP" --data shapes.h5 --val-rows 3990 "${train1[@]}"
+refused "--val-rows negative" "--val-rows -3" "$CNN_DDP" --data shapes.h5 --val-rows -3 "${train1[@]}"
+
 variant lay; edit lay.h5 /train/images str layout HWCN
 refused "bad layout attribute" 'lay.h5: /train/images: attribute layout is "HWCN"; expected "NCHW" or "NHWC"' \
   "$CNN_DDP" --data lay.h5 "${train1[@]}"
