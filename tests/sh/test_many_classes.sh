@@ -183,3 +183,12 @@ refused "train and test disagree on K" \
   "$CNN_DDP" --data disagree.h5 "${train1[@]}"
 refused "info: train and test disagree on K" "disagree.h5: /test/labels: the largest label is" "$CNN_DDP" info disagree.h5
 pass "every new refusal: one line naming the file, the dataset and the problem, exit 2"
+
+# A checkpoint of format 5 (before channels, classes and normalisation) is refused by its version.
+if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
+  cp r1/final.h5 v5.h5
+  /usr/bin/python3 -c 'import sys, h5py, numpy as np; h5py.File(sys.argv[1], "a").attrs["format_version"] = np.int64(5)' v5.h5
+  refused "a format-5 checkpoint" "v5.h5: checkpoint format_version 5, this build reads version 6" "$CNN_DDP" info v5.h5
+else
+  echo "SKIP: /usr/bin/python3 has no h5py: the format-5 refusal is not tested"
+fi
