@@ -64,8 +64,8 @@ for model in seed exercise; do
     ev_acc=$(sed -nE 's/^test accuracy ([0-9.]+)%.*/\1/p' "$out/$model.eval")
     train_acc=$(awk -v a="$acc" 'BEGIN { printf "%.2f", 100 * a }')
     [[ $ev_acc == "$train_acc" ]] || die "$model: eval says $ev_acc%, the trainer $train_acc% (see $out/$model.eval)" 1
-    # the per-digit table: "digit images correct accuracy%"; the lowest accuracy is the hardest digit
-    hardest=$(sed -n '/^digit  images/,/^$/p' "$out/$model.eval" | sed '1d;$d' | tr -d '%' |
+    # the per-class table: "class images correct accuracy%"; the lowest accuracy is the hardest digit
+    hardest=$(sed -n '/^class  images/,/^$/p' "$out/$model.eval" | sed '1d;$d' | tr -d '%' |
               sort -k4,4g | head -1 | awk '{ printf "%s (%.2f%%)", $1, $4 }')
 
     rows+=("| $model | $params | $train_acc% | $(awk -v a="$acc" 'BEGIN { printf "%.2f", 100 * (1 - a) }')% | $ips | $hardest |")

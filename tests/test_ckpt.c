@@ -85,6 +85,12 @@ static void make_meta(cd_ckpt_meta *m, int64_t step)
     m->data_height = 28;
     m->data_width = 28;
     m->data_checksum = 0x8000000000000001ull; /* above INT64_MAX */
+    m->data_channels = 3;
+    m->classes = 12;
+    snprintf(m->norm_mean, sizeof m->norm_mean, "0.25,0.5,0.75");
+    snprintf(m->norm_std, sizeof m->norm_std, "0.125,0.25,0.30000000000000004");
+    snprintf(m->class_names, sizeof m->class_names, "red circle\nblue square\n...");
+    m->val_rows = 100;
     /* Long, multi-line, with '=' and quotes: the config is free text. */
     size_t used = 0;
     for (int i = 0; used + 40 < sizeof m->config - 1; i++)
@@ -153,6 +159,12 @@ static void assert_meta_equal(const cd_ckpt_meta *a, const cd_ckpt_meta *b)
     assert_int_equal(a->data_height, b->data_height);
     assert_int_equal(a->data_width, b->data_width);
     assert_true(a->data_checksum == b->data_checksum);
+    assert_int_equal(a->data_channels, b->data_channels);
+    assert_int_equal(a->classes, b->classes);
+    assert_string_equal(a->norm_mean, b->norm_mean);
+    assert_string_equal(a->norm_std, b->norm_std);
+    assert_string_equal(a->class_names, b->class_names);
+    assert_int_equal(a->val_rows, b->val_rows);
 }
 
 /* ---- file surgery ---- */
@@ -421,6 +433,10 @@ static void test_impossible_metadata_is_refused(void **state)
     REFUSED(m.lr = nan(""), "lr nan is not a finite, positive rate");
     REFUSED(m.lr = 0, "lr 0 is not");
     REFUSED(m.lr = -0.5, "lr -0.5 is not");
+    REFUSED(m.data_channels = 0, "data_channels 0 is outside 1..64");
+    REFUSED(m.classes = 1, "classes 1 is outside 2..256");
+    REFUSED(m.classes = 257, "classes 257 is outside 2..256");
+    REFUSED(m.val_rows = -1, "val_rows -1 is negative");
     REFUSED(m.lr = HUGE_VAL, "lr inf is not");
     REFUSED(m.momentum = 1, "momentum 1 is outside [0, 1)");
     REFUSED(m.momentum = -0.25, "momentum -0.25 is outside");

@@ -7,6 +7,7 @@
 
 #include <hdf5.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,8 +302,8 @@ static void test_wrong_rank(void **state)
 
 static void test_wrong_channels(void **state)
 {
-    expect_inspect_error(*state, "rgb.h5", (file_spec){.n_images = 4, .n_labels = 4, .rank = 4, .channels = 3},
-                         ": /train/images: shape [4,3,28,28] has 3 channels", NULL);
+    expect_inspect_error(*state, "c65.h5", (file_spec){.n_images = 4, .n_labels = 4, .rank = 4, .channels = 65},
+                         ": /train/images: shape [4,65,28,28] (NCHW) has 65 channels; cnn_ddp takes 1 to 64", NULL);
 }
 
 static void test_label_out_of_range(void **state)
@@ -315,9 +316,9 @@ static void test_label_out_of_range(void **state)
     /* inspect reads no data; a load that avoids the bad row succeeds. */
     assert_int_equal(cd_data_inspect(path, "train", &info, &err), CD_OK);
     cd_dataset d;
-    assert_int_equal(cd_data_load(path, "train", 0, 7, &d, &err), CD_OK);
+    assert_int_equal(cd_data_load_beating(path, "train", 0, 7, 10, NULL, NULL, &d, &err), CD_OK);
     cd_data_free(&d);
-    expect_input_error(cd_data_load(path, "train", 5, 5, &d, &err), &err, path,
+    expect_input_error(cd_data_load_beating(path, "train", 5, 5, 10, NULL, NULL, &d, &err), &err, path,
                        ": /train/labels: label 12 at row 7 is outside 0-9", NULL);
     assert_null(d.images);
     assert_null(d.labels);
@@ -416,7 +417,10 @@ static void test_gather_normalises(void **state)
     enum { N = 3, HH = 2, WW = 3 };
     uint8_t images[N * HH * WW] = {0, 255, 128, 1, 2, 3, 10, 20, 30, 40, 50, 60, 200, 201, 202, 203, 204, 205};
     uint8_t labels[N] = {4, 9, 0};
-    cd_dataset d = {.first_row = 100, .count = N, .height = HH, .width = WW, .images = images, .labels = labels};
+    cd_dataset d = {.first_row = 100, .count = N, .height = HH, .width = WW, .images = images, .labels = labels,
+                    .channels = 1};
+    cd_error err = {0};
+    assert_int_equal(cd_data_set_norm(&d, (double[]){0.1307}, (double[]){0.3081}, &err), CD_OK);
     float out[2 * HH * WW];
     uint8_t lab[2];
     uint32_t rows[2] = {2, 0};
@@ -439,6 +443,44 @@ static void test_gather_normalises(void **state)
         float want = ((float)images[HH * WW + k] / 255.0f - 0.1307f) / 0.3081f;
         assert_true(out[k] == want);
     }
+    cd_free(d.norm);
+}
+
+/* The start-up normalisation: exact per-channel sums whatever the split of the rows, the population mean
+ * and std from them, a constant channel refused, and the checkpoint text giving back the same doubles. */
+static void test_normalisation_from_sums(void **state)
+{
+    (void)state;
+    enum { N = 5, C = 2, HW = 3 };
+    uint8_t images[N * C * HW];
+    for (int i = 0; i < N * C * HW; i++) images[i] = (uint8_t)((i * 37) % 256);
+    for (int r = 0; r < N; r++) /* channel 1 constant */
+        for (int k = 0; k < HW; k++) images[(r * C + 1) * HW + k] = 9;
+    uint8_t labels[N] = {0};
+    cd_dataset d = {.count = N, .height = 1, .width = HW, .images = images, .labels = labels, .channels = C};
+    int64_t all[2 * C], a[2 * C], b[2 * C];
+    cd_data_pixel_sums(&d, 0, N, all);
+    cd_data_pixel_sums(&d, 0, 2, a);
+    cd_data_pixel_sums(&d, 2, 3, b);
+    int64_t s0 = 0, q0 = 0;
+    for (int r = 0; r < N; r++)
+        for (int k = 0; k < HW; k++) s0 += images[r * C * HW + k], q0 += images[r * C * HW + k] * images[r * C * HW + k];
+    assert_true(all[0] == s0 && all[1] == q0 && all[2] == 9 * N * HW && all[3] == 81 * N * HW);
+    for (int i = 0; i < 2 * C; i++) assert_true(a[i] + b[i] == all[i]);
+    double mean[C], std[C];
+    cd_error err = {0};
+    expect_input_error(cd_data_norm_from_sums(all, C, N, HW, "x.h5", mean, std, &err), &err, "x.h5",
+                       "x.h5: /train/images: channel 1 is constant over the 5 training rows (every pixel 9)", NULL);
+    assert_int_equal(cd_data_norm_from_sums(all, 1, N, HW, "x.h5", mean, std, &err), CD_OK);
+    const double m = (double)s0 / (N * HW), var = (double)q0 / (N * HW) - m * m;
+    assert_true(fabs(mean[0] - m / 255) < 1e-15 && fabs(std[0] - sqrt(var) / 255) < 1e-15);
+    double v[3] = {0.1307, 1.0 / 3.0, 1e-300}, back[3];
+    char text[CD_NORM_TEXT_MAX];
+    cd_data_norm_format(v, 3, text, sizeof text);
+    assert_int_equal(cd_data_norm_parse(text, back, 3), 3);
+    assert_memory_equal(v, back, sizeof v);
+    assert_int_equal(cd_data_norm_parse("1,x", back, 3), -1);
+    assert_int_equal(cd_data_norm_parse("1,2,3,4", back, 3), -1);
 }
 
 int main(void)
@@ -460,6 +502,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zero_samples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_rank, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_channels, setup, teardown),
+        cmocka_unit_test(test_normalisation_from_sums),
         cmocka_unit_test_setup_teardown(test_label_out_of_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pixel_out_of_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_text_file, setup, teardown),

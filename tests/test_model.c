@@ -272,7 +272,7 @@ static void test_evaluate_counts_hits_and_confusion(void **state)
     cd_error err = {0};
     assert_int_equal(cd_replica_cpu(&m, 1, &r, &err), CD_OK);
     int64_t hits = 0, confusion[100] = {0};
-    assert_int_equal(cd_evaluate(r, &data, 10, &hits, confusion, NULL, NULL, &err), CD_OK);
+    assert_int_equal(cd_evaluate(r, &data, 10, &hits, NULL, confusion, NULL, NULL, &err), CD_OK);
     assert_int_equal(hits, 5);
     int64_t total = 0;
     for (int i = 0; i < 100; i++) total += confusion[i];

@@ -32,7 +32,8 @@ static const char default_text[] =
     "check_every=50\n"
     "timeout=120\n"
     "device=cpu\n"
-    "comm=auto\n";
+    "comm=auto\n"
+    "val_rows=0\n";
 
 /* Every formatted option changed (config_a below). */
 static const char changed_text[] =
@@ -53,7 +54,8 @@ static const char changed_text[] =
     "check_every=7\n"
     "timeout=123.457\n"
     "device=cuda\n"
-    "comm=nccl\n";
+    "comm=nccl\n"
+    "val_rows=0.1\n";
 
 /* The other enum names, the limits of the ranges, and --no-ckpt (config_b). */
 static const char limits_text[] =
@@ -74,7 +76,8 @@ static const char limits_text[] =
     "check_every=7\n"
     "timeout=5\n"
     "device=auto\n"
-    "comm=mpi\n";
+    "comm=mpi\n"
+    "val_rows=5000\n";
 
 static void config_a(cd_train_config *c)
 {
@@ -97,6 +100,7 @@ static void config_a(cd_train_config *c)
     c->timeout_s = 123.4567; /* printed with %g: six significant digits */
     c->device = CD_DEVICE_CUDA;
     c->comm = CD_COMM_NCCL;
+    c->val_rows = 0.1;
     /* not part of the formatted text */
     snprintf(c->metrics, sizeof c->metrics, "m.jsonl");
     c->quiet = 1;
@@ -121,6 +125,7 @@ static void config_b(cd_train_config *c)
     c->max_steps = INT64_MAX / 2;
     c->batch_per_rank = 4096;
     c->batch = 4096;
+    c->val_rows = 5000;
 }
 
 static void assert_formats_as(const cd_train_config *c, const char *want)
@@ -192,6 +197,7 @@ static void test_defaults(void **state)
     assert_true(c->process_start == 0.0);
     assert_int_equal(c->device, CD_DEVICE_CPU);
     assert_int_equal(c->comm, CD_COMM_AUTO);
+    assert_true(c->val_rows == 0.0);
     free(c);
 }
 
@@ -213,7 +219,7 @@ static void test_parse_every_option(void **state)
                     "--max-steps", "1234567890123", "--batch", "96", "--lr", "0.0123456789", "--lr-schedule",
                     "cosine", "--momentum", "0.95", "--seed", "9223372036854775807", "--kernels", "avx2", "--batch-per-rank",
                     "12", "--ckpt-dir", "/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
-                    "--timeout", "123.4567", "--device", "cuda", "--comm", "nccl", "--metrics", "m.jsonl", "--memory-limit", "3G", "--quiet",
+                    "--timeout", "123.4567", "--device", "cuda", "--comm", "nccl", "--val-rows", "0.1", "--metrics", "m.jsonl", "--memory-limit", "3G", "--quiet",
                     "--resume", "r.h5", "--log-every", "9", "--verbose", "--no-ckpt", "--overwrite"};
     cd_train_config *c = calloc(2, sizeof *c);
     assert_non_null(c);
@@ -264,7 +270,7 @@ static void test_parse_limits(void **state)
                     "--max-steps", "4611686018427387903", "--batch", "4096", "--lr", "1e6", "--lr-schedule",
                     "constant", "--momentum", "0", "--seed", "0", "--kernels", "avx512", "--batch-per-rank", "4096",
                     "--ckpt-dir=/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
-                    "--timeout", "5", "--device", "auto", "--comm", "mpi", "--no-ckpt", "--resume"};
+                    "--timeout", "5", "--device", "auto", "--comm", "mpi", "--val-rows", "5000", "--no-ckpt", "--resume"};
     cd_train_config *c = calloc(1, sizeof *c);
     assert_non_null(c);
     cd_cli_action action;

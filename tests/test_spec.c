@@ -36,6 +36,17 @@ static void format_is(const char *text, const char *canonical)
     assert_string_equal(buf, canonical);
 }
 
+/* The canonical text once the data set's K is known. */
+static void classes_format_is(const char *text, int classes, const char *canonical)
+{
+    cd_model_spec spec;
+    char buf[CD_SPEC_TEXT_MAX];
+    parse_ok(text, &spec);
+    cd_spec_set_classes(&spec, classes);
+    cd_spec_format(&spec, buf, sizeof buf);
+    assert_string_equal(buf, canonical);
+}
+
 /* The refusal must be CD_E_INPUT, start "model spec at <col>: " and contain `reason`. */
 static void expect_error(const char *text, int col, const char *reason)
 {
@@ -65,9 +76,11 @@ static void test_seed(void **state)
     expect_layer(&s.layers[3], CD_LAYER_CONV, 20, 5, 1, 0);
     expect_layer(&s.layers[4], CD_LAYER_POOL, 0, 2, 2, 0);
     expect_layer(&s.layers[5], CD_LAYER_RELU, 0, 0, 0, 0);
-    expect_layer(&s.layers[6], CD_LAYER_LINEAR, 10, 0, 0, 0);
-    format_is("seed", "conv(10,k=5,s=1,p=0) pool(2,s=2) relu conv(20,k=5,s=1,p=0) pool(2,s=2) relu fc(10)");
-    format_is("  seed\n", "conv(10,k=5,s=1,p=0) pool(2,s=2) relu conv(20,k=5,s=1,p=0) pool(2,s=2) relu fc(10)");
+    expect_layer(&s.layers[6], CD_LAYER_LINEAR, CD_SPEC_CLASSES, 0, 0, 0);
+    format_is("seed", "conv(10,k=5,s=1,p=0) pool(2,s=2) relu conv(20,k=5,s=1,p=0) pool(2,s=2) relu fc(classes)");
+    /* With MNIST's ten classes filled in: the canonical text checkpoints have always held. */
+    classes_format_is("  seed\n", 10,
+                      "conv(10,k=5,s=1,p=0) pool(2,s=2) relu conv(20,k=5,s=1,p=0) pool(2,s=2) relu fc(10)");
 }
 
 static void test_exercise(void **state)
@@ -83,7 +96,7 @@ static void test_exercise(void **state)
     }
     expect_layer(&s.layers[9], CD_LAYER_LINEAR, 128, 0, 0, 0);
     expect_layer(&s.layers[10], CD_LAYER_LINEAR, 64, 0, 0, 0);
-    expect_layer(&s.layers[11], CD_LAYER_LINEAR, 10, 0, 0, 0);
+    expect_layer(&s.layers[11], CD_LAYER_LINEAR, CD_SPEC_CLASSES, 0, 0, 0);
     /* 28 -> 14 -> 7 -> 3 (same-size convs, floor pooling): 64*3*3 = 576 inputs to fc(128). */
     int hw = 28;
     for (int i = 0; i < s.n_layers; i++) {
@@ -101,6 +114,21 @@ static void expect_recipe(const char *text, double lr, int cosine)
     cd_model_recipe r = cd_spec_default_recipe(text);
     if (r.lr != lr || r.cosine != cosine)
         fail_msg("'%s': recipe lr %g cosine %d, expected %g %d", text ? text : "(null)", r.lr, r.cosine, lr, cosine);
+}
+
+/* fc(classes) is the data set's K; a spec not ending in fc gets fc(classes) appended. */
+static void test_classes(void **state)
+{
+    (void)state;
+    classes_format_is("conv(8) relu", 12, "conv(8,k=3,s=1,p=0) relu fc(12)");
+    classes_format_is("conv(8)", 47, "conv(8,k=3,s=1,p=0) fc(47)");
+    classes_format_is("conv(8) fc(32) fc(classes)", 3, "conv(8,k=3,s=1,p=0) fc(32) fc(3)");
+    classes_format_is("fc( classes )", 5, "fc(5)");
+    /* an fc of its own at the end stays: a wrong count is the model's to refuse, naming K */
+    classes_format_is("conv(8) fc(10)", 12, "conv(8,k=3,s=1,p=0) fc(10)");
+    format_is("conv(8) relu", "conv(8,k=3,s=1,p=0) relu fc(classes)");
+    classes_format_is("exercise", 12, "conv(16,k=3,s=1,p=1) relu pool(2,s=2) conv(32,k=3,s=1,p=1) relu pool(2,s=2) "
+                                      "conv(64,k=3,s=1,p=1) relu pool(2,s=2) fc(128) fc(64) fc(12)");
 }
 
 static void test_default_recipe(void **state)
@@ -259,8 +287,8 @@ static void test_errors(void **state)
     expect_error("fc(100) conv(8) fc(10)", 9, "conv after fc: fc flattens its input");
     expect_error("fc(100) relu pool(2) fc(10)", 14, "pool after fc");
     expect_error("flatten conv(8) fc(10)", 9, "conv after flatten");
-    expect_error("conv(8) relu", 9, "the last layer is relu but must be fc");
-    expect_error("conv(8)", 1, "the last layer is conv but must be fc");
+    expect_error("fc(classes,k=3)", 12, "unknown key 'k': fc takes only its output count");
+    expect_error("fc(class)", 4, "fc needs its output count first, without a key, e.g. fc(10) or fc(classes)");
 
     char many[CD_SPEC_TEXT_MAX];
     many[0] = '\0';
@@ -280,6 +308,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed),        cmocka_unit_test(test_exercise),
+        cmocka_unit_test(test_classes),
         cmocka_unit_test(test_custom_specs), cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_errors),      cmocka_unit_test(test_default_recipe),
     };

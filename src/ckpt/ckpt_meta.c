@@ -28,6 +28,8 @@ static const field k_fields[] = {
     FIELD(F_I64, epoch_samples), FIELD(F_F64, epoch_seconds), FIELD(F_STR, config),
     IDENT(F_STR, lr_schedule),   FIELD(F_STR, data),          IDENT(F_I64, data_rows),
     IDENT(F_I64, data_height),   IDENT(F_I64, data_width),    IDENT(F_U64, data_checksum),
+    IDENT(F_I64, data_channels), IDENT(F_I64, classes),       IDENT(F_STR, norm_mean),
+    IDENT(F_STR, norm_std),      FIELD(F_STR, class_names),   IDENT(F_I64, val_rows),
 };
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 

@@ -87,6 +87,14 @@ cd_status ck_meta_check(const char *path, const cd_ckpt_meta *m, cd_error *err)
         return CD_FAIL(err, CD_E_INPUT, "%s: lr %g is not a finite, positive rate (impossible checkpoint)", path, m->lr);
     if (!isfinite(m->momentum) || m->momentum < 0 || m->momentum >= 1)
         return CD_FAIL(err, CD_E_INPUT, "%s: momentum %g is outside [0, 1) (impossible checkpoint)", path, m->momentum);
+    if (m->data_channels < 1 || m->data_channels > 64)
+        return CD_FAIL(err, CD_E_INPUT, "%s: data_channels %" PRId64 " is outside 1..64 (impossible checkpoint)", path,
+                       m->data_channels);
+    if (m->classes < 2 || m->classes > 256)
+        return CD_FAIL(err, CD_E_INPUT, "%s: classes %" PRId64 " is outside 2..256 (impossible checkpoint)", path,
+                       m->classes);
+    if (m->val_rows < 0)
+        return CD_FAIL(err, CD_E_INPUT, "%s: val_rows %" PRId64 " is negative (impossible checkpoint)", path, m->val_rows);
     return CD_OK;
 }
 

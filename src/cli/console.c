@@ -2,6 +2,7 @@
 #include "console.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -64,9 +65,13 @@ static void on_banner(void *ctx, const cd_run_info *i)
     char split[64];
     if (extra) snprintf(split, sizeof split, "%d-%d per rank", per, per + 1);
     else snprintf(split, sizeof split, "%d per rank", per);
+    char val[64] = "";
+    if (i->val_rows) snprintf(val, sizeof val, ", %" PRId64 " validation rows", i->val_rows);
     printf("data %s: %" PRId64 " training rows, %" PRId64 " steps per epoch of %d images (%s; %" PRId64
-           " skipped per epoch), %" PRId64 " test rows\n",
-           i->data, i->train_rows, i->steps_per_epoch, i->batch, split, i->skipped_per_epoch, i->test_rows);
+           " skipped per epoch), %" PRId64 " test rows%s\n",
+           i->data, i->train_rows, i->steps_per_epoch, i->batch, split, i->skipped_per_epoch, i->test_rows, val);
+    printf("images %dx%dx%d (CxHxW), %d classes; normalisation %s\n", i->channels, i->height, i->width, i->classes,
+           i->norm);
     if (c->verbose) print_plans(i);
     fflush(stdout);
 }
@@ -104,9 +109,12 @@ static void on_epoch(void *ctx, const cd_epoch_summary *e)
 {
     cd_console *c = ctx;
     clear_bar(c);
+    char held[96] = "";
+    if (e->has_val) snprintf(held, sizeof held, "  val %.2f%% (loss %.4f)", 100.0 * e->val_acc, e->val_loss);
+    else if (e->has_test) snprintf(held, sizeof held, "  test %.2f%%", 100.0 * e->test_acc);
     if (!c->quiet)
-        printf("epoch %" PRId64 "/%" PRId64 "  loss %.4f  train %.2f%%  test %.2f%%  %.0f img/s  %.1f s\n", e->epoch,
-               e->epochs, e->loss, 100.0 * e->train_acc, 100.0 * e->test_acc, e->img_per_s, e->elapsed_s);
+        printf("epoch %" PRId64 "/%" PRId64 "  loss %.4f  train %.2f%%%s  %.0f img/s  %.1f s\n", e->epoch, e->epochs,
+               e->loss, 100.0 * e->train_acc, held, e->img_per_s, e->elapsed_s);
     fflush(stdout);
 }
 
@@ -125,8 +133,11 @@ static void on_stopped(void *ctx, int64_t step, const char *ckpt)
 static void on_final(void *ctx, int64_t step, double test_acc, const char *ckpt)
 {
     clear_bar(ctx);
-    printf("final: step %" PRId64 "  test accuracy %.2f%%%s%s\n", step, 100.0 * test_acc, ckpt[0] ? "  checkpoint " : "",
-           ckpt);
+    if (isnan(test_acc))
+        printf("final: step %" PRId64 "  (no /test split to evaluate)%s%s\n", step, ckpt[0] ? "  checkpoint " : "", ckpt);
+    else
+        printf("final: step %" PRId64 "  test accuracy %.2f%%%s%s\n", step, 100.0 * test_acc,
+               ckpt[0] ? "  checkpoint " : "", ckpt);
     fflush(stdout);
 }
 

@@ -82,9 +82,11 @@ typedef struct eval_state {
     int model_built;
     cd_ckpt_meta meta;
     char data[CD_PATH_MAX];
-    cd_data_info info;
+    cd_data_set_info set;
+    const cd_data_info *info; /* set.test */
+    int classes;
     cd_dataset test;
-    int64_t confusion[CD_CLASSES * CD_CLASSES];
+    int64_t *confusion;       /* [classes * classes] */
     double seconds;
     cd_watchdog *watchdog;
 } eval_state;
@@ -92,38 +94,51 @@ typedef struct eval_state {
 /* This rank's part: the model and its share of the test rows. */
 static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s, cd_error *err)
 {
+    CD_TRY(cd_ckpt_verify(o->ckpt, &s->meta, err));
     if (o->data) {
         snprintf(s->data, sizeof s->data, "%s", o->data);
     } else {
         /* The checkpoint's own training data, when it is still there. */
-        CD_TRY(cd_ckpt_verify(o->ckpt, &s->meta, err));
         cd_cli_ckpt_data_path(&s->meta, s->data, sizeof s->data);
-        cd_data_info probe;
+        cd_data_info *probe = NULL;
+        CD_ALLOC(err, probe, 1);
         cd_error ignored = {0};
-        if (!s->data[0] || cd_data_inspect(s->data, "test", &probe, &ignored) != CD_OK)
+        if (!s->data[0] || cd_data_inspect(s->data, "test", probe, &ignored) != CD_OK)
             snprintf(s->data, sizeof s->data, "datasets/mnist.h5");
+        cd_free(probe);
     }
-    CD_TRY(cd_data_inspect(s->data, "test", &s->info, err));
-    const int64_t n = s->info.count, size = comm->size, rank = comm->rank;
+    CD_TRY(cd_data_inspect_set(s->data, &s->set, err));
+    if (!s->set.has_test)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /test: missing group (eval measures the checkpoint on the /test split)",
+                       s->data);
+    CD_TRY(cd_cli_check_data("eval", s->data, &s->set, &s->meta, err));
+    s->info = &s->set.test;
+    s->classes = s->set.classes;
+    CD_ALLOC(err, s->confusion, (size_t)s->classes * (size_t)s->classes);
+    const int64_t n = s->info->count, size = comm->size, rank = comm->rank;
     const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
     cd_memory_limit limit;
     const char *override = o->memory_limit ? o->memory_limit : getenv("CNN_DDP_MEMORY_LIMIT");
     CD_TRY(cd_memory_limit_find("", override, "--memory-limit", cd_memory_local_ranks(), &limit, err));
     cd_memory_plan plan = {0};
-    cd_memory_plan_add(&plan, (double)count * ((double)s->info.height * s->info.width + 1),
+    cd_memory_plan_add(&plan, (double)count * ((double)s->info->channels * s->info->height * s->info->width + 1),
                        "this rank's %" PRId64 " test rows of %s", count, s->data);
-    cd_status st = cd_cli_load_model(o->ckpt, s->info.height, s->info.width, o->batch, o->kernels, &plan, &limit,
+    cd_status st = cd_cli_load_model(o->ckpt, s->info->height, s->info->width, o->batch, o->kernels, &plan, &limit,
                                      &s->model, &s->meta, err);
     if (st != CD_OK) {
         if (st == CD_E_INPUT && strstr(err->msg, "images ("))
-            cd_error_prefix(err, "%s: /test images are %dx%d: ", s->data, s->info.height, s->info.width);
+            cd_error_prefix(err, "%s: /test images are %dx%d: ", s->data, s->info->height, s->info->width);
         return st;
     }
     s->model_built = 1;
     const cd_fault fault = cd_fault_from_env();
     cd_fault_loadstop(&fault, comm->rank);
-    CD_TRY(cd_data_load_beating(s->data, "test", first, count, cd_watchdog_beat_cb, s->watchdog, &s->test, err));
-    return CD_OK;
+    CD_TRY(cd_data_load_beating(s->data, "test", first, count, s->classes, cd_watchdog_beat_cb, s->watchdog, &s->test,
+                                err));
+    /* The inputs as the model was trained on them: the checkpoint's normalisation. */
+    double mean[CD_MAX_CHANNELS], std[CD_MAX_CHANNELS];
+    CD_TRY(cd_cli_ckpt_norm(o->ckpt, &s->meta, mean, std, err));
+    return cd_data_set_norm(&s->test, mean, std, err);
 }
 
 /* This rank's rows through the CPU replica of the loaded model, into the confusion matrix. */
@@ -132,7 +147,7 @@ static cd_status count(eval_state *s, cd_error *err)
     cd_replica *r = NULL;
     CD_TRY(cd_replica_cpu(&s->model, 1, &r, err));
     int64_t hits = 0;
-    cd_status st = cd_evaluate(r, &s->test, CD_CLASSES, &hits, s->confusion, cd_watchdog_beat_cb, s->watchdog, err);
+    cd_status st = cd_evaluate(r, &s->test, s->classes, &hits, NULL, s->confusion, cd_watchdog_beat_cb, s->watchdog, err);
     r->ops->free(r);
     return st;
 }
@@ -147,35 +162,41 @@ static double now_s(void)
 static void report(const eval_options *o, const cd_comm *comm, const eval_state *s, FILE *out)
 {
     const int64_t *cm = s->confusion;
+    const int k = s->classes;
+    const char *names = s->meta.class_names;
     int64_t total = 0, correct = 0;
-    for (int t = 0; t < CD_CLASSES; t++)
-        for (int p = 0; p < CD_CLASSES; p++) {
-            total += cm[t * CD_CLASSES + p];
-            if (t == p) correct += cm[t * CD_CLASSES + p];
+    for (int t = 0; t < k; t++)
+        for (int p = 0; p < k; p++) {
+            total += cm[t * k + p];
+            if (t == p) correct += cm[t * k + p];
         }
     const double acc = total ? (double)correct / (double)total : 0.0;
     fprintf(out, "checkpoint %s: model %s, step %" PRId64 "\n", o->ckpt, s->meta.model, s->meta.step);
-    fprintf(out, "data %s: %" PRId64 " test images of %dx%d, %d rank%s, kernels %s\n", s->data, s->info.count,
-            s->info.height, s->info.width, comm->size, comm->size == 1 ? "" : "s", s->model.kernels->name);
+    fprintf(out, "data %s: %" PRId64 " test images of %dx%dx%d, %d classes, %d rank%s, kernels %s\n", s->data,
+            s->info->count, s->info->channels, s->info->height, s->info->width, k, comm->size,
+            comm->size == 1 ? "" : "s", s->model.kernels->name);
     fprintf(out, "test accuracy %.2f%% (%" PRId64 " of %" PRId64 "), error rate %.2f%%\n\n", 100.0 * acc, correct,
             total, 100.0 * (1.0 - acc));
-    fprintf(out, "digit  images  correct  accuracy\n");
-    for (int t = 0; t < CD_CLASSES; t++) {
+    fprintf(out, "class  images  correct  accuracy%s\n", names[0] ? "  name" : "");
+    for (int t = 0; t < k; t++) {
         int64_t row = 0;
-        for (int p = 0; p < CD_CLASSES; p++) row += cm[t * CD_CLASSES + p];
-        const int64_t hit = cm[t * CD_CLASSES + t];
+        for (int p = 0; p < k; p++) row += cm[t * k + p];
+        const int64_t hit = cm[t * k + t];
+        char name[256];
+        cd_data_class_name(names, t, name, sizeof name);
         if (row)
-            fprintf(out, "%5d  %6" PRId64 "  %7" PRId64 "  %7.2f%%\n", t, row, hit, 100.0 * (double)hit / (double)row);
+            fprintf(out, "%5d  %6" PRId64 "  %7" PRId64 "  %7.2f%%", t, row, hit, 100.0 * (double)hit / (double)row);
         else
-            fprintf(out, "%5d  %6" PRId64 "  %7" PRId64 "  %8s\n", t, row, hit, "-");
+            fprintf(out, "%5d  %6" PRId64 "  %7" PRId64 "  %8s", t, row, hit, "-");
+        fprintf(out, "%s%s\n", name[0] ? "  " : "", name);
     }
-    fprintf(out, "\nconfusion matrix (rows: true digit, columns: predicted digit)\n");
+    fprintf(out, "\nconfusion matrix (rows: true class, columns: predicted class)\n");
     fprintf(out, "true\\pred");
-    for (int p = 0; p < CD_CLASSES; p++) fprintf(out, " %6d", p);
+    for (int p = 0; p < k; p++) fprintf(out, " %6d", p);
     fprintf(out, "\n");
-    for (int t = 0; t < CD_CLASSES; t++) {
+    for (int t = 0; t < k; t++) {
         fprintf(out, "%9d", t);
-        for (int p = 0; p < CD_CLASSES; p++) fprintf(out, " %6" PRId64, cm[t * CD_CLASSES + p]);
+        for (int p = 0; p < k; p++) fprintf(out, " %6" PRId64, cm[t * k + p]);
         fprintf(out, "\n");
     }
     fprintf(out, "\ninference %.3f s, %.0f img/s (batch %d)\n", s->seconds,
@@ -189,7 +210,7 @@ static cd_status run_eval(const eval_options *o, cd_comm *comm, eval_state *s, c
     /* Timed from here: the forward passes and the sum, not the loading. */
     const double t0 = now_s();
     CD_TRY(cd_comm_agree_named(comm, count(s, err), err));
-    CD_TRY(comm->allreduce_sum_i64(comm, s->confusion, CD_CLASSES * CD_CLASSES, err));
+    CD_TRY(comm->allreduce_sum_i64(comm, s->confusion, (size_t)s->classes * (size_t)s->classes, err));
     s->seconds = now_s() - t0;
     if (comm->rank == 0) report(o, comm, s, stdout);
     return CD_OK;
@@ -235,6 +256,7 @@ int cd_cli_eval_main(int argc, char **argv)
     if (s) {
         if (s->model_built) cd_model_free(&s->model);
         cd_data_free(&s->test);
+        cd_free(s->confusion);
         cd_free(s);
     }
     fflush(stdout);

@@ -7,61 +7,106 @@
 #include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/data.h"
 
-/* One split read whole through the data reader, as training would read it (every label 0-9, every
+/* One split read whole through the data reader, as training would read it (every label 0..K-1, every
  * pixel 0-255), a block at a time; per_class counts its rows of each label. */
 typedef struct split_scan {
     cd_data_info info;
-    int64_t per_class[CD_CLASSES];
+    int64_t per_class[CD_MAX_CLASSES];
+    int64_t sums[2 * CD_MAX_CHANNELS]; /* cd_data_pixel_sums over the whole split */
     char storage[512];
 } split_scan;
 
-static cd_status scan_split(const char *path, const char *split, split_scan *s, cd_error *err)
+static cd_status scan_split(const char *path, const char *split, const cd_data_info *info, int classes, split_scan *s,
+                            cd_error *err)
 {
     memset(s, 0, sizeof *s);
-    CD_TRY(cd_data_inspect(path, split, &s->info, err));
-    const int64_t pixels = (int64_t)s->info.height * s->info.width;
+    s->info = *info;
+    const int64_t pixels = (int64_t)s->info.channels * s->info.height * s->info.width;
     const int64_t block = pixels < (1 << 24) ? (1 << 24) / pixels : 1; /* about 16 MiB of pixels at a time */
     for (int64_t at = 0; at < s->info.count; at += block) {
         const int64_t n = s->info.count - at < block ? s->info.count - at : block;
         cd_dataset d;
-        CD_TRY(cd_data_load(path, split, at, n, &d, err));
+        CD_TRY(cd_data_load_beating(path, split, at, n, classes, NULL, NULL, &d, err));
         for (int64_t i = 0; i < n; i++) s->per_class[d.labels[i]]++;
+        int64_t part[2 * CD_MAX_CHANNELS];
+        cd_data_pixel_sums(&d, 0, d.count, part);
+        for (int c = 0; c < 2 * s->info.channels; c++) s->sums[c] += part[c];
         cd_data_free(&d);
     }
     return cd_data_describe_storage(path, split, s->storage, sizeof s->storage, err);
 }
 
-static void print_split(FILE *out, const char *split, const split_scan *s)
+static void print_split(FILE *out, const char *split, const split_scan *s, int classes)
 {
     int present = 0;
     int64_t fewest = INT64_MAX, most = 0;
-    for (int c = 0; c < CD_CLASSES; c++) {
+    for (int c = 0; c < classes; c++) {
         if (s->per_class[c] == 0) continue;
         present++;
         if (s->per_class[c] < fewest) fewest = s->per_class[c];
         if (s->per_class[c] > most) most = s->per_class[c];
     }
     fprintf(out, "  /%s: %" PRId64 " images of %dx%d, %d of %d classes present (%" PRId64 " to %" PRId64
-            " rows each)\n    %s\n", split, s->info.count, s->info.height, s->info.width, present, CD_CLASSES,
+            " rows each)\n    %s\n", split, s->info.count, s->info.height, s->info.width, present, classes,
             fewest, most, s->storage);
 }
 
-/* A file with a /train or /test group is meant as a data set: described when both splits read
- * whole, else refused for what is wrong with it (the data reader's own message). */
+static void print_values(FILE *out, const double *v, int n)
+{
+    for (int c = 0; c < n; c++) fprintf(out, "%s%.6g", c ? "," : "", v[c]);
+}
+
+/* A file with a /train or /test group is meant as a data set: described as training would see it when
+ * both splits read whole, else refused for what is wrong with it (the data reader's own message). */
 static cd_status describe_data(const char *path, FILE *out, cd_error *err)
 {
     split_scan *s = NULL;
+    cd_data_set_info *set = NULL;
     CD_ALLOC(err, s, 2);
-    cd_status st = scan_split(path, "train", &s[0], err);
-    if (st == CD_OK) st = scan_split(path, "test", &s[1], err);
-    if (st == CD_OK && (s[0].info.height != s[1].info.height || s[0].info.width != s[1].info.width))
-        st = CD_FAIL(err, CD_E_INPUT, "%s: /test/images are %dx%d but /train/images are %dx%d", path, s[1].info.height,
-                     s[1].info.width, s[0].info.height, s[0].info.width);
+    cd_status st = CD_OK;
+    set = cd_alloc_zeroed(sizeof *set);
+    if (!set) st = CD_FAIL(err, CD_E_NOMEM, "out of memory");
+    if (st == CD_OK) st = cd_data_inspect_set(path, set, err);
+    if (st == CD_OK) st = scan_split(path, "train", &set->train, set->classes, &s[0], err);
+    if (st == CD_OK && set->has_test) st = scan_split(path, "test", &set->test, set->classes, &s[1], err);
+    double mean[CD_MAX_CHANNELS], std[CD_MAX_CHANNELS];
+    /* What training would compute (over every training row; --val-rows leaves its rows out), or its refusal. */
+    if (st == CD_OK && !set->train.has_norm)
+        st = cd_data_norm_from_sums(s[0].sums, set->train.channels, set->train.count,
+                                    (int64_t)set->train.height * set->train.width, path, mean, std, err);
     if (st == CD_OK) {
-        fprintf(out, "%s: cnn_ddp data set, verified (every row read: labels 0-9, pixels 0-255)\n", path);
-        print_split(out, "train", &s[0]);
-        print_split(out, "test", &s[1]);
+        const cd_data_info *t = &set->train;
+        fprintf(out, "%s: cnn_ddp data set, verified (every row read: labels 0-%d, pixels 0-255)\n", path,
+                set->classes - 1);
+        fprintf(out, "  images       %dx%dx%d (CxHxW), layout %s\n", t->channels, t->height, t->width,
+                cd_data_layout_name(t->layout));
+        fprintf(out, "  classes      %d (%s)", set->classes,
+                set->classes_from_attr ? "num_classes on /train/labels" : "the largest label + 1");
+        if (set->class_names[0]) {
+            fprintf(out, ": ");
+            for (const char *c = set->class_names; *c; c++) fputs(*c == '\n' ? ", " : (char[]){*c, 0}, out);
+        } else {
+            fprintf(out, ", no class_names");
+        }
+        fprintf(out, "\n  normalise    ");
+        if (t->has_norm) {
+            fprintf(out, "mean ");
+            print_values(out, t->mean, t->channels);
+            fprintf(out, " std ");
+            print_values(out, t->std, t->channels);
+            fprintf(out, " (stored on /train/images)\n");
+        } else {
+            fprintf(out, "not stored: would be computed at start-up: mean ");
+            print_values(out, mean, t->channels);
+            fprintf(out, " std ");
+            print_values(out, std, t->channels);
+            fprintf(out, " over all %" PRId64 " training rows (without --val-rows)\n", t->count);
+        }
+        print_split(out, "train", &s[0], set->classes);
+        if (set->has_test) print_split(out, "test", &s[1], set->classes);
+        else fprintf(out, "  /test: none (training runs without a test evaluation; eval needs one)\n");
     }
+    cd_free(set);
     cd_free(s);
     return st;
 }
@@ -78,8 +123,16 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
         cd_ckpt_run_id_text(cd_ckpt_run_id(meta), run_id);
         fprintf(out, "  written by   cnn_ddp %s\n  run          %s\n  model        %s\n", meta->version, run_id,
                 meta->model);
-        fprintf(out, "  data         %s: %" PRId64 " training rows of %" PRId64 "x%" PRId64 ", checksum %016" PRIx64 "\n",
-                meta->data, meta->data_rows, meta->data_height, meta->data_width, meta->data_checksum);
+        fprintf(out, "  data         %s: %" PRId64 " training rows of %" PRId64 "x%" PRId64 "x%" PRId64 " (CxHxW), "
+                "checksum %016" PRIx64 "%s\n", meta->data, meta->data_rows, meta->data_channels, meta->data_height,
+                meta->data_width, meta->data_checksum, meta->val_rows ? "" : ", no validation rows");
+        if (meta->val_rows) fprintf(out, "  validation   the %" PRId64 " rows after them\n", meta->val_rows);
+        fprintf(out, "  classes      %" PRId64, meta->classes);
+        if (meta->class_names[0]) {
+            fprintf(out, ": ");
+            for (const char *c = meta->class_names; *c; c++) fputs(*c == '\n' ? ", " : (char[]){*c, 0}, out);
+        }
+        fprintf(out, "\n  normalise    mean %s std %s\n", meta->norm_mean, meta->norm_std);
         fprintf(out, "  position     step %" PRId64 " (epoch %" PRId64 ", step %" PRId64 " of it)\n", meta->step,
                 meta->epoch + 1, meta->step_in_epoch);
         fprintf(out, "  training     seed %" PRIu64 ", batch %" PRId64 " (written by %" PRId64 " rank%s), lr %g (%s), "

@@ -1,4 +1,5 @@
 /* Rebuilding a trained model from a checkpoint, shared by `eval` and `predict`. */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,12 +22,13 @@ cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_bat
     }
     const cd_kernels *kernels;
     CD_TRY(cd_kernels_select(kind, &kernels, err));
-    cd_shape input = {1, height, width};
+    const int classes = (int)meta->classes;
+    cd_shape input = {(int)meta->data_channels, height, width};
     if (budget) {
         /* Before the model's buffers are allocated: `eval --batch 65536` needs gigabytes. */
         cd_model_bytes mb;
         cd_memory_plan plan = *budget;
-        if (cd_model_memory(&spec, input, CD_CLASSES, max_batch, kernels, &mb, err) == CD_OK) {
+        if (cd_model_memory(&spec, input, classes, max_batch, kernels, &mb, err) == CD_OK) {
             cd_memory_plan_add(&plan, mb.arenas, "the model's parameters (%zu, most in %s)", mb.params, mb.largest_layer);
             cd_memory_plan_add(&plan, mb.activations, "the activations for a batch of %d", max_batch);
             CD_TRY(cd_memory_check(&plan, limit, "use a smaller --batch, more ranks, or more memory "
@@ -34,7 +36,7 @@ cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_bat
         }
     }
     cd_error build_err = {0};
-    st = cd_model_build(&spec, input, CD_CLASSES, max_batch, kernels, model, &build_err);
+    st = cd_model_build(&spec, input, classes, max_batch, kernels, model, &build_err);
     if (st != CD_OK) {
         if (st != CD_E_INPUT) {
             *err = build_err;
@@ -74,4 +76,39 @@ void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size)
         }
         line += len + (nl ? 1 : 0);
     }
+}
+
+cd_status cd_cli_check_data(const char *what, const char *data, const cd_data_set_info *set, const cd_ckpt_meta *meta,
+                            cd_error *err)
+{
+    const cd_data_info *d = &set->train;
+    if (d->channels != meta->data_channels)
+        return CD_FAIL(err, CD_E_INPUT, "%s: %s has %d channel%s, the checkpoint's run had %" PRId64 " (data_channels)",
+                       what, data, d->channels, d->channels == 1 ? "" : "s", meta->data_channels);
+    if (set->classes != meta->classes)
+        return CD_FAIL(err, CD_E_INPUT, "%s: %s has %d classes, the checkpoint's run had %" PRId64 " (classes)", what,
+                       data, set->classes, meta->classes);
+    if (d->has_norm) {
+        char mean[CD_NORM_TEXT_MAX], std[CD_NORM_TEXT_MAX];
+        cd_data_norm_format(d->mean, d->channels, mean, sizeof mean);
+        cd_data_norm_format(d->std, d->channels, std, sizeof std);
+        if (strcmp(mean, meta->norm_mean) != 0 || strcmp(std, meta->norm_std) != 0)
+            return CD_FAIL(err, CD_E_INPUT, "%s: %s stores the normalisation mean %s std %s, the checkpoint's run used "
+                           "mean %s std %s (norm_mean, norm_std)", what, data, mean, std, meta->norm_mean,
+                           meta->norm_std);
+    }
+    return CD_OK;
+}
+
+cd_status cd_cli_ckpt_norm(const char *ckpt, const cd_ckpt_meta *meta, double *mean, double *std, cd_error *err)
+{
+    const int c = (int)meta->data_channels;
+    if (cd_data_norm_parse(meta->norm_mean, mean, CD_MAX_CHANNELS) != c ||
+        cd_data_norm_parse(meta->norm_std, std, CD_MAX_CHANNELS) != c)
+        return CD_FAIL(err, CD_E_INPUT, "%s: norm_mean \"%s\" / norm_std \"%s\" are not %d numbers each "
+                       "(impossible checkpoint)", ckpt, meta->norm_mean, meta->norm_std, c);
+    for (int k = 0; k < c; k++)
+        if (!(std[k] > 0))
+            return CD_FAIL(err, CD_E_INPUT, "%s: norm_std value %d is %g, not > 0 (impossible checkpoint)", ckpt, k, std[k]);
+    return CD_OK;
 }

@@ -1,6 +1,8 @@
-/* `cnn_ddp predict --ckpt FILE IMAGE...` or `--h5 FILE.h5 --index I [--split test|train]`: the digit a
- * checkpoint's model sees in each image, with the ten softmax probabilities. Images go through the
- * same normalisation as the training data, so an image written from the data set predicts the same. */
+/* `cnn_ddp predict --ckpt FILE IMAGE...` or `--h5 FILE.h5 --index I [--split test|train]`: the class a
+ * checkpoint's model sees in each image (and its name, when the data named its classes), with the K
+ * softmax probabilities. Images go through the normalisation the model was trained with (recorded in
+ * the checkpoint), so an image written from the data set predicts the same. PGM/PNG files are read as
+ * grey: a model of C channels gets the grey value in each. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -78,7 +80,9 @@ typedef struct predict_state {
     cd_ckpt_meta meta;
     int n;
     cd_image images[MAX_IMAGES];
-    uint8_t label; /* --h5 only */
+    uint8_t label;      /* --h5 only */
+    cd_dataset row;     /* --h5 only: the row itself, all its channels */
+    cd_data_set_info *set; /* --h5 only */
 } predict_state;
 
 /* The first image size at which the checkpoint's weights load: its training data's, MNIST's 28x28,
@@ -87,14 +91,15 @@ static cd_status load_model(const predict_options *o, predict_state *s, cd_error
 {
     CD_TRY(cd_ckpt_verify(o->ckpt, &s->meta, err));
     char trained[CD_PATH_MAX];
-    cd_data_info info;
     cd_error ignored = {0};
     int sizes[3][2], n_sizes = 0;
     cd_cli_ckpt_data_path(&s->meta, trained, sizeof trained);
-    if (trained[0] && cd_data_inspect(trained, "train", &info, &ignored) == CD_OK) {
-        sizes[n_sizes][0] = info.height;
-        sizes[n_sizes++][1] = info.width;
+    /* Checkpoints record their image size; the trained data file was asked before they did. */
+    if (s->meta.data_height > 0 && s->meta.data_width > 0) {
+        sizes[n_sizes][0] = (int)s->meta.data_height;
+        sizes[n_sizes++][1] = (int)s->meta.data_width;
     }
+    (void)ignored;
     sizes[n_sizes][0] = 28;
     sizes[n_sizes++][1] = 28;
     sizes[n_sizes][0] = s->images[0].height;
@@ -121,20 +126,22 @@ static cd_status load_model(const predict_options *o, predict_state *s, cd_error
 /* One row of the data set as an image. */
 static cd_status load_h5(const predict_options *o, predict_state *s, cd_error *err)
 {
-    cd_data_info info;
-    CD_TRY(cd_data_inspect(o->h5, o->split, &info, err));
-    if (o->index >= info.count)
+    CD_ALLOC(err, s->set, 1);
+    CD_TRY(cd_data_inspect_set(o->h5, s->set, err));
+    const cd_data_info *info = strcmp(o->split, "train") == 0 ? &s->set->train : &s->set->test;
+    if (strcmp(o->split, "test") == 0 && !s->set->has_test)
+        return CD_FAIL(err, CD_E_INPUT, "%s: /test: missing group (use --split train)", o->h5);
+    if (o->index >= info->count)
         return CD_FAIL(err, CD_E_INPUT, "--index %lld is out of range: %s /%s has %" PRId64 " images (0..%" PRId64 ")",
-                       o->index, o->h5, o->split, info.count, info.count - 1);
-    cd_dataset row = {0};
-    CD_TRY(cd_data_load(o->h5, o->split, (int64_t)o->index, 1, &row, err));
+                       o->index, o->h5, o->split, info->count, info->count - 1);
+    CD_TRY(cd_data_load_beating(o->h5, o->split, (int64_t)o->index, 1, s->set->classes, NULL, NULL, &s->row, err));
     cd_image *img = &s->images[0];
-    img->height = row.height;
-    img->width = row.width;
-    img->pixels = cd_alloc_zeroed((size_t)row.height * (size_t)row.width);
-    if (img->pixels) memcpy(img->pixels, row.images, (size_t)row.height * (size_t)row.width);
-    s->label = row.labels[0];
-    cd_data_free(&row);
+    img->height = s->row.height;
+    img->width = s->row.width;
+    /* The first channel stands for the image in the warnings and --save-pgm. */
+    img->pixels = cd_alloc_zeroed((size_t)s->row.height * (size_t)s->row.width);
+    if (img->pixels) memcpy(img->pixels, s->row.images, (size_t)s->row.height * (size_t)s->row.width);
+    s->label = s->row.labels[0];
     if (!img->pixels) return CD_FAIL(err, CD_E_NOMEM, "out of memory for one image");
     s->n = 1;
     return CD_OK;
@@ -180,23 +187,54 @@ static cd_status run_predict(const predict_options *o, predict_state *s, cd_erro
                     o->invert ? " (after --invert)" : ": pass --invert if so");
     }
     CD_TRY(load_model(o, s, err));
+    if (o->h5) CD_TRY(cd_cli_check_data("predict", o->h5, s->set, &s->meta, err));
+    const int channels = (int)s->meta.data_channels, classes = (int)s->meta.classes;
+    if (o->save_pgm && channels > 1)
+        return CD_FAIL(err, CD_E_USAGE, "--save-pgm: the model takes %d-channel images, which a PGM cannot hold",
+                       channels);
     if (o->save_pgm) CD_TRY(cd_image_write_pgm(o->save_pgm, &s->images[0], err));
+    double mean[CD_MAX_CHANNELS], std[CD_MAX_CHANNELS];
+    CD_TRY(cd_cli_ckpt_norm(o->ckpt, &s->meta, mean, std, err));
     cd_model *m = &s->model;
-    for (int i = 0; i < s->n; i++) {
-        /* The data set's own conversion, so a saved image and its data set row give the same bits. */
-        cd_dataset one = {0, 1, s->images[i].height, s->images[i].width, s->images[i].pixels, &s->label};
-        cd_data_gather_range(&one, 0, 1, m->act[0], NULL);
-        cd_model_forward(m, m->act[0], 1);
-        double p[CD_CLASSES];
-        const int digit = softmax(cd_model_logits(m), CD_CLASSES, p);
-        if (o->h5)
-            printf("%s /%s[%lld] (label %d): digit %d  p", o->h5, o->split, o->index, s->label, digit);
-        else
-            printf("%s: digit %d  p", o->images[i], digit);
-        for (int c = 0; c < CD_CLASSES; c++) printf(" %d:%.4f", c, p[c]);
-        printf("\n");
+    double *p = NULL;
+    CD_ALLOC(err, p, classes);
+    cd_status st = CD_OK;
+    for (int i = 0; i < s->n && st == CD_OK; i++) {
+        /* The data set's own conversion, so a saved image and its data set row give the same bits. An image
+         * file is grey: each of the model's channels gets the grey value. */
+        const size_t hw = (size_t)s->images[i].height * (size_t)s->images[i].width;
+        cd_dataset one = {.count = 1, .height = s->images[i].height, .width = s->images[i].width,
+                          .labels = &s->label, .channels = channels};
+        uint8_t *pixels = o->h5 ? s->row.images : cd_alloc_zeroed(hw * (size_t)channels);
+        if (!pixels) {
+            st = CD_FAIL(err, CD_E_NOMEM, "out of memory for one image");
+            break;
+        }
+        if (!o->h5)
+            for (int c = 0; c < channels; c++) memcpy(pixels + (size_t)c * hw, s->images[i].pixels, hw);
+        one.images = pixels;
+        st = cd_data_set_norm(&one, mean, std, err);
+        if (st == CD_OK) {
+            cd_data_gather_range(&one, 0, 1, m->act[0], NULL);
+            cd_model_forward(m, m->act[0], 1);
+            const int best = softmax(cd_model_logits(m), classes, p);
+            char name[256], named[272] = "";
+            cd_data_class_name(s->meta.class_names, best, name, sizeof name);
+            if (name[0]) snprintf(named, sizeof named, " (%s)", name);
+            /* MNIST's word for a class, where the checkpoint's data is MNIST-shaped and names none */
+            const char *word = !s->meta.class_names[0] && classes == 10 && channels == 1 ? "digit" : "class";
+            if (o->h5)
+                printf("%s /%s[%lld] (label %d): %s %d%s  p", o->h5, o->split, o->index, s->label, word, best, named);
+            else
+                printf("%s: %s %d%s  p", o->images[i], word, best, named);
+            for (int c = 0; c < classes; c++) printf(" %d:%.4f", c, p[c]);
+            printf("\n");
+        }
+        cd_free(one.norm);
+        if (!o->h5) cd_free(pixels);
     }
-    return CD_OK;
+    cd_free(p);
+    return st;
 }
 
 int cd_cli_predict_main(int argc, char **argv)
@@ -216,6 +254,8 @@ int cd_cli_predict_main(int argc, char **argv)
     if (s) {
         if (s->model_built) cd_model_free(&s->model);
         for (int i = 0; i < MAX_IMAGES; i++) cd_image_free(&s->images[i]);
+        cd_data_free(&s->row);
+        cd_free(s->set);
     }
     cd_free(o);
     cd_free(s);
@@ -228,16 +268,20 @@ const char *cd_cli_subcommand_usage(void)
            "  cnn_ddp info FILE\n"
            "      what a checkpoint or data file holds, and whether every checksum verifies\n"
            "  cnn_ddp eval --ckpt FILE [--data FILE.h5] [--kernels K] [--batch N] [--timeout SEC]\n"
-           "      accuracy of a checkpoint on the /test split: overall, per digit, and the confusion matrix\n"
-           "      (rows: true digit, columns: predicted). --data defaults to the checkpoint's training data,\n"
-           "      else datasets/mnist.h5; --batch is the evaluation batch (default 256, any value gives the\n"
-           "      same result). Under mpirun -np N the test rows are split over the ranks; same result.\n"
+           "      accuracy of a checkpoint on the /test split: overall, per class (with the data's class names),\n"
+           "      and the confusion matrix (rows: true class, columns: predicted). --data defaults to the\n"
+           "      checkpoint's training data, else datasets/mnist.h5; data whose channels, classes or stored\n"
+           "      normalisation differ from the checkpoint's run is refused; the inputs are normalised as the\n"
+           "      checkpoint's run did. --batch is the evaluation batch (default 256, any value gives the same\n"
+           "      result). Under mpirun -np N the test rows are split over the ranks; same result.\n"
            "      --timeout: as for training (default 120; 0: no watchdog).\n"
            "  cnn_ddp predict --ckpt FILE [--invert] [--kernels K] IMAGE...\n"
            "  cnn_ddp predict --ckpt FILE --h5 FILE.h5 --index I [--split test|train] [--save-pgm OUT.pgm]\n"
-           "      the predicted digit and the ten softmax probabilities of each image. IMAGE: 8-bit PGM (P2/P5)\n"
-           "      or non-interlaced 8-bit PNG (grey, grey+alpha, RGB, RGBA; colour becomes grey, alpha is laid\n"
-           "      over black), of the size the model was trained on (28x28 for MNIST). MNIST digits are white\n"
-           "      ink (255) on black (0): a dark-on-light image is reported (mean pixel > 127), not changed;\n"
-           "      --invert turns it round. --save-pgm writes the image the model saw.\n";
+           "      the predicted class (its name when the data named them; \"digit\" for unnamed MNIST-shaped\n"
+           "      data) and the softmax probability of every class. IMAGE: 8-bit PGM (P2/P5) or non-interlaced\n"
+           "      8-bit PNG (grey, grey+alpha, RGB, RGBA; colour becomes grey, alpha is laid over black), of the\n"
+           "      size the model was trained on; a model of C channels gets the grey value in each channel.\n"
+           "      MNIST digits are white ink (255) on black (0): a dark-on-light image is reported (mean pixel\n"
+           "      > 127), not changed; --invert turns it round. --save-pgm writes the image the model saw\n"
+           "      (1-channel models only).\n";
 }

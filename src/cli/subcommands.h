@@ -3,6 +3,7 @@
 #include "cnn_ddp/memory_limit.h"
 #include <stdio.h>
 #include "cnn_ddp/ckpt.h"
+#include "cnn_ddp/data.h"
 #include "cnn_ddp/error.h"
 #include "cnn_ddp/kernels.h"
 #include "cnn_ddp/model.h"
@@ -16,7 +17,7 @@ int cd_cli_predict_main(int argc, char **argv);
 /* Usage of the subcommands (info, eval, predict), for appending to --help. */
 const char *cd_cli_subcommand_usage(void);
 
-/* A checkpoint's model, rebuilt from the spec in its metadata for height x width inputs and batches
+/* A checkpoint's model, rebuilt from the spec in its metadata for data_channels x height x width inputs and batches
  * of up to max_batch, with the checkpoint's weights loaded. CD_E_INPUT when the checkpoint is missing
  * or damaged, or when the model cannot take images of that size. On success the caller frees `model`
  * with cd_model_free; meta is filled. */
@@ -25,6 +26,12 @@ const char *cd_cli_subcommand_usage(void);
 cd_status cd_cli_load_model(const char *ckpt, int height, int width, int max_batch, cd_kernel_kind kernels,
                             const cd_memory_plan *budget, const cd_memory_limit *limit, cd_model *model,
                             cd_ckpt_meta *meta, cd_error *err);
+/* Refuses (CD_E_INPUT, "<what>: <data> has 3 channels, the checkpoint's run had 1 (data_channels)") a data
+ * set whose channels, classes or stored normalisation differ from the checkpoint's run. */
+cd_status cd_cli_check_data(const char *what, const char *data, const cd_data_set_info *set, const cd_ckpt_meta *meta,
+                            cd_error *err);
+/* The checkpoint's normalisation (norm_mean, norm_std) as data_channels doubles each. */
+cd_status cd_cli_ckpt_norm(const char *ckpt, const cd_ckpt_meta *meta, double *mean, double *std, cd_error *err);
 /* The training data path recorded in a checkpoint's configuration ("data=..."); "" if none. */
 void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size);
 

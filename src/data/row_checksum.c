@@ -51,7 +51,7 @@ static uint64_t row_hash(uint64_t index, const uint8_t *pixels, size_t n, uint8_
 
 uint64_t cd_data_rows_checksum(const cd_dataset *d)
 {
-    const size_t pixels = (size_t)d->height * (size_t)d->width;
+    const size_t pixels = (size_t)(d->channels > 0 ? d->channels : 1) * (size_t)d->height * (size_t)d->width;
     uint64_t sum = 0;
     for (int64_t r = 0; r < d->count; r++)
         sum += row_hash((uint64_t)(d->first_row + r), d->images + (size_t)r * pixels, pixels, d->labels[r]);

@@ -45,6 +45,7 @@ static cd_status layout(const cd_model_spec *spec, cd_shape input, int classes, 
     for (int i = 0; i < m->n_layers; i++) {
         cd_layer *l = &m->layers[i];
         l->spec = spec->layers[i];
+        if (l->spec.out == CD_SPEC_CLASSES) l->spec.out = classes; /* fc(classes) */
         l->in = shape;
         snprintf(l->name, sizeof l->name, "%s%d", cd_layer_type_name(l->spec.type), ++counts[l->spec.type]);
         const cd_layer_ops *ops = cd_layer_ops_for(l->spec.type);

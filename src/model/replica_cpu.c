@@ -110,6 +110,14 @@ static cd_status cpu_predict(cd_replica *r, int n, int32_t *pred, cd_error *err)
     return CD_OK;
 }
 
+static cd_status cpu_logits(cd_replica *r, int n, float *out, cd_error *err)
+{
+    (void)err;
+    const cd_model *m = cpu(r)->model;
+    memcpy(out, cd_model_logits(m), sizeof(float) * (size_t)n * (size_t)m->classes);
+    return CD_OK;
+}
+
 static cd_status cpu_upload(cd_replica *r, const float *params, const float *momentum, cd_error *err)
 {
     (void)err;
@@ -140,6 +148,7 @@ static const cd_replica_ops cpu_ops = {
     .input = cpu_input, .labels = cpu_labels, .begin_step = cpu_begin_step, .chunks = cpu_chunks,
     .reduce_buffer = cpu_reduce_buffer, .reduced = cpu_reduced, .failure = cpu_failure, .update = cpu_update,
     .predict = cpu_predict, .upload = cpu_upload, .download = cpu_download, .free = cpu_free,
+    .logits = cpu_logits,
 };
 
 cd_status cd_replica_cpu(cd_model *model, int chunk, cd_replica **out, cd_error *err)

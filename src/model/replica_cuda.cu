@@ -446,11 +446,22 @@ static cd_status cuda_predict(cd_replica *base, int n, int32_t *pred, cd_error *
     return CD_OK;
 }
 
+/* After predict(n): its logits, [n][classes], to the host. */
+static cd_status cuda_logits(cd_replica *base, int n, float *out, cd_error *err)
+{
+    cuda_replica *r = cu(base);
+    CK(cudaSetDevice(r->device));
+    CK(cudaStreamSynchronize(r->stream));
+    CK(cudaMemcpy(out, r->act[r->n_layers], sizeof(float) * (size_t)n * (size_t)r->classes, cudaMemcpyDeviceToHost));
+    return CD_OK;
+}
+
 static const cd_replica_ops cuda_ops = {
     /* .input = */ cuda_input, /* .labels = */ cuda_labels, /* .begin_step = */ cuda_begin_step,
     /* .chunks = */ cuda_chunks, /* .reduce_buffer = */ cuda_reduce_buffer, /* .reduced = */ cuda_reduced,
     /* .failure = */ cuda_failure, /* .update = */ cuda_update, /* .predict = */ cuda_predict,
     /* .upload = */ cuda_upload, /* .download = */ cuda_download, /* .free = */ cuda_free,
+    /* .logits = */ cuda_logits,
 };
 
 extern "C" cd_status cd_replica_cuda(const cd_model *host, int device, int rank, int chunk, int max_chunks,

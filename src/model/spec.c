@@ -12,11 +12,12 @@
 #define SPEC_MAX_KERNEL 64
 #define SPEC_MAX_STRIDE 64
 
-static const char SEED_SPEC[] = "conv(10,k=5) pool(2) relu conv(20,k=5) pool(2) relu fc(10)";
+/* The built-in nets end in fc(classes): the data set's K (cd_spec_set_classes). */
+static const char SEED_SPEC[] = "conv(10,k=5) pool(2) relu conv(20,k=5) pool(2) relu fc(classes)";
 /* 3 conv, 3 ReLU, 3 max-pool, 3 linear, as the brief defines it: no ReLU between the linear layers.
  * 28 -> 14 -> 7 -> 3 after the three pools, so fc(128) sees 64*3*3 = 576 inputs. */
 static const char EXERCISE_SPEC[] = "conv(16,k=3,p=1) relu pool(2) conv(32,k=3,p=1) relu pool(2) "
-                                    "conv(64,k=3,p=1) relu pool(2) fc(128) fc(64) fc(10)";
+                                    "conv(64,k=3,p=1) relu pool(2) fc(128) fc(64) fc(classes)";
 /* Six weight layers under PyTorch's default init (each layer scales the signal by about 1/sqrt(3)) learn
  * slowly at the seed net's lr 0.01: after 10 epochs of the shared MNIST the exercise net is still
  * underfitting (train 98.5%, test 98.1%). At a constant 0.05 it fits (train 99.6%) but its last-step
@@ -91,7 +92,7 @@ static arg_slot positional_slot(cd_layer_type t) { return t == CD_LAYER_POOL ? S
 
 static const char *example(cd_layer_type t)
 {
-    return t == CD_LAYER_CONV ? "conv(10,k=5)" : t == CD_LAYER_POOL ? "pool(2)" : "fc(10)";
+    return t == CD_LAYER_CONV ? "conv(10,k=5)" : t == CD_LAYER_POOL ? "pool(2)" : "fc(10) or fc(classes)";
 }
 
 /* Maps a key to its slot for this layer type; -1 if the layer has no such key. */
@@ -156,6 +157,8 @@ static cd_status parse_slot(parser *p, const cd_layer_spec *L, int argi, const i
     const char *lname = cd_layer_type_name(L->type);
     const arg_slot first = positional_slot(L->type);
     const size_t arg_pos = p->pos, klen = ident_len(p);
+    if (argi == 0 && L->type == CD_LAYER_LINEAR && word_is(p->text + p->pos, klen, "classes"))
+        return *out = first, CD_OK; /* fc(classes): the value, read by parse_args */
     if (klen == 0) {
         if (argi == 0) return *out = first, CD_OK;
         if (L->type == CD_LAYER_LINEAR) return fail_at(p, arg_pos, "fc takes a single argument, its output count");
@@ -230,8 +233,14 @@ static cd_status parse_args(parser *p, cd_layer_spec *L)
         long long v = 0;
         char what[48];
         snprintf(what, sizeof what, "for the %s %s", lname, SLOT_NAME[slot]);
-        CD_TRY(parse_int(p, what, &v));
-        CD_TRY(check_range(p, vpos, lname, (arg_slot)slot, v));
+        const size_t word = ident_len(p);
+        if (L->type == CD_LAYER_LINEAR && slot == SLOT_OUT && word_is(p->text + p->pos, word, "classes")) {
+            p->pos += word; /* the data set's number of classes, filled in by cd_spec_set_classes */
+            v = CD_SPEC_CLASSES;
+        } else {
+            CD_TRY(parse_int(p, what, &v));
+            CD_TRY(check_range(p, vpos, lname, (arg_slot)slot, v));
+        }
         have[slot] = 1;
         where[slot] = vpos;
         val[slot] = v;
@@ -260,7 +269,8 @@ static int format_layer(const cd_layer_spec *L, char *buf, size_t size)
     case CD_LAYER_POOL: return snprintf(buf, size, "pool(%d,s=%d)", L->k, L->stride);
     case CD_LAYER_RELU: return snprintf(buf, size, "relu");
     case CD_LAYER_FLATTEN: return snprintf(buf, size, "flatten");
-    case CD_LAYER_LINEAR: return snprintf(buf, size, "fc(%d)", L->out);
+    case CD_LAYER_LINEAR:
+        return L->out == CD_SPEC_CLASSES ? snprintf(buf, size, "fc(classes)") : snprintf(buf, size, "fc(%d)", L->out);
     }
     return snprintf(buf, size, "?");
 }
@@ -332,11 +342,16 @@ static cd_status parse_layers(parser *p, cd_model_spec *spec)
     if (spec->n_layers == 0)
         return fail_at(p, 0, "empty; give 'seed', 'exercise' or layers such as "
                                   "'conv(10,k=5) pool(2) relu fc(10)'");
-    const cd_layer_spec *last = &spec->layers[spec->n_layers - 1];
-    if (last->type != CD_LAYER_LINEAR)
-        return fail_at(p, last_start,
-                       "the last layer is %s but must be fc (e.g. fc(10), which gives the class scores)",
-                       cd_layer_type_name(last->type));
+    /* A spec that does not end in fc gets fc(classes), the class scores, appended. */
+    if (spec->layers[spec->n_layers - 1].type != CD_LAYER_LINEAR) {
+        if (spec->n_layers == CD_MAX_LAYERS)
+            return fail_at(p, last_start, "more than %d layers with the fc(classes) appended after the last one",
+                           CD_MAX_LAYERS);
+        if (canon_len + strlen(" fc(classes)") > CD_SPEC_TEXT_MAX - 1)
+            return fail_at(p, last_start, "the canonical form of the spec would exceed %d characters",
+                           CD_SPEC_TEXT_MAX - 1);
+        spec->layers[spec->n_layers++] = (cd_layer_spec){.type = CD_LAYER_LINEAR, .out = CD_SPEC_CLASSES};
+    }
     return CD_OK;
 }
 
@@ -367,6 +382,12 @@ cd_status cd_spec_parse(const char *text, cd_model_spec *out, cd_error *err)
     }
     *out = spec;
     return CD_OK;
+}
+
+void cd_spec_set_classes(cd_model_spec *spec, int classes)
+{
+    for (int i = 0; i < spec->n_layers; i++)
+        if (spec->layers[i].out == CD_SPEC_CLASSES) spec->layers[i].out = classes;
 }
 
 cd_model_recipe cd_spec_default_recipe(const char *text)

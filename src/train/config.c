@@ -126,6 +126,12 @@ static const cd_option options[] = {
     {"comm", "comm", CD_SECTION_TRAINING, ENUM(comm, comm_names, CD_COMM_AUTO), .metavar = "C",
      .help = ": how GPU ranks sum gradients\nThe sum is exact either way, so the result is the same.",
      .default_note = ": nccl with --device cuda, else mpi"},
+    {"val-rows", "val_rows", CD_SECTION_DATA, REAL(val_rows, 0.0, CLOSED, 1e15, CLOSED, 0.0), .print_g = 1,
+     .metavar = "N",
+     .help = "hold out the last N training rows (or, below 1, that fraction of them, rounded down) for "
+             "validation\nEach epoch then reports the validation accuracy and loss; the test set is evaluated at "
+             "the end. The same rows for any rank count; a resume must use the same value.",
+     .default_note = ": none, each epoch reports the test accuracy"},
     {"metrics", NULL, CD_SECTION_OUTPUT, TEXT(metrics, ""), .empty_ok = 1, .metavar = "FILE",
      .help = "JSON lines: config, per-epoch (epoch, step, train_loss, train_acc, test_acc, img_per_s, elapsed_s), "
              "optional per-step, final",

@@ -6,6 +6,7 @@
  * collective per step keeps all ranks in step.
  * The loop talks to its replica through the ops table only and never asks which device runs. */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -37,9 +38,13 @@ typedef struct run {
     int model_built;
     cd_sampler sampler;
     int shard_first, shard_count;
-    cd_dataset train, test;
-    int64_t test_total;
+    cd_data_set_info set;       /* the data file as inspected: shapes, classes, names, stored normalisation */
+    cd_dataset train, test, val;
+    int64_t test_total;         /* 0: no /test split */
+    int64_t val_total;          /* --val-rows resolved: the last val_total rows of /train, not trained on */
     int test_loaded;
+    double norm_mean[CD_MAX_CHANNELS], norm_std[CD_MAX_CHANNELS];
+    char norm_desc[CD_NORM_TEXT_MAX * 2 + 64];
     uint32_t **perm;            /* [shard_count]: this epoch's order of each local shard */
     int64_t perm_epoch;
     uint32_t *rows;             /* one chunk's local row indices */
@@ -116,12 +121,12 @@ static cd_status check_memory(run *r, cd_shape input, const cd_kernels *kernels,
     CD_TRY(cd_memory_limit_find("", cfg->memory_limit, "--memory-limit", cd_memory_local_ranks(), &limit, err));
     if (limit.bytes <= 0) return CD_OK;
     cd_model_bytes mb;
-    CD_TRY(cd_model_memory(&r->spec, input, CD_CLASSES, max_batch, kernels, &mb, err));
-    const double row = (double)input.h * input.w + 1; /* uint8 pixels and label */
+    CD_TRY(cd_model_memory(&r->spec, input, r->set.classes, max_batch, kernels, &mb, err));
+    const double row = (double)input.c * input.h * input.w + 1; /* uint8 pixels and label */
     cd_memory_plan plan = {0};
     cd_memory_plan_add(&plan, (double)train_rows * row, "this rank's %" PRId64 " training rows of %s", train_rows,
                        cfg->data);
-    cd_memory_plan_add(&plan, (double)test_rows * row, "its %" PRId64 " test rows", test_rows);
+    cd_memory_plan_add(&plan, (double)test_rows * row, "its %" PRId64 " test and validation rows", test_rows);
     cd_memory_plan_add(&plan, mb.arenas, "the model's parameters, gradients and momentum (%zu parameters, most in %s)",
                        mb.params, mb.largest_layer);
     cd_memory_plan_add(&plan, mb.activations, "the activations for %d samples per pass", max_batch);
@@ -129,42 +134,65 @@ static cd_status check_memory(run *r, cd_shape input, const cd_kernels *kernels,
                            "(--memory-limit none skips this check)", err);
 }
 
+/* --val-rows: a whole row count, or a fraction (below 1) of the training rows, rounded down. */
+static cd_status resolve_val_rows(run *r, int64_t rows, cd_error *err)
+{
+    const double v = r->cfg->val_rows;
+    if (v == 0) return CD_OK;
+    if (v < 1) {
+        r->val_total = (int64_t)floor(v * (double)rows);
+        if (r->val_total < 1)
+            return CD_FAIL(err, CD_E_USAGE, "--val-rows %g: that fraction of the %" PRId64 " training rows of %s is no "
+                           "row at all", v, rows, r->cfg->data);
+    } else {
+        if (v != floor(v))
+            return CD_FAIL(err, CD_E_USAGE, "--val-rows %g: give a whole number of rows, or a fraction below 1", v);
+        if (v >= (double)rows)
+            return CD_FAIL(err, CD_E_USAGE, "--val-rows %g: %s has only %" PRId64 " training rows", v, r->cfg->data,
+                           rows);
+        r->val_total = (int64_t)v;
+    }
+    return CD_OK;
+}
+
 /* This rank's blocks of the training split, and the model with buffers for its samples or an eval batch. */
 static cd_status load_local_data(run *r, cd_error *err)
 {
     const cd_train_config *cfg = r->cfg;
-    cd_data_info info, test_info;
-    CD_TRY(cd_data_inspect(cfg->data, "train", &info, err));
-    CD_TRY(cd_data_inspect(cfg->data, "test", &test_info, err));
-    if (test_info.height != info.height || test_info.width != info.width)
-        return CD_FAIL(err, CD_E_INPUT, "%s: /test/images are %dx%d but /train/images are %dx%d", cfg->data,
-                       test_info.height, test_info.width, info.height, info.width);
+    CD_TRY(cd_data_inspect_set(cfg->data, &r->set, err));
+    const cd_data_info *info = &r->set.train;
+    CD_TRY(resolve_val_rows(r, info->count, err));
+    const int64_t train_rows = info->count - r->val_total;
+    /* The data set's K in the spec's fc(classes), before its canonical text becomes the run's identity. */
+    cd_spec_set_classes(&r->spec, r->set.classes);
+    cd_spec_format(&r->spec, r->spec_text, sizeof r->spec_text);
     /* One block per sample of the batch: the sample is the unit of the exact sum, so any rank count up
      * to the batch splits a step without changing a bit. */
-    if (info.count < cfg->batch)
-        return CD_FAIL(err, CD_E_USAGE, "%s: %" PRId64 " training rows, fewer than the global batch of %d (a step "
-                       "takes one sample from each of %d blocks of the rows): lower --batch", cfg->data, info.count,
-                       cfg->batch, cfg->batch);
-    CD_TRY(cd_sampler_init(&r->sampler, info.count, cfg->batch, cfg->batch, cfg->seed, err));
+    if (train_rows < cfg->batch)
+        return CD_FAIL(err, CD_E_USAGE, "%s: %" PRId64 " training rows%s, fewer than the global batch of %d (a step "
+                       "takes one sample from each of %d blocks of the rows): lower --batch", cfg->data, train_rows,
+                       r->val_total ? " after --val-rows" : "", cfg->batch, cfg->batch);
+    CD_TRY(cd_sampler_init(&r->sampler, train_rows, cfg->batch, cfg->batch, cfg->seed, err));
     CD_TRY(cd_sampler_rank_shards(cfg->batch, r->comm->size, r->comm->rank, &r->shard_first, &r->shard_count, err));
     int64_t begin, end, unused;
     cd_sampler_shard_rows(&r->sampler, r->shard_first, &begin, &unused);
     cd_sampler_shard_rows(&r->sampler, r->shard_first + r->shard_count - 1, &unused, &end);
-    cd_shape input = {1, info.height, info.width};
+    cd_shape input = {info->channels, info->height, info->width};
     /* Room for all of a rank's samples in one pass, up to a bound on activation memory (beyond it the
      * replica takes them in several passes, which changes no bits). */
     int local = r->shard_count < MAX_LOCAL_BATCH ? r->shard_count : MAX_LOCAL_BATCH;
     int max_batch = local > EVAL_BATCH ? local : EVAL_BATCH;
     const cd_kernels *kernels;
     CD_TRY(cd_kernels_select(cfg->kernels, &kernels, err));
-    const int64_t size = r->comm->size, test_rows = (test_info.count + size - 1) / size;
-    CD_TRY(check_memory(r, input, kernels, max_batch, end - begin, test_rows, err));
+    r->test_total = r->set.has_test ? r->set.test.count : 0;
+    const int64_t size = r->comm->size, held = (r->test_total + size - 1) / size + (r->val_total + size - 1) / size;
+    CD_TRY(check_memory(r, input, kernels, max_batch, end - begin, held, err));
     cd_fault_loadstop(&r->fault, r->comm->rank);
-    CD_TRY(cd_data_load_beating(cfg->data, "train", begin, end - begin, cd_watchdog_beat_cb, r->watchdog, &r->train, err));
-    /* The test rows themselves are loaded after the first step: see ensure_test_data. */
-    r->test_total = test_info.count;
+    CD_TRY(cd_data_load_beating(cfg->data, "train", begin, end - begin, r->set.classes, cd_watchdog_beat_cb,
+                                r->watchdog, &r->train, err));
+    /* The test and validation rows themselves are loaded after the first step: see ensure_test_data. */
 
-    CD_TRY(cd_model_build(&r->spec, input, CD_CLASSES, max_batch, kernels, &r->model, err));
+    CD_TRY(cd_model_build(&r->spec, input, r->set.classes, max_batch, kernels, &r->model, err));
     r->model_built = 1;
     CD_ALLOC(err, r->rows, (size_t)r->shard_count * (size_t)r->sampler.chunk);
     CD_ALLOC(err, r->perm, r->shard_count);
@@ -176,14 +204,80 @@ static cd_status load_local_data(run *r, cd_error *err)
     return CD_OK;
 }
 
+/* Collective: the input normalisation, from the file's mean/std attributes or, when it has none, from
+ * the exact integer sums of every training row's pixels (each rank sums its rows, one exact allreduce),
+ * so every rank and every rank count gets the same doubles. */
+static cd_status resolve_norm(run *r, cd_error *err)
+{
+    const cd_data_info *info = &r->set.train;
+    const int channels = info->channels;
+    char mean[CD_NORM_TEXT_MAX], std[CD_NORM_TEXT_MAX];
+    if (info->has_norm) {
+        memcpy(r->norm_mean, info->mean, sizeof r->norm_mean);
+        memcpy(r->norm_std, info->std, sizeof r->norm_std);
+    } else {
+        int64_t sums[2 * CD_MAX_CHANNELS];
+        cd_data_pixel_sums(&r->train, 0, r->train.count, sums);
+        CD_TRY(r->comm->allreduce_sum_i64(r->comm, sums, 2 * channels, err));
+        CD_TRY(cd_data_norm_from_sums(sums, channels, r->sampler.rows, (int64_t)info->height * info->width,
+                                      r->cfg->data, r->norm_mean, r->norm_std, err));
+    }
+    CD_TRY(agree(r, cd_data_set_norm(&r->train, r->norm_mean, r->norm_std, err), err));
+    /* Four digits for people; the checkpoint keeps every bit (cd_data_norm_format). */
+    size_t used = 0;
+    for (int k = 0; k < 2; k++) {
+        const double *v = k ? r->norm_std : r->norm_mean;
+        used += (size_t)snprintf(r->norm_desc + used, sizeof r->norm_desc - used, "%s", k ? " std " : "mean ");
+        for (int c = 0; c < channels && used < sizeof r->norm_desc; c++)
+            used += (size_t)snprintf(r->norm_desc + used, sizeof r->norm_desc - used, "%s%.4f", c ? "," : "", v[c]);
+    }
+    if (used < sizeof r->norm_desc)
+        snprintf(r->norm_desc + used, sizeof r->norm_desc - used, "%s",
+                 info->has_norm ? " (from the file)" : " (computed at start-up)");
+    cd_data_norm_format(r->norm_mean, channels, mean, sizeof mean);
+    cd_data_norm_format(r->norm_std, channels, std, sizeof std);
+    snprintf(r->id.norm_mean, sizeof r->id.norm_mean, "%s", mean);
+    snprintf(r->id.norm_std, sizeof r->id.norm_std, "%s", std);
+    return CD_OK;
+}
+
+/* Rank 0, once the run is sure to start (so a refusal stays one line): what the data file left to us. */
+static void data_notes(run *r)
+{
+    if (!is_root(r) || !r->rep || !r->rep->note) return;
+    char line[CD_NORM_TEXT_MAX * 2 + 512];
+    if (!r->set.train.has_norm) {
+        snprintf(line, sizeof line, "%s: /train/images has no mean/std attributes: normalising with %s over its %" PRId64
+                 " training rows; store them in the file (the converter datasets/mnist2h5 writes them) so that every "
+                 "run and tool uses the same", r->cfg->data, r->norm_desc, r->sampler.rows);
+        r->rep->note(r->rep->ctx, line);
+    }
+    if (!r->set.has_test) {
+        snprintf(line, sizeof line, "%s has no /test split: training without a test evaluation%s", r->cfg->data,
+                 r->val_total ? " (the validation rows are evaluated each epoch)" : "");
+        r->rep->note(r->rep->ctx, line);
+    }
+}
+
 /* The run's identity and the checkpoint's view of the host arenas, once the model is built. */
 static void describe_run(run *r)
 {
     const cd_train_config *cfg = r->cfg;
-    r->id = (cd_run_identity){.model = r->spec_text, .data = cfg->data, .data_rows = r->sampler.rows,
-                              .data_height = r->train.height, .data_width = r->train.width, .ranks = r->comm->size,
-                              .batch = cfg->batch, .seed = cfg->seed, .lr = cfg->lr, .momentum = cfg->momentum,
-                              .steps_per_epoch = r->sampler.steps_per_epoch};
+    r->id.model = r->spec_text;
+    r->id.data = cfg->data;
+    r->id.data_rows = r->sampler.rows;
+    r->id.data_height = r->set.train.height;
+    r->id.data_width = r->set.train.width;
+    r->id.data_channels = r->set.train.channels;
+    r->id.classes = r->set.classes;
+    r->id.class_names = r->set.class_names;
+    r->id.val_rows = r->val_total;
+    r->id.ranks = r->comm->size;
+    r->id.batch = cfg->batch;
+    r->id.seed = cfg->seed;
+    r->id.lr = cfg->lr;
+    r->id.momentum = cfg->momentum;
+    r->id.steps_per_epoch = r->sampler.steps_per_epoch;
     cd_lr_schedule_format(cfg->lr_schedule, schedule_steps(r), r->id.lr_schedule, sizeof r->id.lr_schedule);
     r->arenas = (cd_run_arenas){.tensors = r->tensors, .n_tensors = cd_model_tensor_views(&r->model, r->tensors),
                                 .params = r->model.arena.params, .momentum = r->model.arena.momentum,
@@ -207,12 +301,23 @@ static cd_status data_checksum(run *r, cd_error *err)
 /* Collective. The test rows are read after the first training step rather than before it, so start-up
  * reads only what the first step needs; a bad test split still stops the run a moment later, on every
  * rank together. Each rank holds a contiguous share; counts are summed exactly. */
+static cd_status load_share(run *r, const char *split, int64_t offset, int64_t n, cd_dataset *out, cd_error *err)
+{
+    const int64_t size = r->comm->size, rank = r->comm->rank;
+    const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
+    CD_TRY(cd_data_load_beating(r->cfg->data, split, offset + first, count, r->set.classes, cd_watchdog_beat_cb,
+                                r->watchdog, out, err));
+    return cd_data_set_norm(out, r->norm_mean, r->norm_std, err);
+}
+
+/* The same for the validation rows: this rank's share of the last val_total rows of /train. */
 static cd_status ensure_test_data(run *r, cd_error *err)
 {
     if (r->test_loaded) return CD_OK;
-    const int64_t n = r->test_total, size = r->comm->size, rank = r->comm->rank;
-    const int64_t first = n * rank / size, count = n * (rank + 1) / size - first;
-    CD_TRY(agree(r, cd_data_load_beating(r->cfg->data, "test", first, count, cd_watchdog_beat_cb, r->watchdog, &r->test, err), err));
+    cd_status st = CD_OK;
+    if (r->test_total) st = load_share(r, "test", 0, r->test_total, &r->test, err);
+    if (st == CD_OK && r->val_total) st = load_share(r, "train", r->sampler.rows, r->val_total, &r->val, err);
+    CD_TRY(agree(r, st, err));
     r->test_loaded = 1;
     return CD_OK;
 }
@@ -325,15 +430,18 @@ static cd_status check_weights(run *r, cd_error *err)
     return CD_OK;
 }
 
-/* Collective: the test accuracy of the current weights, the same for any rank count. */
-static cd_status evaluate(run *r, double *accuracy, cd_error *err)
+/* Collective: the accuracy (and, when loss is not NULL, the mean loss) of the current weights on the
+ * test rows or the validation rows, the same for any rank count (integer counts, summed exactly). */
+static cd_status evaluate(run *r, const cd_dataset *d, double *accuracy, double *loss, cd_error *err)
 {
     CD_TRY(ensure_test_data(r, err));
-    int64_t counts[2] = {0, r->test.count};
-    cd_status st = cd_evaluate(replica(r), &r->test, r->model.classes, &counts[0], NULL, cd_watchdog_beat_cb, r->watchdog, err);
+    int64_t counts[3] = {0, 0, d->count};
+    cd_status st = cd_evaluate(replica(r), d, r->model.classes, &counts[0], loss ? &counts[1] : NULL, NULL,
+                               cd_watchdog_beat_cb, r->watchdog, err);
     CD_TRY(agree(r, st, err));
-    CD_TRY(r->comm->allreduce_sum_i64(r->comm, counts, 2, err));
-    *accuracy = counts[1] ? (double)counts[0] / (double)counts[1] : 0.0;
+    CD_TRY(r->comm->allreduce_sum_i64(r->comm, counts, 3, err));
+    *accuracy = counts[2] ? (double)counts[0] / (double)counts[2] : 0.0;
+    if (loss) *loss = counts[2] ? (double)counts[1] / CD_EVAL_LOSS_SCALE / (double)counts[2] : 0.0;
     return CD_OK;
 }
 
@@ -368,18 +476,21 @@ static void report_step(run *r)
         cd_metrics_step(&r->metrics, r->pos.step, cd_fixed_to_double(r->slots[CD_SLOT_LOSS]), lr_of_step(r, r->pos.step - 1));
 }
 
-static void report_epoch(run *r, double test_acc)
+/* held_acc/held_loss: the validation rows' with --val-rows, else the test split's (when there is one). */
+static void report_epoch(run *r, double held_acc, double held_loss)
 {
     if (!is_root(r)) return;
     const cd_position *p = &r->pos;
+    const int has_val = r->val_total > 0, has_test = !has_val && r->test_total > 0;
     const cd_epoch_summary e = {
         .epoch = p->step / r->sampler.steps_per_epoch, .epochs = r->cfg->epochs, .step = p->step,
         .loss = epoch_loss(r), .train_acc = p->epoch_samples ? (double)p->epoch_correct / (double)p->epoch_samples : 0.0,
-        .test_acc = test_acc, .img_per_s = p->epoch_seconds > 0 ? (double)p->epoch_samples / p->epoch_seconds : 0.0,
-        .elapsed_s = now_s() - r->run_start};
+        .test_acc = has_test ? held_acc : 0.0,
+        .img_per_s = p->epoch_seconds > 0 ? (double)p->epoch_samples / p->epoch_seconds : 0.0,
+        .elapsed_s = now_s() - r->run_start, .has_test = has_test, .has_val = has_val,
+        .val_acc = has_val ? held_acc : 0.0, .val_loss = has_val ? held_loss : 0.0};
     if (r->rep && r->rep->epoch) r->rep->epoch(r->rep->ctx, &e);
-    cd_metrics_epoch(&r->metrics, e.epoch, e.step, e.loss, e.train_acc, e.test_acc, e.img_per_s, e.elapsed_s,
-                     r->comm->size);
+    cd_metrics_epoch(&r->metrics, &e, r->comm->size);
 }
 
 /* ---- the run -------------------------------------------------------------------------------------- */
@@ -423,9 +534,10 @@ static cd_status after_step(run *r, double t0, cd_status *pending, cd_error *pen
     if (r->slots[CD_SLOT_STOP]) return stop_on_signal(r, err);
     const int epoch_end = p->step % spe == 0;
     if (epoch_end) {
-        double acc;
-        CD_TRY(evaluate(r, &acc, err));
-        report_epoch(r, acc);
+        double acc = 0, loss = 0;
+        if (r->val_total) CD_TRY(evaluate(r, &r->val, &acc, &loss, err));
+        else if (r->test_total) CD_TRY(evaluate(r, &r->test, &acc, NULL, err));
+        report_epoch(r, acc, loss);
         p->epoch_loss_fx = p->epoch_correct = p->epoch_samples = 0;
         p->epoch_seconds = 0;
     }
@@ -461,7 +573,9 @@ static void banner(run *r, const char *config)
         .model = r->spec_text, .n_params = r->model.arena.count, .ranks = r->comm->size,
         .kernels = r->model.kernels->name, .device = replica(r)->device, .device_name = replica(r)->name,
         .ranks_share_gpus = r->dev.ranks_share_gpus, .grad_comm = r->dev.grad_comm->name, .config = config,
-        .data = r->cfg->data, .train_rows = s->rows, .test_rows = r->test_total,
+        .data = r->cfg->data, .train_rows = s->rows, .test_rows = r->test_total, .val_rows = r->val_total,
+        .channels = r->set.train.channels, .height = r->set.train.height, .width = r->set.train.width,
+        .classes = r->set.classes, .norm = r->norm_desc,
         .batch = r->cfg->batch, .steps_per_epoch = s->steps_per_epoch,
         .skipped_per_epoch = s->rows - s->steps_per_epoch * r->cfg->batch, .epochs = r->cfg->epochs,
         .total_steps = r->total_steps, .layers = r->model.layers, .n_layers = r->model.n_layers};
@@ -474,9 +588,9 @@ static cd_status start(run *r, cd_error *err)
     CD_TRY(agree(r, resolve_batch(r, err), err));
     const cd_train_config *cfg = r->cfg;
     cd_status st = cd_spec_parse(cfg->model, &r->spec, err);
-    if (st == CD_OK) cd_spec_format(&r->spec, r->spec_text, sizeof r->spec_text);
     if (st == CD_OK) st = load_local_data(r, err);
     CD_TRY(agree(r, st, err));
+    CD_TRY(resolve_norm(r, err));
     describe_run(r);
     CD_TRY(data_checksum(r, err));
     /* Before anything is written: the directory is this run's (or refused), and locked. */
@@ -494,6 +608,7 @@ static cd_status start(run *r, cd_error *err)
     cd_train_config_format(cfg, config, sizeof config);
     st = CD_OK;
     if (is_root(r)) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
+    if (st == CD_OK) data_notes(r);
     if (st == CD_OK) banner(r, config);
     return agree(r, st, err);
 }
@@ -530,8 +645,8 @@ static cd_status run_all(run *r, cd_error *err)
     if (st == CD_OK) st = report_stopped_epoch(r, err);
     if (st == CD_OK) st = train_loop(r, err);
     if (st == CD_OK) {
-        double acc = 0;
-        st = evaluate(r, &acc, err);
+        double acc = NAN; /* no /test split: nothing to report */
+        if (r->test_total) st = evaluate(r, &r->test, &acc, NULL, err);
         if (st == CD_OK) st = agree(r, checkpoint(r, 1, err), err);
         if (st == CD_OK && is_root(r)) {
             if (r->rep && r->rep->final) r->rep->final(r->rep->ctx, r->pos.step, acc, r->last_ckpt);
@@ -576,6 +691,7 @@ cd_status cd_train_run_watched(const cd_train_config *cfg, cd_comm *comm, const 
     cd_free(r->rows);
     cd_data_free(&r->train);
     cd_data_free(&r->test);
+    cd_data_free(&r->val);
     cd_free(r);
     return st;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,14 +81,15 @@ void cd_metrics_step(cd_metrics *m, int64_t step, double loss, double lr)
     fflush(m->file);
 }
 
-void cd_metrics_epoch(cd_metrics *m, int64_t epoch, int64_t step, double train_loss, double train_acc,
-                      double test_acc, double img_per_s, double elapsed_s, int world_size)
+void cd_metrics_epoch(cd_metrics *m, const cd_epoch_summary *e, int world_size)
 {
     if (!m->file) return;
-    fprintf(m->file,
-            "{\"type\":\"epoch\",\"epoch\":%" PRId64 ",\"step\":%" PRId64 ",\"train_loss\":%.6f,\"train_acc\":%.6f,"
-            "\"test_acc\":%.6f,\"img_per_s\":%.1f,\"elapsed_s\":%.3f,\"world_size\":%d,\"device\":\"%s\"}\n",
-            epoch, step, train_loss, train_acc, test_acc, img_per_s, elapsed_s, world_size, m->device);
+    fprintf(m->file, "{\"type\":\"epoch\",\"epoch\":%" PRId64 ",\"step\":%" PRId64 ",\"train_loss\":%.6f,"
+            "\"train_acc\":%.6f,", e->epoch, e->step, e->loss, e->train_acc);
+    if (e->has_val) fprintf(m->file, "\"val_acc\":%.6f,\"val_loss\":%.6f,", e->val_acc, e->val_loss);
+    else if (e->has_test) fprintf(m->file, "\"test_acc\":%.6f,", e->test_acc);
+    fprintf(m->file, "\"img_per_s\":%.1f,\"elapsed_s\":%.3f,\"world_size\":%d,\"device\":\"%s\"}\n", e->img_per_s,
+            e->elapsed_s, world_size, m->device);
     fflush(m->file);
 }
 
@@ -101,8 +103,11 @@ void cd_metrics_note(cd_metrics *m, const char *name, double value)
 void cd_metrics_final(cd_metrics *m, int64_t step, double test_acc, double elapsed_s)
 {
     if (!m->file) return;
-    fprintf(m->file, "{\"type\":\"final\",\"step\":%" PRId64 ",\"test_acc\":%.6f,\"elapsed_s\":%.3f}\n", step, test_acc,
-            elapsed_s);
+    if (isnan(test_acc)) /* no /test split */
+        fprintf(m->file, "{\"type\":\"final\",\"step\":%" PRId64 ",\"elapsed_s\":%.3f}\n", step, elapsed_s);
+    else
+        fprintf(m->file, "{\"type\":\"final\",\"step\":%" PRId64 ",\"test_acc\":%.6f,\"elapsed_s\":%.3f}\n", step,
+                test_acc, elapsed_s);
     fflush(m->file);
 }
 

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "cnn_ddp/error.h"
+#include "cnn_ddp/report.h"
 
 /* The JSON-lines metrics file (rank 0): a "config" object first, then "step" and "epoch" objects, and a
  * "final" one. A resumed run appends to the same file. */
@@ -15,10 +16,11 @@ typedef struct cd_metrics {
 cd_status cd_metrics_open(cd_metrics *m, const char *path, int append, const char *config_lines, int world_size,
                           const char *device, cd_error *err);
 void cd_metrics_step(cd_metrics *m, int64_t step, double loss, double lr);
-void cd_metrics_epoch(cd_metrics *m, int64_t epoch, int64_t step, double train_loss, double train_acc,
-                      double test_acc, double img_per_s, double elapsed_s, int world_size);
+/* val_acc and val_loss with --val-rows, else test_acc (when the data has a /test split). */
+void cd_metrics_epoch(cd_metrics *m, const cd_epoch_summary *e, int world_size);
 /* {"type":"note","name":value} */
 void cd_metrics_note(cd_metrics *m, const char *name, double value);
+/* test_acc NaN: no /test split, none written. */
 void cd_metrics_final(cd_metrics *m, int64_t step, double test_acc, double elapsed_s);
 void cd_metrics_close(cd_metrics *m);
 #endif

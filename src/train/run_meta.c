@@ -20,6 +20,12 @@ static void fill_identity(const cd_run_identity *id, cd_ckpt_meta *meta)
     meta->data_height = id->data_height;
     meta->data_width = id->data_width;
     meta->data_checksum = id->data_checksum;
+    meta->data_channels = id->data_channels;
+    meta->classes = id->classes;
+    snprintf(meta->norm_mean, sizeof meta->norm_mean, "%s", id->norm_mean);
+    snprintf(meta->norm_std, sizeof meta->norm_std, "%s", id->norm_std);
+    snprintf(meta->class_names, sizeof meta->class_names, "%s", id->class_names ? id->class_names : "");
+    meta->val_rows = id->val_rows;
 }
 
 uint64_t cd_run_id(const cd_run_identity *id)
@@ -51,7 +57,17 @@ void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const c
 int cd_run_meta_diff(const cd_run_identity *id, const cd_ckpt_meta *m, char *out, size_t cap)
 {
     out[0] = '\0';
-    if (strcmp(m->model, id->model) != 0)
+    /* Channels and classes first: they also change the model's first and last layers. */
+    if (m->data_channels != id->data_channels)
+        snprintf(out, cap, "this run's --data %s has %d channel%s, the checkpoint's run had %" PRId64 " (data_channels)",
+                 id->data, id->data_channels, id->data_channels == 1 ? "" : "s", m->data_channels);
+    else if (m->classes != id->classes)
+        snprintf(out, cap, "this run's --data %s has %d classes, the checkpoint's run had %" PRId64 " (classes)", id->data,
+                 id->classes, m->classes);
+    else if (m->val_rows != id->val_rows)
+        snprintf(out, cap, "checkpoint held out %" PRId64 " training rows for validation, this run %" PRId64
+                 " (val_rows): resume with --val-rows %" PRId64, m->val_rows, id->val_rows, m->val_rows);
+    else if (strcmp(m->model, id->model) != 0)
         snprintf(out, cap, "checkpoint model '%s' does not match --model '%s'", m->model, id->model);
     /* The data before the recipe: another file is the likelier mistake, and the path alone says it. */
     else if (m->data_rows != id->data_rows || m->data_height != id->data_height || m->data_width != id->data_width)
@@ -62,6 +78,9 @@ int cd_run_meta_diff(const cd_run_identity *id, const cd_ckpt_meta *m, char *out
         snprintf(out, cap, "checkpoint was trained on %s, this run's --data %s has the same shape (%" PRId64 " rows of "
                  "%dx%d) but other training rows (checksum %016" PRIx64 " vs %016" PRIx64 ")", m->data, id->data,
                  id->data_rows, id->data_height, id->data_width, m->data_checksum, id->data_checksum);
+    else if (strcmp(m->norm_mean, id->norm_mean) != 0 || strcmp(m->norm_std, id->norm_std) != 0)
+        snprintf(out, cap, "checkpoint's run normalised its inputs with mean %s std %s, this run's --data %s with mean %s "
+                 "std %s (norm_mean, norm_std)", m->norm_mean, m->norm_std, id->data, id->norm_mean, id->norm_std);
     /* The rank count is free (it changes no bit); the global batch is not, and --batch-per-rank makes it
      * follow the rank count, so the message gives both. */
     else if (m->batch != id->batch)

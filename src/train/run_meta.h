@@ -18,6 +18,10 @@ typedef struct cd_run_identity {
     int64_t data_rows;      /* training rows */
     int data_height, data_width;
     uint64_t data_checksum; /* cd_data_rows_checksum summed over the ranks */
+    int data_channels, classes;
+    char norm_mean[1700], norm_std[1700]; /* cd_data_norm_format: what the inputs were normalised with */
+    const char *class_names; /* "\n"-joined; recorded, not part of the identity */
+    int64_t val_rows;        /* held out of the training rows (--val-rows) */
     int ranks;              /* recorded, not checked: any rank count gives the same bits */
     int batch;              /* global */
     uint64_t seed;

@@ -77,13 +77,25 @@ def split(f, name, n=100, labels=True, label_value=None, images=None):
         f[f"{name}/labels"] = l
 with h5py.File(f"{w}/nolabels.h5", "w") as f: split(f, "train", labels=False); split(f, "test")
 with h5py.File(f"{w}/badlabel.h5", "w") as f: split(f, "train"); split(f, "test", label_value=12)
+with h5py.File(f"{w}/badlabel_k.h5", "w") as f:
+    split(f, "train"); split(f, "test", label_value=12); f["train/labels"].attrs["num_classes"] = 10
 with h5py.File(f"{w}/floats.h5", "w") as f: split(f, "train", images=np.zeros((100, 28, 28), np.float32)); split(f, "test")
-with h5py.File(f"{w}/notest.h5", "w") as f: split(f, "train")
+with h5py.File(f"{w}/notest.h5", "w") as f:
+    split(f, "train", images=(np.arange(100 * 28 * 28) % 251).astype(np.uint8).reshape(100, 28, 28))
+with h5py.File(f"{w}/const.h5", "w") as f: split(f, "train"); split(f, "test")
 PY
 refused "info on a data file without /train/labels" 2 "nolabels.h5: /train/labels: missing dataset" "$CNN_DDP" info "$WORK/nolabels.h5"
-refused "info on a data file with label 12" 2 "badlabel.h5: /test/labels: label 12 at row 5 is outside 0-9" "$CNN_DDP" info "$WORK/badlabel.h5"
+refused "info on a data file with label 12 in /test only" 2 \
+  "badlabel.h5: /test/labels: the largest label is 12 but /train/labels' is 9, so the splits disagree" \
+  "$CNN_DDP" info "$WORK/badlabel.h5"
+refused "info on a data file with label 12 and num_classes 10" 2 \
+  "badlabel_k.h5: /test/labels: label 12 at row 5 is outside 0-9" "$CNN_DDP" info "$WORK/badlabel_k.h5"
 refused "info on a data file of float pixels" 2 "floats.h5: /train/images: pixel type is floating-point" "$CNN_DDP" info "$WORK/floats.h5"
-refused "info on a data file without /test" 2 "notest.h5: /test: missing group" "$CNN_DDP" info "$WORK/notest.h5"
+out=$("$CNN_DDP" info "$WORK/notest.h5") || fail "info on a data file without /test failed: $out"
+echo "$out" | grep -q "/test: none (training runs without a test evaluation" || fail "info without /test: $out"
+pass "info on a data file without /test describes it (training runs with a note)"
+refused "info on a data file of constant pixels (no mean/std stored)" 2 \
+  "const.h5: /train/images: channel 0 is constant over the 100 training rows (every pixel 0)" "$CNN_DDP" info "$WORK/const.h5"
 
 # ---- checkpoints whose checksums pass but whose values are impossible ----
 cp "$good" "$WORK/nan.h5"

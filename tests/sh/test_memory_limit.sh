@@ -34,6 +34,7 @@ with h5py.File("huge.h5", "w") as f:
         g = f.create_group(split)
         im = g.create_dataset("images", shape=(n, 28, 28), dtype="u1", chunks=(min(n, 4096), 28, 28), compression="gzip")
         g.create_dataset("labels", data=np.zeros(n, "u1"), chunks=(min(n, 65536),), compression="gzip")
+        g["labels"].attrs["num_classes"] = 10  # all zeros: K from the attribute, not from the labels
         zeros = np.zeros((min(n, 65536), 28, 28), "u1")
         for a in range(0, n, len(zeros)):
             b = min(n, a + len(zeros))

@@ -25,7 +25,7 @@ read -r total diag < <(echo "$cm_rows" | awk '{ for (i = 2; i <= 11; i++) { s +=
 hits=$(echo "$ev" | sed -nE 's/^test accuracy [0-9.]+% \(([0-9]+) of.*/\1/p')
 [ "$diag" = "$hits" ] || fail "the diagonal ($diag) is not the number correct ($hits)"
 # per-digit rows: images are the row sums of the matrix
-per_digit=$(echo "$ev" | sed -n '/^digit  images/,/^$/p' | sed '1d;$d')
+per_digit=$(echo "$ev" | sed -n '/^class  images/,/^$/p' | sed '1d;$d')
 [ "$(echo "$per_digit" | awk '{ s += $2 } END { print s }')" = 10000 ] || fail "per-digit image counts do not sum to 10000"
 pass "eval: accuracy $eval_acc% = the trainer's; confusion matrix sums to 10000, diagonal = $hits correct"
 
@@ -39,11 +39,12 @@ pass "eval: identical under mpirun -np 2 and with --batch 7"
 
 # ---- predict -----------------------------------------------------------------------------------------
 # digit_and_probs LINE -> "D p0 ... p9"
-digit_and_probs() { sed -nE 's/.*: digit ([0-9])  p (.*)$/\1 \2/p' | sed -E 's/ [0-9]:/ /g'; }
+# ("digit D" for unnamed MNIST-shaped data, "class D (NAME)" when the file names its classes)
+digit_and_probs() { sed -nE 's/.*: (digit|class) ([0-9])( \([^)]*\))?  p (.*)$/\2 \4/p' | sed -E 's/ [0-9]:/ /g'; }
 p0=$("$CNN_DDP" predict --ckpt "$ckpt" --h5 "$DATA" --index 0 --save-pgm "$WORK/t0.pgm") || fail "predict --h5 failed: $p0"
 echo "$p0"
 [ "$(echo "$p0" | wc -l)" = 1 ] || fail "predict printed more than one line: $p0"
-echo "$p0" | grep -Eq '/test\[0\] \(label [0-9]\): digit [0-9]  p( [0-9]:[01]\.[0-9]{4}){10}$' || fail "predict line format: $p0"
+echo "$p0" | grep -Eq '/test\[0\] \(label [0-9]\): (digit [0-9]|class [0-9] \([^)]*\))  p( [0-9]:[01]\.[0-9]{4}){10}$' || fail "predict line format: $p0"
 ref=$(echo "$p0" | digit_and_probs)
 echo "$ref" | awk '{ s = 0; for (i = 2; i <= 11; i++) s += $i; if (s < 0.995 || s > 1.005) exit 1;
                      best = 2; for (i = 3; i <= 11; i++) if ($i > $best) best = i; if (best - 2 != $1) exit 1 }' \

@@ -9,10 +9,10 @@
  *   each dataset: attribute "checksum" (uint64, standard FNV-1a 64 of its little-endian float32 bytes)
  *   root attributes: format ("cnn_ddp-checkpoint"), format_version, version, model, step, epoch,
  *   step_in_epoch, seed, ranks, batch, lr, lr_schedule, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
- *   epoch_seconds, config, data, data_rows, data_height, data_width, data_checksum,
- *   meta_checksum (over all of the above).
+ *   epoch_seconds, config, data, data_rows, data_height, data_width, data_checksum, data_channels, classes,
+ *   norm_mean, norm_std, class_names, val_rows, meta_checksum (over all of the above).
  * The run identity (what shapes the weights: model, seed, batch, lr, momentum, lr_schedule and the training
- * data's rows, image shape and checksum) hashes to the run id (cd_ckpt_run_id); pruning and the
+ * data's rows, image shape, channels, classes, normalisation, checksum and held-out validation rows) hashes to the run id (cd_ckpt_run_id); pruning and the
  * directory's ownership go by it. */
 #ifndef CNN_DDP_CKPT_H
 #define CNN_DDP_CKPT_H
@@ -24,9 +24,10 @@
 #include "cnn_ddp/tensor.h"
 
 #define CD_CKPT_FORMAT "cnn_ddp-checkpoint"
-#define CD_CKPT_FORMAT_VERSION 5 /* 2: lr_schedule; 3: one data block per sample, per-sample sums, ranks;
+#define CD_CKPT_FORMAT_VERSION 6 /* 2: lr_schedule; 3: one data block per sample, per-sample sums, ranks;
                                   * 4: checksums are standard FNV-1a 64 (3 used an offset basis missing a digit);
-                                  * 5: the training data's identity (data_*), so runs can be told apart */
+                                  * 5: the training data's identity (data_*), so runs can be told apart;
+                                  * 6: channels, classes, normalisation, class names, validation rows */
 #define CD_CKPT_CONFIG_MAX 4096
 
 typedef struct cd_ckpt_meta {
@@ -48,10 +49,15 @@ typedef struct cd_ckpt_meta {
     char data[CD_PATH_MAX];
     int64_t data_rows, data_height, data_width;
     uint64_t data_checksum;
+    int64_t data_channels, classes; /* C of the images, K of the labels */
+    /* The input normalisation, per channel, in units of pixel/255: "%.17g" values, comma-separated. */
+    char norm_mean[1700], norm_std[1700];
+    char class_names[8192]; /* "\n"-joined, "" when the data has none; not part of the identity */
+    int64_t val_rows;       /* training rows held out for validation (--val-rows); data_rows excludes them */
 } cd_ckpt_meta;
 
 /* The run id: a hash of the identity fields (model, seed, batch, lr, momentum, lr_schedule, data_rows,
- * data_height, data_width, data_checksum), never of the position, the rank count or the data path. */
+ * data_height, data_width, data_checksum, data_channels, classes, norm_mean, norm_std, val_rows), never of the position, the rank count or the data path. */
 uint64_t cd_ckpt_run_id(const cd_ckpt_meta *meta);
 /* "%016llx" of the run id: the short name messages and `info` give a run. */
 void cd_ckpt_run_id_text(uint64_t run_id, char out[17]);

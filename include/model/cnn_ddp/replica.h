@@ -58,6 +58,8 @@ typedef struct cd_replica_ops {
     cd_status (*upload)(cd_replica *r, const float *params, const float *momentum, cd_error *err);
     cd_status (*download)(cd_replica *r, float *params, float *momentum, cd_error *err);
     void (*free)(cd_replica *r);
+    /* After predict(n): the n samples' logits, [n][classes] floats, into out (host memory). */
+    cd_status (*logits)(cd_replica *r, int n, float *out, cd_error *err);
 } cd_replica_ops;
 
 struct cd_replica {

@@ -6,8 +6,9 @@
  *   pool(K[,s=S])                 max-pool, kernel K, stride S (default K)
  *   relu
  *   flatten                       optional: fc flattens on its own
- *   fc(OUT)                       linear layer (also "linear(OUT)")
- * The last layer must be fc(10 classes) for MNIST; softmax cross-entropy follows implicitly. */
+ *   fc(OUT)                       linear layer (also "linear(OUT)"); fc(classes): the data set's K
+ * A spec whose last layer is not fc gets fc(classes) appended: the class scores, on which softmax
+ * cross-entropy follows implicitly. "seed" and "exercise" end in fc(classes). */
 #ifndef CNN_DDP_SPEC_H
 #define CNN_DDP_SPEC_H
 
@@ -21,6 +22,8 @@ extern "C" {
 #endif
 
 #define CD_SPEC_TEXT_MAX 1024
+/* The output count of fc(classes) until cd_spec_set_classes fills in the data set's K. */
+#define CD_SPEC_CLASSES (-1)
 
 typedef struct cd_model_spec {
     int n_layers;
@@ -30,6 +33,8 @@ typedef struct cd_model_spec {
 /* Parses "seed", "exercise" or a spec text. On error: CD_E_INPUT with a message giving the
  * 1-based character position and the reason, e.g. "model spec at 12: unknown layer 'cnv'". */
 cd_status cd_spec_parse(const char *text, cd_model_spec *out, cd_error *err);
+/* Every fc(classes) of the spec becomes fc(<classes>); a spec read from a checkpoint has none left. */
+void cd_spec_set_classes(cd_model_spec *spec, int classes);
 /* How a model trains when the command line does not say: the SGD learning rate, and whether it decays
  * along a cosine to 0 over the run's --epochs. "seed" and any spec text: 0.01, constant (the seed
  * recipe); "exercise": 0.05, cosine. */

@@ -52,6 +52,7 @@ typedef struct cd_train_config {
     double process_start;   /* CLOCK_MONOTONIC seconds when main() began (0: unknown), for the start-up time */
     cd_device_kind device;  /* --device: cpu (default), cuda, auto (cuda when built with it and a GPU is visible) */
     cd_comm_kind comm;      /* --comm: auto (nccl on cuda, else mpi), mpi, nccl (cuda only) */
+    double val_rows;        /* --val-rows: rows held out (>= 1, whole), or a fraction of the training rows (< 1) */
 } cd_train_config;
 
 void cd_train_config_defaults(cd_train_config *cfg);

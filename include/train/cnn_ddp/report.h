@@ -20,7 +20,9 @@ typedef struct cd_run_info {
     const char *grad_comm;    /* the comm backend that sums gradients: "self", "mpi", "nccl" */
     const char *config;       /* the effective configuration, key=value lines */
     const char *data;
-    int64_t train_rows, test_rows;
+    int64_t train_rows, test_rows, val_rows; /* test_rows 0: no /test split */
+    int channels, height, width, classes;
+    const char *norm;         /* "mean ... std ... (from the file)" or "(computed ...)" */
     int batch;                /* global */
     int64_t steps_per_epoch, skipped_per_epoch, epochs, total_steps;
     const cd_layer *layers;   /* the network, with each conv layer's kernel plan */
@@ -37,9 +39,13 @@ typedef struct cd_progress {
     double run_seconds;      /* since the run started */
 } cd_progress;
 
+/* With --val-rows the epoch reports the validation rows (has_val), else the test split (has_test; 0 when
+ * the data has no /test). */
 typedef struct cd_epoch_summary {
     int64_t epoch, epochs, step;
     double loss, train_acc, test_acc, img_per_s, elapsed_s;
+    int has_test, has_val;
+    double val_acc, val_loss;
 } cd_epoch_summary;
 
 typedef struct cd_reporter {
@@ -51,7 +57,7 @@ typedef struct cd_reporter {
     void (*step)(void *ctx, const cd_progress *p); /* after every step: the reporter decides what to draw */
     void (*epoch)(void *ctx, const cd_epoch_summary *e);
     void (*stopped)(void *ctx, int64_t step, const char *checkpoint); /* checkpoint "" when none */
-    void (*final)(void *ctx, int64_t step, double test_acc, const char *checkpoint);
+    void (*final)(void *ctx, int64_t step, double test_acc, const char *checkpoint); /* test_acc NaN: no /test */
     /* In place of `final` when there was nothing to train (a finished run resumed): the outcome, one line. */
     void (*result)(void *ctx, const char *line);
 } cd_reporter;
