@@ -66,7 +66,7 @@ enum { CLOSED = 0, OPEN = 1 };
 /* The keyed entries print in this order, which the checkpoints already written store: keep it. */
 static const cd_option options[] = {
     {"data", "data", CD_SECTION_DATA, TEXT(data, "datasets/mnist.h5"), .metavar = "FILE.h5",
-     .help = "training/test data\nmake it with datasets/prepare_mnist.sh"},
+     .help = "training/test data\nmake it with datasets/prepare.sh mnist"},
     {"model", "model", CD_SECTION_DATA, TEXT(model, "seed"), .metavar = "M",
      .help = "seed | exercise | a spec\nsuch as \"conv(10,k=5) pool(2) relu conv(20,k=5) pool(2) relu fc(10)\"\n"
              "layers: conv(OUT,k=K,s=S,p=P) pool(K,s=S) relu flatten fc(OUT)"},

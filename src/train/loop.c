@@ -515,6 +515,20 @@ static cd_status stop_on_signal(run *r, cd_error *err)
     return CD_FAIL(err, CD_E_STOPPED, "stopped by signal at step %" PRId64, r->pos.step);
 }
 
+/* Collective: the epoch's evaluation (validation rows, else the test set) and report; the epoch's
+ * totals start again. */
+static cd_status end_epoch(run *r, cd_error *err)
+{
+    cd_position *p = &r->pos;
+    double acc = 0, loss = 0;
+    if (r->val_total) CD_TRY(evaluate(r, &r->val, &acc, &loss, err));
+    else if (r->test_total) CD_TRY(evaluate(r, &r->test, &acc, NULL, err));
+    report_epoch(r, acc, loss);
+    p->epoch_loss_fx = p->epoch_correct = p->epoch_samples = 0;
+    p->epoch_seconds = 0;
+    return CD_OK;
+}
+
 /* After a step: totals, progress, checks, the epoch's end, periodic checkpoints. *pending gets a local
  * failure (rank 0's checkpoint write) to report with the next step's reduction. */
 static cd_status after_step(run *r, double t0, cd_status *pending, cd_error *pending_err, cd_error *err)
@@ -533,14 +547,7 @@ static cd_status after_step(run *r, double t0, cd_status *pending, cd_error *pen
     if (cfg->check_every > 0 && p->step % cfg->check_every == 0) CD_TRY(check_weights(r, err));
     if (r->slots[CD_SLOT_STOP]) return stop_on_signal(r, err);
     const int epoch_end = p->step % spe == 0;
-    if (epoch_end) {
-        double acc = 0, loss = 0;
-        if (r->val_total) CD_TRY(evaluate(r, &r->val, &acc, &loss, err));
-        else if (r->test_total) CD_TRY(evaluate(r, &r->test, &acc, NULL, err));
-        report_epoch(r, acc, loss);
-        p->epoch_loss_fx = p->epoch_correct = p->epoch_samples = 0;
-        p->epoch_seconds = 0;
-    }
+    if (epoch_end) CD_TRY(end_epoch(r, err));
     const int want = cfg->ckpt_every > 0 ? p->step % cfg->ckpt_every == 0 : epoch_end;
     if (want && p->step < r->total_steps) {
         *pending = checkpoint(r, 0, pending_err);
@@ -622,12 +629,7 @@ static cd_status report_stopped_epoch(run *r, cd_error *err)
     const int64_t spe = r->sampler.steps_per_epoch;
     if (p->step == 0 || p->step % spe != 0 || p->epoch_samples != spe * r->cfg->batch) return CD_OK;
     CD_TRY(ensure_test_data(r, err));
-    double acc;
-    CD_TRY(evaluate(r, &acc, err));
-    report_epoch(r, acc);
-    p->epoch_loss_fx = p->epoch_correct = p->epoch_samples = 0;
-    p->epoch_seconds = 0;
-    return CD_OK;
+    return end_epoch(r, err);
 }
 
 static cd_status run_all(run *r, cd_error *err)
