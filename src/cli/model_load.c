@@ -88,7 +88,9 @@ cd_status cd_cli_check_data(const char *what, const char *data, const cd_data_se
     if (set->classes != meta->classes)
         return CD_FAIL(err, CD_E_INPUT, "%s: %s has %d classes, the checkpoint's run had %" PRId64 " (classes)", what,
                        data, set->classes, meta->classes);
-    if (d->has_norm) {
+    /* Images of another size: the model load says so, which matters more than their statistics. */
+    const int same_size = d->height == meta->data_height && d->width == meta->data_width;
+    if (d->has_norm && same_size) {
         char mean[CD_NORM_TEXT_MAX], std[CD_NORM_TEXT_MAX];
         cd_data_norm_format(d->mean, d->channels, mean, sizeof mean);
         cd_data_norm_format(d->std, d->channels, std, sizeof std);

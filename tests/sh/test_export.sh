@@ -36,15 +36,18 @@ done
 
 # The saved module takes pixel/255 (the normalisation is inside): raw normalised input gives other
 # predictions, and the module loads with only torch (meta.json travels with it).
-"$PY" - "$WORK/seed.pt" "$DATA" <<'EOF' || fail "the TorchScript module's input contract"
+"$PY" - "$WORK/seed.pt" "$DATA" "$WORK/ck-seed/final.h5" <<'EOF' || fail "the TorchScript module's input contract"
 import json, sys, h5py, torch
 files = {"meta.json": ""}
 m = torch.jit.load(sys.argv[1], _extra_files=files)
 meta = json.loads(files["meta.json"])
-assert meta["classes"] == 10 and abs(meta["mean"][0] - 0.1307) < 1e-12, meta
+ck = h5py.File(sys.argv[3], "r").attrs
+def text(v): return v.decode() if isinstance(v, bytes) else str(v)
+mean, std = float(text(ck["norm_mean"])), float(text(ck["norm_std"]))  # what the run normalised with
+assert meta["classes"] == 10 and meta["mean"] == [mean] and meta["std"] == [std], (meta, mean, std)
 x = torch.from_numpy(h5py.File(sys.argv[2])["test/images"][:200]).float().unsqueeze(1) / 255.0
 assert m(x).shape == (200, 10)
-assert not torch.equal(m(x).argmax(1), m((x - 0.1307) / 0.3081).argmax(1))
+assert not torch.equal(m(x).argmax(1), m((x - mean) / std).argmax(1))
 EOF
 pass "TorchScript module: input pixel/255, metadata in meta.json"
 
