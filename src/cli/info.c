@@ -186,3 +186,33 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
     *err = ckpt_err;
     return st;
 }
+
+const char *cd_cli_info_usage(void)
+{
+    return "usage: cnn_ddp info FILE\n"
+           "      what a checkpoint or data file holds, and whether every checksum verifies. A checkpoint:\n"
+           "      the run, its data (path, rows, image shape, checksum), position, recipe, configuration, and\n"
+           "      the model layer by layer (output shape and parameters of each, the totals). A data set: its\n"
+           "      splits, classes and normalisation, every row read as training would read it.\n";
+}
+
+int cd_cli_info_main(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(cd_cli_info_usage(), stdout);
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "cnn_ddp: error: info takes one FILE (usage: cnn_ddp info FILE; see cnn_ddp help info)\n");
+        return 2;
+    }
+    if (!strncmp(argv[1], "--", 2)) {
+        fprintf(stderr, "cnn_ddp: error: info: unknown option %s (info takes only FILE; a file of that name: ./%s)\n",
+                argv[1], argv[1]);
+        return 2;
+    }
+    cd_error err = {0};
+    cd_status st = cd_cli_info(argv[1], stdout, &err);
+    if (st != CD_OK) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+    return cd_status_exit_code(st);
+}
