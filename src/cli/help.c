@@ -57,6 +57,10 @@ int cd_cli_help_main(int argc, char **argv)
         fprintf(stderr, "cnn_ddp: error: help takes at most one SUBCOMMAND (usage: cnn_ddp help [SUBCOMMAND])\n");
         return 2;
     }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(help_usage(), stdout);
+        return 0;
+    }
     for (size_t k = 0; k < N_SUBCOMMANDS; k++)
         if (!strcmp(argv[1], subcommands[k].name)) {
             fputs(subcommands[k].usage(), stdout);
