@@ -103,14 +103,7 @@ static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s,
     if (o->data) {
         snprintf(s->data, sizeof s->data, "%s", o->data);
     } else {
-        /* The checkpoint's own training data, when it is still there. */
-        cd_cli_ckpt_data_path(&s->meta, s->data, sizeof s->data);
-        cd_data_info *probe = NULL;
-        CD_ALLOC(err, probe, 1);
-        cd_error ignored = {0};
-        if (!s->data[0] || cd_data_inspect(s->data, "test", probe, &ignored) != CD_OK)
-            snprintf(s->data, sizeof s->data, "datasets/mnist.h5");
-        cd_free(probe);
+        CD_TRY(cd_cli_ckpt_data_find("eval", o->ckpt, &s->meta, s->data, sizeof s->data, err));
     }
     CD_TRY(cd_data_inspect_set(s->data, &s->set, err));
     if (!s->set.has_test)

@@ -49,6 +49,11 @@ cd_status cd_cli_check_data(const char *what, const char *data, const cd_data_se
 cd_status cd_cli_ckpt_norm(const char *ckpt, const cd_ckpt_meta *meta, double *mean, double *std, cd_error *err);
 /* The training data path recorded in a checkpoint's configuration ("data=..."); "" if none. */
 void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size);
+/* The checkpoint's training data, wherever this process runs: the absolute path it recorded (data), else the
+ * path as its run was given it (data=, from the working directory), else (nothing recorded) datasets/mnist.h5.
+ * CD_E_INPUT "<what>: the training data of <ckpt> is gone: looked for ... (both paths)" when neither exists. */
+cd_status cd_cli_ckpt_data_find(const char *what, const char *ckpt, const cd_ckpt_meta *meta, char *out, size_t size,
+                                cd_error *err);
 
 /* Subcommand arguments: splits argv[*i] = "--name[=value]" into name (without the dashes) and value.
  * A flag listed in `valued` (NULL-terminated) without "=value" takes the next argument (*i advances);
