@@ -126,13 +126,18 @@ static void print_layers(FILE *out, const cd_ckpt_meta *meta)
     cd_status st = model ? CD_OK : CD_FAIL(&why, CD_E_NOMEM, "out of memory");
     if (st == CD_OK) st = cd_spec_parse(meta->model, &spec, &why);
     if (st == CD_OK) st = cd_kernels_select(CD_KERNELS_SCALAR, &kernels, &why);
+    cd_model_bytes bytes;
+    if (st == CD_OK) st = cd_model_memory(&spec, input, (int)meta->classes, 1, kernels, &bytes, &why);
+    /* A table is not worth gigabytes: a huge model is described by the line above it. */
+    if (st == CD_OK && bytes.arenas + bytes.activations > 512.0 * 1024 * 1024)
+        st = CD_FAIL(&why, CD_E_NOMEM, "it would take %.1f GiB to rebuild", (bytes.arenas + bytes.activations) / 1073741824.0);
     if (st == CD_OK) st = cd_model_build(&spec, input, (int)meta->classes, 1, kernels, model, &why);
     if (st == CD_OK) {
         fprintf(out, "  layers\n");
         cd_cli_model_summary(out, "    ", input, model->layers, model->n_layers);
         cd_model_free(model);
     } else {
-        fprintf(out, "  layers       not shown: the model does not rebuild for %dx%dx%d inputs (%s)\n", input.c, input.h,
+        fprintf(out, "  layers       not shown for %dx%dx%d inputs: %s\n", input.c, input.h,
                 input.w, why.msg);
     }
     cd_free(model);
