@@ -1,5 +1,6 @@
 /* The console reporter (see console.h). */
 #include "console.h"
+#include "model_summary.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -55,6 +56,7 @@ static void on_banner(void *ctx, const cd_run_info *i)
     if (c->quiet) return;
     printf("cnn_ddp %s: model %s (%zu parameters), %d rank%s, kernels %s\n", CNN_DDP_VERSION, i->model, i->n_params,
            i->ranks, i->ranks == 1 ? "" : "s", i->kernels);
+    cd_cli_model_summary(stdout, "  ", (cd_shape){i->channels, i->height, i->width}, i->layers, i->n_layers);
     printf("config: ");
     for (const char *p = i->config; *p; p++) putchar(*p == '\n' ? ' ' : *p);
     printf("\n");

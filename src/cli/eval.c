@@ -52,7 +52,11 @@ static cd_status parse(int argc, char **argv, eval_options *o, cd_error *err)
         char name[32];
         const char *v;
         CD_TRY(cd_cli_next_arg(argc, argv, &i, valued, name, sizeof name, &v, err));
-        if (!name[0]) return CD_FAIL(err, CD_E_USAGE, "eval: unexpected argument '%s'", v);
+        if (!name[0] && !strcmp(v, "-h")) {
+            o->help = 1;
+            continue;
+        }
+        if (!name[0]) return CD_FAIL(err, CD_E_USAGE, "eval: unexpected argument '%s' (see cnn_ddp help eval)", v);
         if (!strcmp(name, "ckpt")) {
             o->ckpt = v;
         } else if (!strcmp(name, "data")) {
@@ -70,7 +74,8 @@ static cd_status parse(int argc, char **argv, eval_options *o, cd_error *err)
         } else if (!strcmp(name, "help")) {
             o->help = 1;
         } else {
-            return CD_FAIL(err, CD_E_USAGE, "eval: unknown option --%s (see cnn_ddp --help)", name);
+            static const char *const flags[] = {"help", NULL};
+            return cd_cli_unknown_option("eval", name, valued, flags, err);
         }
     }
     if (!o->help && !o->ckpt) return CD_FAIL(err, CD_E_USAGE, "eval: --ckpt FILE is required");
@@ -98,14 +103,7 @@ static cd_status load(const eval_options *o, const cd_comm *comm, eval_state *s,
     if (o->data) {
         snprintf(s->data, sizeof s->data, "%s", o->data);
     } else {
-        /* The checkpoint's own training data, when it is still there. */
-        cd_cli_ckpt_data_path(&s->meta, s->data, sizeof s->data);
-        cd_data_info *probe = NULL;
-        CD_ALLOC(err, probe, 1);
-        cd_error ignored = {0};
-        if (!s->data[0] || cd_data_inspect(s->data, "test", probe, &ignored) != CD_OK)
-            snprintf(s->data, sizeof s->data, "datasets/mnist.h5");
-        cd_free(probe);
+        CD_TRY(cd_cli_ckpt_data_find("eval", o->ckpt, &s->meta, s->data, sizeof s->data, err));
     }
     CD_TRY(cd_data_inspect_set(s->data, &s->set, err));
     if (!s->set.has_test)
@@ -225,7 +223,7 @@ int cd_cli_eval_main(int argc, char **argv)
     const int quiet_rank = cd_cli_launcher_rank() != 0;
     if (st != CD_OK || o.help) {
         if (!quiet_rank && st != CD_OK) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
-        if (!quiet_rank && st == CD_OK) fputs(cd_cli_subcommand_usage(), stdout);
+        if (!quiet_rank && st == CD_OK) fputs(cd_cli_eval_usage(), stdout);
         return cd_status_exit_code(st);
     }
     /* As for train (main.c): from before MPI_Init to after MPI_Finalize. */
@@ -266,4 +264,18 @@ int cd_cli_eval_main(int argc, char **argv)
     comm.finalize(&comm);
     cd_watchdog_stop(&watchdog);
     return code;
+}
+
+const char *cd_cli_eval_usage(void)
+{
+    return "usage: cnn_ddp eval --ckpt FILE [--data FILE.h5] [--kernels K] [--batch N] [--timeout SEC]\n"
+           "                    [--memory-limit SIZE]\n"
+           "      accuracy of a checkpoint on the /test split: overall, per class (with the data's class names),\n"
+           "      and the confusion matrix (rows: true class, columns: predicted). --data defaults to the\n"
+           "      checkpoint's training data (the absolute path it recorded, then the path as given to the\n"
+           "      run), else datasets/mnist.h5; data whose channels, classes or stored normalisation differ\n"
+           "      from the checkpoint's run is refused; the inputs are normalised as the checkpoint's run did.\n"
+           "      --batch is the evaluation batch (default 256, any value gives the same result). Under\n"
+           "      mpirun -np N the test rows are split over the ranks; same result. --kernels, --timeout\n"
+           "      (default 120; 0: no watchdog) and --memory-limit: as for training.\n";
 }

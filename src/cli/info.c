@@ -3,9 +3,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model_summary.h"
 #include "subcommands.h"
 #include "cnn_ddp/ckpt.h"
 #include "cnn_ddp/data.h"
+#include "cnn_ddp/model.h"
+#include "cnn_ddp/spec.h"
 
 /* One split read whole through the data reader, as training would read it (every label 0..K-1, every
  * pixel 0-255), a block at a time; per_class counts its rows of each label. */
@@ -111,6 +114,35 @@ static cd_status describe_data(const char *path, FILE *out, cd_error *err)
     return st;
 }
 
+/* The checkpoint's network, rebuilt from its recorded spec for its training data's image shape and classes
+ * (no weights are read: the shapes and counts are the spec's), one line per layer. */
+static void print_layers(FILE *out, const cd_ckpt_meta *meta)
+{
+    cd_model_spec spec;
+    const cd_kernels *kernels;
+    cd_error why = {0};
+    const cd_shape input = {(int)meta->data_channels, (int)meta->data_height, (int)meta->data_width};
+    cd_model *model = cd_alloc_zeroed(sizeof *model);
+    cd_status st = model ? CD_OK : CD_FAIL(&why, CD_E_NOMEM, "out of memory");
+    if (st == CD_OK) st = cd_spec_parse(meta->model, &spec, &why);
+    if (st == CD_OK) st = cd_kernels_select(CD_KERNELS_SCALAR, &kernels, &why);
+    cd_model_bytes bytes;
+    if (st == CD_OK) st = cd_model_memory(&spec, input, (int)meta->classes, 1, kernels, &bytes, &why);
+    /* A table is not worth gigabytes: a huge model is described by the line above it. */
+    if (st == CD_OK && bytes.arenas + bytes.activations > 512.0 * 1024 * 1024)
+        st = CD_FAIL(&why, CD_E_NOMEM, "it would take %.1f GiB to rebuild", (bytes.arenas + bytes.activations) / 1073741824.0);
+    if (st == CD_OK) st = cd_model_build(&spec, input, (int)meta->classes, 1, kernels, model, &why);
+    if (st == CD_OK) {
+        fprintf(out, "  layers\n");
+        cd_cli_model_summary(out, "    ", input, model->layers, model->n_layers);
+        cd_model_free(model);
+    } else {
+        fprintf(out, "  layers       not shown for %dx%dx%d inputs: %s\n", input.c, input.h,
+                input.w, why.msg);
+    }
+    cd_free(model);
+}
+
 cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
 {
     cd_ckpt_meta *meta = NULL;
@@ -138,6 +170,7 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
         fprintf(out, "  training     seed %" PRIu64 ", batch %" PRId64 " (written by %" PRId64 " rank%s), lr %g (%s), "
                 "momentum %g\n", meta->seed, meta->batch, meta->ranks, meta->ranks == 1 ? "" : "s", meta->lr,
                 meta->lr_schedule, meta->momentum);
+        print_layers(out, meta);
         if (meta->config[0]) {
             fprintf(out, "  configuration:\n");
             for (const char *line = meta->config; *line;) {
@@ -157,4 +190,34 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
         return describe_data(path, out, err);
     *err = ckpt_err;
     return st;
+}
+
+const char *cd_cli_info_usage(void)
+{
+    return "usage: cnn_ddp info FILE\n"
+           "      what a checkpoint or data file holds, and whether every checksum verifies. A checkpoint:\n"
+           "      the run, its data (path, rows, image shape, checksum), position, recipe, configuration, and\n"
+           "      the model layer by layer (output shape and parameters of each, the totals). A data set: its\n"
+           "      splits, classes and normalisation, every row read as training would read it.\n";
+}
+
+int cd_cli_info_main(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(cd_cli_info_usage(), stdout);
+        return 0;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "cnn_ddp: error: info takes one FILE (usage: cnn_ddp info FILE; see cnn_ddp help info)\n");
+        return 2;
+    }
+    if (!strncmp(argv[1], "--", 2)) {
+        fprintf(stderr, "cnn_ddp: error: info: unknown option %s (info takes only FILE; a file of that name: ./%s)\n",
+                argv[1], argv[1]);
+        return 2;
+    }
+    cd_error err = {0};
+    cd_status st = cd_cli_info(argv[1], stdout, &err);
+    if (st != CD_OK) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
+    return cd_status_exit_code(st);
 }

@@ -32,15 +32,9 @@ int main(int argc, char **argv)
         free(cfg);
         return !strcmp(argv[1], "eval") ? cd_cli_eval_main(argc - 1, argv + 1) : cd_cli_predict_main(argc - 1, argv + 1);
     }
-    if (argc >= 2 && !strcmp(argv[1], "info")) {
+    if (argc >= 2 && (!strcmp(argv[1], "info") || !strcmp(argv[1], "help"))) {
         free(cfg);
-        if (argc != 3) {
-            fprintf(stderr, "cnn_ddp: error: usage: cnn_ddp info FILE\n");
-            return 2;
-        }
-        cd_status st = cd_cli_info(argv[2], stdout, &err);
-        if (st != CD_OK) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
-        return cd_status_exit_code(st);
+        return !strcmp(argv[1], "info") ? cd_cli_info_main(argc - 1, argv + 1) : cd_cli_help_main(argc - 1, argv + 1);
     }
     cd_cli_warnings warnings;
     cd_status st = cd_cli_parse(argc - 1, argv + 1, environ, cfg, &action, &warnings, &err);
@@ -53,7 +47,10 @@ int main(int argc, char **argv)
         return cd_status_exit_code(st);
     }
     if (action != CD_CLI_TRAIN) {
-        if (!quiet_rank && action == CD_CLI_HELP) printf("%s\n%s", cd_cli_usage(), cd_cli_subcommand_usage());
+        if (!quiet_rank && action == CD_CLI_HELP) {
+            fputs(cd_cli_usage(), stdout);
+            cd_cli_print_subcommands(stdout);
+        }
         if (!quiet_rank && action == CD_CLI_VERSION) puts("cnn_ddp " CNN_DDP_VERSION);
         free(cfg);
         return 0;

@@ -2,8 +2,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "subcommands.h"
+#include "cnn_ddp/abs_path.h"
 #include "cnn_ddp/data.h"
 #include "cnn_ddp/spec.h"
 
@@ -76,6 +78,33 @@ void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size)
         }
         line += len + (nl ? 1 : 0);
     }
+}
+
+cd_status cd_cli_ckpt_data_find(const char *what, const char *ckpt, const cd_ckpt_meta *meta, char *out, size_t size,
+                                cd_error *err)
+{
+    char given[CD_PATH_MAX], given_abs[CD_PATH_MAX];
+    cd_cli_ckpt_data_path(meta, given, sizeof given);
+    if (!meta->data[0] && !given[0]) {
+        snprintf(out, size, "datasets/mnist.h5"); /* nothing recorded: the default */
+        return CD_OK;
+    }
+    /* Checkpoints record the absolute path (data), the configuration the path as given (data=). */
+    if (meta->data[0] && access(meta->data, F_OK) == 0) {
+        snprintf(out, size, "%s", meta->data);
+        return CD_OK;
+    }
+    if (given[0] && access(given, F_OK) == 0) {
+        snprintf(out, size, "%s", given);
+        return CD_OK;
+    }
+    cd_path_absolute(given[0] ? given : meta->data, given_abs, sizeof given_abs);
+    if (!given[0] || !strcmp(given_abs, meta->data) || !strcmp(given, meta->data))
+        return CD_FAIL(err, CD_E_INPUT, "%s: the training data of %s is gone: no %s; pass --data FILE.h5", what, ckpt,
+                       meta->data[0] ? meta->data : given_abs);
+    return CD_FAIL(err, CD_E_INPUT, "%s: the training data of %s is gone: looked for %s (recorded) and %s (as given to "
+                   "its run, here %s); pass --data FILE.h5", what, ckpt, meta->data[0] ? meta->data : "nothing", given,
+                   given_abs);
 }
 
 cd_status cd_cli_check_data(const char *what, const char *data, const cd_data_set_info *set, const cd_ckpt_meta *meta,

@@ -9,6 +9,8 @@
 
 #include "cnn_ddp/cli.h"
 #include "cnn_ddp/config_options.h"
+#include "cnn_ddp/suggest.h"
+#include "subcommands.h"
 
 #define VAR_PREFIX "CNN_DDP_"
 #define USAGE_WIDTH 100
@@ -32,7 +34,7 @@ _Static_assert(sizeof section_titles / sizeof section_titles[0] == CD_SECTION_CO
 
 static const char usage_head[] =
     "usage: cnn_ddp [train] [options]    (under MPI: mpirun -np N cnn_ddp [options])\n"
-    "       cnn_ddp eval|predict|info ...  (see below)\n"
+    "       cnn_ddp eval|predict|info|help ...  (see below; cnn_ddp help SUBCOMMAND for each)\n"
     "\n"
     "Trains a CNN on MNIST-style HDF5 data, data-parallel over MPI ranks. The result is bit-identical\n"
     "for any number of ranks and across stop/resume, given the same data, model, seed, batch,\n"
@@ -195,32 +197,6 @@ static int known_variable(size_t i, char *var, size_t size)
     return 1;
 }
 
-static int same_letter(char a, char b) { return toupper((unsigned char)a) == toupper((unsigned char)b); }
-
-/* Edits between a[0..na) and b, ignoring case: insertions, deletions, substitutions and swaps of two
- * neighbours (optimal string alignment). Names of 64 characters or more are never close. */
-static size_t distance(const char *a, size_t na, const char *b)
-{
-    const size_t nb = strlen(b);
-    size_t rows[3][64]; /* rows i-2, i-1 and i, by i % 3 */
-    if (na >= 64 || nb >= 64) return SIZE_MAX;
-    for (size_t j = 0; j <= nb; j++) rows[0][j] = j;
-    for (size_t i = 1; i <= na; i++) {
-        size_t *cur = rows[i % 3], *up = rows[(i - 1) % 3], *up2 = rows[(i + 1) % 3];
-        cur[0] = i;
-        for (size_t j = 1; j <= nb; j++) {
-            size_t best = up[j - 1] + !same_letter(a[i - 1], b[j - 1]);
-            if (up[j] + 1 < best) best = up[j] + 1;
-            if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
-            if (i > 1 && j > 1 && same_letter(a[i - 1], b[j - 2]) && same_letter(a[i - 2], b[j - 1]) &&
-                up2[j - 2] + 1 < best)
-                best = up2[j - 2] + 1;
-            cur[j] = best;
-        }
-    }
-    return rows[na % 3][nb];
-}
-
 static void add_warning(cd_cli_warnings *w, const char *line)
 {
     const size_t used = strlen(w->text);
@@ -240,7 +216,7 @@ static void warn_unknown_variables(char *const *envp, cd_cli_warnings *w)
         int known = 0;
         for (size_t i = 0; !known && known_variable(i, var, sizeof var); i++) {
             known = strlen(var) == len && !strncmp(var, entry, len);
-            const size_t d = distance(entry + prefix, len - prefix, var + prefix);
+            const size_t d = cd_edit_distance(entry + prefix, len - prefix, var + prefix);
             if (d < best_d) best_d = d, snprintf(best, sizeof best, "%s", var);
         }
         if (known) continue;
@@ -289,12 +265,42 @@ static int program_option(const char *name, size_t len, cd_cli_action *action)
     return 0;
 }
 
+/* The option (or --help, --version) closest to a mistyped name, or NULL. */
+static const char *closest_option(const char *name, size_t len)
+{
+    size_t count;
+    const cd_option *opts = cd_options(&count);
+    const char *names[256];
+    size_t n = 0;
+    for (size_t k = 0; k < count && n < 254; k++) names[n++] = opts[k].name;
+    names[n++] = "help";
+    names[n++] = "version";
+    return cd_suggest(name, len, names, n);
+}
+
+/* An argument that is no option: a mistyped subcommand in first place, else a stray word. */
+static cd_status refuse_positional(const char *arg, int first, cd_error *err)
+{
+    const char *close = first && arg[0] != '-' ? cd_cli_closest_subcommand(arg) : NULL;
+    if (close) return CD_FAIL(err, CD_E_USAGE, "unknown subcommand '%s' (did you mean %s?)", arg, close);
+    if (arg[0] == '-' && arg[1] != '-' && arg[1] && closest_option(arg + 1, strlen(arg + 1)))
+        return CD_FAIL(err, CD_E_USAGE, "unexpected argument '%s' (did you mean --%s?)", arg,
+                       closest_option(arg + 1, strlen(arg + 1)));
+    if (first)
+        return CD_FAIL(err, CD_E_USAGE, "unexpected argument '%s' (not a subcommand: train, eval, predict, info or "
+                       "help; options start with --; see --help)", arg);
+    return CD_FAIL(err, CD_E_USAGE, "unexpected argument '%s' (options start with --; see --help)", arg);
+}
+
 static cd_status apply_argument(int argc, char **argv, int *a, cd_train_config *cfg, cd_cli_action *action,
                                 cd_error *err)
 {
     const char *arg = argv[*a];
-    if (strncmp(arg, "--", 2) != 0)
-        return CD_FAIL(err, CD_E_USAGE, "unexpected argument '%s' (options start with --; see --help)", arg);
+    if (!strcmp(arg, "-h")) {
+        *action = CD_CLI_HELP;
+        return CD_OK;
+    }
+    if (strncmp(arg, "--", 2) != 0) return refuse_positional(arg, *a == 0, err);
     const char *name = arg + 2, *eq = strchr(name, '=');
     const size_t len = eq ? (size_t)(eq - name) : strlen(name);
     cd_cli_action wanted;
@@ -304,7 +310,11 @@ static cd_status apply_argument(int argc, char **argv, int *a, cd_train_config *
         return CD_OK;
     }
     const cd_option *o = cd_option_find(name, len);
-    if (!o) return CD_FAIL(err, CD_E_USAGE, "unknown option '%.*s' (see --help)", (int)(len + 2), arg);
+    if (!o) {
+        const char *close = closest_option(name, len);
+        if (close) return CD_FAIL(err, CD_E_USAGE, "unknown option '%.*s' (did you mean --%s?)", (int)(len + 2), arg, close);
+        return CD_FAIL(err, CD_E_USAGE, "unknown option '%.*s' (see --help)", (int)(len + 2), arg);
+    }
     const char *value = NULL;
     if (eq) {
         if (o->arg == CD_ARG_NONE) return CD_FAIL(err, CD_E_USAGE, "--%s takes no value", o->name);

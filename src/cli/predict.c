@@ -38,7 +38,9 @@ static cd_status parse(int argc, char **argv, predict_options *o, cd_error *err)
         char name[32];
         const char *v;
         CD_TRY(cd_cli_next_arg(argc, argv, &i, valued, name, sizeof name, &v, err));
-        if (!name[0]) {
+        if (!name[0] && !strcmp(v, "-h")) {
+            o->help = 1;
+        } else if (!name[0]) {
             if (o->n_images == MAX_IMAGES) return CD_FAIL(err, CD_E_USAGE, "predict: more than %d images", MAX_IMAGES);
             o->images[o->n_images++] = v;
         } else if (!strcmp(name, "ckpt")) {
@@ -61,7 +63,8 @@ static cd_status parse(int argc, char **argv, predict_options *o, cd_error *err)
         } else if (!strcmp(name, "help")) {
             o->help = 1;
         } else {
-            return CD_FAIL(err, CD_E_USAGE, "predict: unknown option --%s (see cnn_ddp --help)", name);
+            static const char *const flags[] = {"invert", "help", NULL};
+            return cd_cli_unknown_option("predict", name, valued, flags, err);
         }
     }
     if (o->help) return CD_OK;
@@ -245,7 +248,7 @@ int cd_cli_predict_main(int argc, char **argv)
     cd_status st = o && s ? CD_OK : CD_FAIL(&err, CD_E_NOMEM, "out of memory");
     if (st == CD_OK) st = parse(argc, argv, o, &err);
     if (st == CD_OK && o->help) {
-        fputs(cd_cli_subcommand_usage(), stdout);
+        fputs(cd_cli_predict_usage(), stdout);
     } else if (st == CD_OK) {
         st = run_predict(o, s, &err);
     }
@@ -262,21 +265,10 @@ int cd_cli_predict_main(int argc, char **argv)
     return cd_status_exit_code(st);
 }
 
-const char *cd_cli_subcommand_usage(void)
+const char *cd_cli_predict_usage(void)
 {
-    return "subcommands:\n"
-           "  cnn_ddp info FILE\n"
-           "      what a checkpoint or data file holds, and whether every checksum verifies\n"
-           "  cnn_ddp eval --ckpt FILE [--data FILE.h5] [--kernels K] [--batch N] [--timeout SEC]\n"
-           "      accuracy of a checkpoint on the /test split: overall, per class (with the data's class names),\n"
-           "      and the confusion matrix (rows: true class, columns: predicted). --data defaults to the\n"
-           "      checkpoint's training data, else datasets/mnist.h5; data whose channels, classes or stored\n"
-           "      normalisation differ from the checkpoint's run is refused; the inputs are normalised as the\n"
-           "      checkpoint's run did. --batch is the evaluation batch (default 256, any value gives the same\n"
-           "      result). Under mpirun -np N the test rows are split over the ranks; same result.\n"
-           "      --timeout: as for training (default 120; 0: no watchdog).\n"
-           "  cnn_ddp predict --ckpt FILE [--invert] [--kernels K] IMAGE...\n"
-           "  cnn_ddp predict --ckpt FILE --h5 FILE.h5 --index I [--split test|train] [--save-pgm OUT.pgm]\n"
+    return "usage: cnn_ddp predict --ckpt FILE [--invert] [--kernels K] IMAGE...\n"
+           "       cnn_ddp predict --ckpt FILE --h5 FILE.h5 --index I [--split test|train] [--save-pgm OUT.pgm]\n"
            "      the predicted class (its name when the data named them; \"digit\" for unnamed MNIST-shaped\n"
            "      data) and the softmax probability of every class. IMAGE: 8-bit PGM (P2/P5) or non-interlaced\n"
            "      8-bit PNG (grey, grey+alpha, RGB, RGBA; colour becomes grey, alpha is laid over black), of the\n"

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "subcommands.h"
+#include "cnn_ddp/suggest.h"
 
 int cd_cli_launcher_rank(void)
 {
@@ -60,4 +61,16 @@ cd_status cd_cli_parse_int(const char *flag, const char *text, long long lo, lon
         return CD_FAIL(err, CD_E_USAGE, "%s: %s is out of range (%lld..%lld)", flag, text, lo, hi);
     *out = v;
     return CD_OK;
+}
+
+cd_status cd_cli_unknown_option(const char *sub, const char *name, const char *const *valued,
+                                const char *const *flags, cd_error *err)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (const char *const *v = valued; *v && n < 32; v++) names[n++] = *v;
+    for (const char *const *f = flags; *f && n < 64; f++) names[n++] = *f;
+    const char *close = cd_suggest(name, strlen(name), names, n);
+    if (close) return CD_FAIL(err, CD_E_USAGE, "%s: unknown option --%s (did you mean --%s?)", sub, name, close);
+    return CD_FAIL(err, CD_E_USAGE, "%s: unknown option --%s (see cnn_ddp help %s)", sub, name, sub);
 }

@@ -14,8 +14,23 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err);
  * own results and errors and return the process exit code (eval starts MPI itself under mpirun). */
 int cd_cli_eval_main(int argc, char **argv);
 int cd_cli_predict_main(int argc, char **argv);
-/* Usage of the subcommands (info, eval, predict), for appending to --help. */
-const char *cd_cli_subcommand_usage(void);
+/* Each subcommand's usage ("usage: cnn_ddp eval ..." and what it does), for `help eval` and `eval --help`. */
+const char *cd_cli_eval_usage(void);
+const char *cd_cli_predict_usage(void);
+const char *cd_cli_info_usage(void);
+/* `cnn_ddp help [SUBCOMMAND]` (argv[0] is "help"): the usage on stdout, exit code 0; 2 with one line
+ * (and the closest name) for an unknown subcommand. */
+int cd_cli_help_main(int argc, char **argv);
+/* The subcommands, one line each, for the end of --help. */
+void cd_cli_print_subcommands(FILE *out);
+/* The subcommand closest to a mistyped word (cd_suggest), or NULL. */
+const char *cd_cli_closest_subcommand(const char *word);
+/* `cnn_ddp info FILE`, `info --help` and `info -h`, returning the exit code. */
+int cd_cli_info_main(int argc, char **argv);
+/* CD_E_USAGE "<sub>: unknown option --<name> (did you mean --<close>?)", or pointing at `help <sub>` when no
+ * name in valued or flags (NULL-terminated) is close. */
+cd_status cd_cli_unknown_option(const char *sub, const char *name, const char *const *valued,
+                                const char *const *flags, cd_error *err);
 
 /* A checkpoint's model, rebuilt from the spec in its metadata for data_channels x height x width inputs and batches
  * of up to max_batch, with the checkpoint's weights loaded. CD_E_INPUT when the checkpoint is missing
@@ -34,6 +49,11 @@ cd_status cd_cli_check_data(const char *what, const char *data, const cd_data_se
 cd_status cd_cli_ckpt_norm(const char *ckpt, const cd_ckpt_meta *meta, double *mean, double *std, cd_error *err);
 /* The training data path recorded in a checkpoint's configuration ("data=..."); "" if none. */
 void cd_cli_ckpt_data_path(const cd_ckpt_meta *meta, char *buf, size_t size);
+/* The checkpoint's training data, wherever this process runs: the absolute path it recorded (data), else the
+ * path as its run was given it (data=, from the working directory), else (nothing recorded) datasets/mnist.h5.
+ * CD_E_INPUT "<what>: the training data of <ckpt> is gone: looked for ... (both paths)" when neither exists. */
+cd_status cd_cli_ckpt_data_find(const char *what, const char *ckpt, const cd_ckpt_meta *meta, char *out, size_t size,
+                                cd_error *err);
 
 /* Subcommand arguments: splits argv[*i] = "--name[=value]" into name (without the dashes) and value.
  * A flag listed in `valued` (NULL-terminated) without "=value" takes the next argument (*i advances);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cnn_ddp/suggest.h"
+
 #define SPEC_MAX_OUT 65536
 #define SPEC_MAX_KERNEL 64
 #define SPEC_MAX_STRIDE 64
@@ -297,6 +299,16 @@ static cd_status parse_layers(parser *p, cd_model_spec *spec)
         if (!lookup_layer(name, n, &type)) {
             if (word_is(name, n, "seed") || word_is(name, n, "exercise"))
                 return fail_at(p, start, "'%.*s' is a built-in model name and must stand alone", (int)n, name);
+            /* A word alone may be a mistyped built-in model; a word among layers, a mistyped layer. */
+            const int alone = spec->n_layers == 0 && name[n + strspn(name + n, " \t\n")] == '\0';
+            static const char *const words[] = {"seed", "exercise", "conv", "pool", "relu", "flatten", "fc", "linear"};
+            const char *close = alone ? cd_suggest(name, n, words, 8) : cd_suggest(name, n, words + 2, 6);
+            if (close)
+                return fail_at(p, start, "unknown %s '%.*s' (did you mean %s?)", alone ? "model" : "layer",
+                               n > 32 ? 32 : (int)n, name, close);
+            if (alone)
+                return fail_at(p, start, "unknown model '%.*s' (built-in: seed, exercise; or a spec of layers: conv, "
+                               "pool, relu, flatten, fc, linear)", n > 32 ? 32 : (int)n, name);
             return fail_at(p, start, "unknown layer '%.*s' (known: conv, pool, relu, flatten, fc, linear)",
                            n > 32 ? 32 : (int)n, name);
         }

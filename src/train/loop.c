@@ -22,6 +22,8 @@
 #include "cnn_ddp/fault.h"
 #include "metrics.h"
 #include "run_meta.h"
+#include "data_path.h"
+#include "cnn_ddp/abs_path.h"
 #include "cnn_ddp/watchdog.h"
 
 enum { EVAL_BATCH = 64, DEFAULT_BATCH = 64, MAX_LOCAL_BATCH = 256 };
@@ -38,6 +40,7 @@ typedef struct run {
     int model_built;
     cd_sampler sampler;
     int shard_first, shard_count;
+    char data_abs[CD_PATH_MAX]; /* realpath of --data: what checkpoints record, so eval and resume find it */
     cd_data_set_info set;       /* the data file as inspected: shapes, classes, names, stored normalisation */
     cd_dataset train, test, val;
     int64_t test_total;         /* 0: no /test split */
@@ -265,6 +268,8 @@ static void describe_run(run *r)
     const cd_train_config *cfg = r->cfg;
     r->id.model = r->spec_text;
     r->id.data = cfg->data;
+    cd_path_absolute(cfg->data, r->data_abs, sizeof r->data_abs);
+    r->id.data_abs = r->data_abs;
     r->id.data_rows = r->sampler.rows;
     r->id.data_height = r->set.train.height;
     r->id.data_width = r->set.train.width;
@@ -595,8 +600,11 @@ static cd_status start(run *r, cd_error *err)
     CD_TRY(agree(r, resolve_batch(r, err), err));
     const cd_train_config *cfg = r->cfg;
     cd_status st = cd_spec_parse(cfg->model, &r->spec, err);
+    char data_note[256 + 2 * CD_PATH_MAX] = "";
+    if (st == CD_OK) st = cd_train_find_data(&r->resolved, data_note, sizeof data_note, err);
     if (st == CD_OK) st = load_local_data(r, err);
     CD_TRY(agree(r, st, err));
+    if (data_note[0] && is_root(r) && r->rep && r->rep->note) r->rep->note(r->rep->ctx, data_note);
     CD_TRY(resolve_norm(r, err));
     describe_run(r);
     CD_TRY(data_checksum(r, err));

@@ -15,7 +15,7 @@ static void fill_identity(const cd_run_identity *id, cd_ckpt_meta *meta)
     meta->lr = id->lr;
     snprintf(meta->lr_schedule, sizeof meta->lr_schedule, "%s", id->lr_schedule);
     meta->momentum = id->momentum;
-    snprintf(meta->data, sizeof meta->data, "%s", id->data ? id->data : "");
+    snprintf(meta->data, sizeof meta->data, "%s", id->data_abs ? id->data_abs : id->data ? id->data : "");
     meta->data_rows = id->data_rows;
     meta->data_height = id->data_height;
     meta->data_width = id->data_width;

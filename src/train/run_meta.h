@@ -15,6 +15,7 @@
 typedef struct cd_run_identity {
     const char *model;      /* canonical spec */
     const char *data;       /* --data: named in messages, not part of the identity */
+    const char *data_abs;   /* its absolute path, which checkpoints record (NULL: data) */
     int64_t data_rows;      /* training rows */
     int data_height, data_width;
     uint64_t data_checksum; /* cd_data_rows_checksum summed over the ranks */
