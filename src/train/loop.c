@@ -615,7 +615,8 @@ static cd_status start(run *r, cd_error *err)
     int resumed = CD_RESUMED_NONE;
     if (cfg->resume != CD_RESUME_NONE)
         CD_TRY(cd_resume(cfg, &r->id, r->total_steps, r->comm, &r->arenas, r->rep, &r->pos, &resumed, err));
-    if (init_note[0] && resumed == CD_RESUMED_NONE && is_root(r) && r->rep && r->rep->note) r->rep->note(r->rep->ctx, init_note);
+    if (init_note[0] && resumed == CD_RESUMED_NONE && is_root(r) && r->rep && r->rep->note)
+        r->rep->note(r->rep->ctx, init_note);
     r->finished = resumed == CD_RESUMED_FINISHED;
     if (r->finished) return CD_OK;
     CD_TRY(cd_device_open(cfg, r->comm, &r->model, r->sampler.chunk, r->shard_count, r->watchdog, &r->dev, err));
