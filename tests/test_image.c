@@ -1,6 +1,7 @@
-/* Image decoding for `predict`: PGM P2/P5 and PNG (grey, grey+alpha, RGB, RGBA, every row filter) give
- * known pixels; damaged, truncated and unsupported files are refused with a message naming the problem.
- * PNGs are built here from zlib's compress and hand-made chunks with their CRCs. */
+/* Image decoding for `predict`: PGM P2/P5 and PNG (read by libpng: grey, grey+alpha, RGB, RGBA, every row
+ * filter, 16-bit, 1/2/4-bit, palette with tRNS, Adam7 interlacing) give known pixels; damaged and truncated
+ * files are refused with a message naming the file and the problem. Valid PNGs of every kind are written
+ * here with libpng's writer; damaged ones are built from zlib's compress and hand-made chunks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <png.h>
 #include <zlib.h>
 
 #include "cnn_ddp/image.h"
@@ -67,6 +69,64 @@ static void make_png(buf *b, int width, int height, int colour, int depth, int i
     chunk(b, "IDAT", z, (uint32_t)(zn / 2));
     chunk(b, "IDAT", z + zn / 2, (uint32_t)(zn - zn / 2));
     chunk(b, "IEND", NULL, 0);
+}
+
+/* libpng's writer into memory. */
+static void write_cb(png_structp png, png_bytep data, size_t n) { put((buf *)png_get_io_ptr(png), data, n); }
+static void flush_cb(png_structp png) { (void)png; }
+
+/* A valid PNG of `samples` (height * width * channels values in the file's own range, 0..2^depth-1),
+ * written by libpng with the given colour type, bit depth and interlacing; a palette (and tRNS) for
+ * colour type 3. */
+static void write_png(buf *b, int width, int height, int colour, int depth, int interlace, const unsigned *samples,
+                      const png_color *palette, int n_palette, const png_byte *trns, int n_trns)
+{
+    const int channels = colour == 0 || colour == 3 ? 1 : colour == 4 ? 2 : colour == 2 ? 3 : 4;
+    const size_t bytes_per = depth == 16 ? 2 : 1, stride = (size_t)width * (size_t)channels * bytes_per;
+    static png_byte rows[64][64 * 8];
+    png_bytep row_ptrs[64];
+    assert_true(height <= 64 && stride <= sizeof rows[0]);
+    for (int y = 0; y < height; y++) {
+        for (int i = 0; i < width * channels; i++) {
+            unsigned v = samples[(size_t)y * (size_t)width * (size_t)channels + (size_t)i];
+            if (depth == 16) {
+                rows[y][2 * i] = (png_byte)(v >> 8);
+                rows[y][2 * i + 1] = (png_byte)v;
+            } else {
+                rows[y][i] = (png_byte)v;
+            }
+        }
+        row_ptrs[y] = rows[y];
+    }
+    b->n = 0;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    assert_non_null(info);
+    if (setjmp(png_jmpbuf(png))) fail_msg("libpng could not write the test PNG");
+    png_set_write_fn(png, b, write_cb, flush_cb);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, depth, colour,
+                 interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    if (palette) png_set_PLTE(png, info, palette, n_palette);
+    if (trns) png_set_tRNS(png, info, trns, n_trns, NULL);
+    png_write_info(png, info);
+    if (depth < 8) png_set_packing(png); /* one sample per byte in, packed in the file */
+    png_write_image(png, row_ptrs);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+}
+
+static void expect_pixels(const buf *b, int width, int height, const uint8_t *want, const char *what)
+{
+    cd_image img;
+    cd_error err = {0};
+    cd_status st = cd_image_decode(b->data, b->n, "t.png", &img, &err);
+    if (st != CD_OK) fail_msg("%s: %s", what, err.msg);
+    if (img.width != width || img.height != height)
+        fail_msg("%s: %dx%d, expected %dx%d", what, img.width, img.height, width, height);
+    for (int i = 0; i < width * height; i++)
+        if (img.pixels[i] != want[i]) fail_msg("%s: pixel %d is %d, expected %d", what, i, img.pixels[i], want[i]);
+    cd_image_free(&img);
 }
 
 static cd_status decode(const buf *b, cd_image *img, cd_error *err)
@@ -215,6 +275,67 @@ static void test_png_colour(void **state)
     cd_image_free(&img);
 }
 
+/* What a drawing tool writes: 16-bit grey, 1/2/4-bit grey, palette with tRNS, RGB(A) 16-bit, interlaced. */
+static void test_png_libpng_kinds(void **state)
+{
+    (void)state;
+    buf b;
+    /* 16-bit grey: libpng scales to 8 bits (v * 255 / 65535, rounded). */
+    const unsigned g16[6] = {0, 0x8080, 0xffff, 0x0707, 0xc8c8, 0x4040};
+    write_png(&b, 3, 2, 0, 16, 0, g16, NULL, 0, NULL, 0);
+    expect_pixels(&b, 3, 2, grey6, "16-bit grey");
+    /* 1-bit grey: 0 and 1 are black and white. */
+    const unsigned g1[10] = {0, 1, 1, 0, 1, 1, 0, 0, 0, 1};
+    const uint8_t want1[10] = {0, 255, 255, 0, 255, 255, 0, 0, 0, 255};
+    write_png(&b, 5, 2, 0, 1, 0, g1, NULL, 0, NULL, 0);
+    expect_pixels(&b, 5, 2, want1, "1-bit grey");
+    /* 2- and 4-bit grey are scaled to 0..255. */
+    const unsigned g2[4] = {0, 1, 2, 3};
+    const uint8_t want2[4] = {0, 85, 170, 255};
+    write_png(&b, 4, 1, 0, 2, 0, g2, NULL, 0, NULL, 0);
+    expect_pixels(&b, 4, 1, want2, "2-bit grey");
+    const unsigned g4[3] = {0, 8, 15};
+    const uint8_t want4[3] = {0, 136, 255};
+    write_png(&b, 3, 1, 0, 4, 0, g4, NULL, 0, NULL, 0);
+    expect_pixels(&b, 3, 1, want4, "4-bit grey");
+    /* Palette, 8-bit and 4-bit indices: colours become luma; tRNS makes entry 3 half transparent. */
+    const png_color pal[4] = {{0, 0, 0}, {255, 255, 255}, {255, 0, 0}, {200, 200, 200}};
+    const png_byte trns[4] = {255, 255, 255, 128};
+    const unsigned idx[4] = {0, 1, 2, 3};
+    const uint8_t wantp[4] = {0, 255, 76, 100};
+    write_png(&b, 4, 1, 3, 8, 0, idx, pal, 4, trns, 4);
+    expect_pixels(&b, 4, 1, wantp, "palette + tRNS");
+    write_png(&b, 4, 1, 3, 4, 0, idx, pal, 4, trns, 4);
+    expect_pixels(&b, 4, 1, wantp, "4-bit palette + tRNS");
+    /* 16-bit RGB and RGBA. */
+    const unsigned rgb16[12] = {0xffff, 0, 0, 0, 0xffff, 0, 0, 0, 0xffff, 0xffff, 0xffff, 0xffff};
+    const uint8_t want_rgb[4] = {76, 150, 29, 255};
+    write_png(&b, 4, 1, 2, 16, 0, rgb16, NULL, 0, NULL, 0);
+    expect_pixels(&b, 4, 1, want_rgb, "16-bit RGB");
+    const unsigned rgba16[8] = {0xffff, 0xffff, 0xffff, 0xffff, 0xc8c8, 0xc8c8, 0xc8c8, 0x8080};
+    const uint8_t want_rgba[2] = {255, 100};
+    write_png(&b, 2, 1, 6, 16, 0, rgba16, NULL, 0, NULL, 0);
+    expect_pixels(&b, 2, 1, want_rgba, "16-bit RGBA");
+    /* 8-bit RGB and grey through libpng's writer too. */
+    const unsigned rgb8[12] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255};
+    write_png(&b, 4, 1, 2, 8, 0, rgb8, NULL, 0, NULL, 0);
+    expect_pixels(&b, 4, 1, want_rgb, "8-bit RGB");
+    /* Adam7 interlaced: a 9x7 grey ramp (every pass non-empty) and interlaced RGB. */
+    unsigned ramp[63];
+    uint8_t want_ramp[63];
+    for (int i = 0; i < 63; i++) want_ramp[i] = (uint8_t)(ramp[i] = (unsigned)(i * 4 + 3));
+    write_png(&b, 9, 7, 0, 8, 1, ramp, NULL, 0, NULL, 0);
+    expect_pixels(&b, 9, 7, want_ramp, "interlaced grey");
+    unsigned ramp_rgb[63 * 3];
+    for (int i = 0; i < 63; i++) ramp_rgb[3 * i] = ramp_rgb[3 * i + 1] = ramp_rgb[3 * i + 2] = ramp[i];
+    write_png(&b, 9, 7, 2, 8, 1, ramp_rgb, NULL, 0, NULL, 0);
+    expect_pixels(&b, 9, 7, want_ramp, "interlaced RGB");
+    unsigned ramp16[63];
+    for (int i = 0; i < 63; i++) ramp16[i] = ramp[i] * 257u;
+    write_png(&b, 9, 7, 0, 16, 1, ramp16, NULL, 0, NULL, 0);
+    expect_pixels(&b, 9, 7, want_ramp, "interlaced 16-bit grey");
+}
+
 static void test_png_refusals(void **state)
 {
     (void)state;
@@ -222,34 +343,48 @@ static void test_png_refusals(void **state)
     buf b;
     make_png(&b, 3, 2, 0, 8, 0, raw, sizeof raw);
 
-    /* A flipped byte in the compressed data: the CRC catches it. */
+    /* A flipped byte in the compressed data: zlib, reading the chunk as it arrives, catches it. */
     buf bad = b;
     bad.data[8 + 25 + 24 + 8] ^= 0x40; /* signature, IHDR, tEXt, then the first IDAT data byte */
-    expect_refused(bad.data, bad.n, "PNG chunk IDAT: CRC mismatch (file is damaged)");
-    /* Cut short, anywhere. */
-    expect_refused(b.data, b.n - 12, "PNG is truncated (no IEND chunk)");
-    expect_refused(b.data, b.n - 20, "PNG chunk IDAT is truncated");
-    expect_refused(b.data, 20, "truncated");
+    expect_refused(bad.data, bad.n, "PNG is damaged or truncated: IDAT: incorrect header check");
+    /* A damaged CRC of the last IDAT chunk (a flipped data byte is caught by zlib first, above). */
+    bad = b;
+    bad.data[b.n - 12 - 1] ^= 0x40; /* the stored CRC of the last IDAT */
+    expect_refused(bad.data, bad.n, "PNG is damaged or truncated: IDAT: CRC error");
+    /* A flipped byte in the header: its CRC too. */
+    bad = b;
+    bad.data[8 + 8 + 3] ^= 0x01;
+    expect_refused(bad.data, bad.n, "IHDR: CRC error");
+    /* Cut short, anywhere: in the header, in the pixel data, before IEND. */
+    for (size_t cut = 9; cut < b.n - 12; cut++) {
+        cd_image img;
+        cd_error err = {0};
+        assert_int_equal(cd_image_decode(b.data, cut, "bad.img", &img, &err), CD_E_INPUT);
+        if (strncmp(err.msg, "bad.img: PNG is damaged", 23) != 0) fail_msg("cut at %zu: '%s'", cut, err.msg);
+        assert_null(img.pixels);
+    }
+    expect_refused(b.data, 20, "PNG is damaged or truncated: file is truncated");
+    expect_refused(b.data, b.n - 20, "PNG is damaged or truncated");
 
     /* Fewer pixel bytes than the header's size needs (the IHDR says 3 rows). */
     make_png(&b, 3, 3, 0, 8, 0, raw, sizeof raw);
-    expect_refused(b.data, b.n, "PNG pixel data is shorter than the header's size needs");
-    /* More than it needs. */
-    make_png(&b, 3, 1, 0, 8, 0, raw, sizeof raw);
-    expect_refused(b.data, b.n, "PNG pixel data is longer than the header's size needs");
+    expect_refused(b.data, b.n, "PNG is damaged or truncated: Not enough image data");
     /* A bad filter byte. */
     uint8_t badf[4] = {9, 1, 2, 3};
     make_png(&b, 3, 1, 0, 8, 0, badf, sizeof badf);
-    expect_refused(b.data, b.n, "PNG row 0 has unknown filter type 9");
-    /* What is not supported says so. */
-    make_png(&b, 3, 2, 3, 8, 0, raw, sizeof raw);
-    expect_refused(b.data, b.n, "palette PNGs are not supported");
-    make_png(&b, 3, 2, 0, 16, 0, raw, sizeof raw);
-    expect_refused(b.data, b.n, "16-bit PNGs are not supported");
-    make_png(&b, 3, 2, 0, 8, 1, raw, sizeof raw);
-    expect_refused(b.data, b.n, "interlaced PNGs are not supported");
+    expect_refused(b.data, b.n, "PNG is damaged or truncated: bad adaptive filter value");
+    /* Invalid headers: 0x0, 0 width, a huge declared size, a bad depth for the colour type. */
+    make_png(&b, 0, 0, 0, 8, 0, raw, sizeof raw);
+    expect_refused(b.data, b.n, "PNG is damaged or truncated: Invalid IHDR data");
     make_png(&b, 0, 2, 0, 8, 0, raw, sizeof raw);
-    expect_refused(b.data, b.n, "image size 0x2 is outside");
+    expect_refused(b.data, b.n, "PNG is damaged or truncated");
+    make_png(&b, 99999, 99999, 0, 8, 0, raw, sizeof raw);
+    expect_refused(b.data, b.n, "image size 99999x99999 is outside 1..8192 per side");
+    make_png(&b, 3, 2, 2, 4, 0, raw, sizeof raw);
+    expect_refused(b.data, b.n, "PNG is damaged or truncated: Invalid IHDR data");
+    /* A palette image without its palette. */
+    make_png(&b, 3, 2, 3, 8, 0, raw, sizeof raw);
+    expect_refused(b.data, b.n, "PNG is damaged or");
 }
 
 /* Reading from disk, and the PGM writer round trip; a missing file is one clear line. */
@@ -289,7 +424,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pgm_p5),         cmocka_unit_test(test_pgm_p2_and_maxval),
         cmocka_unit_test(test_pgm_refusals),   cmocka_unit_test(test_png_grey_filters),
-        cmocka_unit_test(test_png_colour),     cmocka_unit_test(test_png_refusals),
+        cmocka_unit_test(test_png_colour),     cmocka_unit_test(test_png_libpng_kinds),
+        cmocka_unit_test(test_png_refusals),
         cmocka_unit_test(test_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

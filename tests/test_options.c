@@ -220,7 +220,8 @@ static void test_parse_every_option(void **state)
                     "cosine", "--momentum", "0.95", "--seed", "9223372036854775807", "--kernels", "avx2", "--batch-per-rank",
                     "12", "--ckpt-dir", "/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
                     "--timeout", "123.4567", "--device", "cuda", "--comm", "nccl", "--val-rows", "0.1", "--metrics", "m.jsonl", "--memory-limit", "3G", "--quiet",
-                    "--resume", "r.h5", "--log-every", "9", "--verbose", "--no-ckpt", "--overwrite"};
+                    "--resume", "r.h5", "--log-every", "9", "--verbose", "--no-ckpt", "--overwrite",
+                    "--init-from", "/ck/src.h5"};
     cd_train_config *c = calloc(2, sizeof *c);
     assert_non_null(c);
     cd_cli_action action;
@@ -246,6 +247,7 @@ static void test_parse_every_option(void **state)
     assert_int_equal(c->log_every, 9);
     assert_int_equal(c->resume, CD_RESUME_FILE);
     assert_string_equal(c->resume_path, "r.h5");
+    assert_string_equal(c->init_from, "/ck/src.h5");
     assert_int_equal(c->no_ckpt, 1);
     /* the text is today's: --no-ckpt shows as a disabled ckpt_dir; --verbose and the others are not in it */
     config_a(&c[1]);

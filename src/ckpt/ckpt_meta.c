@@ -15,10 +15,15 @@ typedef struct field {
     size_t offset;
     size_t cap; /* bytes available for a string, including its NUL */
     int identity; /* part of the run identity (cd_ckpt_run_id) */
+    /* Only when set: a string written, hashed (run id, meta_checksum) and required only when not "", so
+     * files and run ids of runs that do not use it are those of before the field existed. */
+    int if_set;
 } field;
 
-#define FIELD(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 0}
-#define IDENT(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 1}
+#define FIELD(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 0, 0}
+#define IDENT(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 1, 0}
+#define ID_IF_SET(member) {#member, F_STR, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 1, 1}
+#define STR_IF_SET(member) {#member, F_STR, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 0, 1}
 
 static const field k_fields[] = {
     FIELD(F_STR, version),       IDENT(F_STR, model),         FIELD(F_I64, step),
@@ -30,6 +35,7 @@ static const field k_fields[] = {
     IDENT(F_I64, data_height),   IDENT(F_I64, data_width),    IDENT(F_U64, data_checksum),
     IDENT(F_I64, data_channels), IDENT(F_I64, classes),       IDENT(F_STR, norm_mean),
     IDENT(F_STR, norm_std),      FIELD(F_STR, class_names),   IDENT(F_I64, val_rows),
+    ID_IF_SET(init_from),        STR_IF_SET(init_from_path),
 };
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 
@@ -74,12 +80,18 @@ static void fnv_field(fnv *f, const char *name, char kind, const void *value)
 
 static const char k_kind_letter[] = {[F_STR] = 's', [F_I64] = 'i', [F_U64] = 'u', [F_F64] = 'd'};
 
+/* An if_set field left "": not written, not hashed. */
+static int is_unset(const field *fd, const cd_ckpt_meta *meta)
+{
+    return fd->if_set && ((const char *)meta + fd->offset)[0] == '\0';
+}
+
 uint64_t cd_ckpt_run_id(const cd_ckpt_meta *meta)
 {
     fnv f = {CD_FNV1A64_OFFSET};
     fnv_field(&f, "run_id", 's', "cnn_ddp-run-1");
     for (size_t i = 0; i < N_FIELDS; i++)
-        if (k_fields[i].identity)
+        if (k_fields[i].identity && !is_unset(&k_fields[i], meta))
             fnv_field(&f, k_fields[i].name, k_kind_letter[k_fields[i].kind], (const char *)meta + k_fields[i].offset);
     return f.h;
 }
@@ -98,7 +110,8 @@ static uint64_t meta_checksum(const cd_ckpt_meta *meta)
     fnv_field(&f, "format", 's', CD_CKPT_FORMAT);
     fnv_field(&f, "format_version", 'i', &version);
     for (size_t i = 0; i < N_FIELDS; i++)
-        fnv_field(&f, k_fields[i].name, k_kind_letter[k_fields[i].kind], (const char *)meta + k_fields[i].offset);
+        if (!is_unset(&k_fields[i], meta))
+            fnv_field(&f, k_fields[i].name, k_kind_letter[k_fields[i].kind], (const char *)meta + k_fields[i].offset);
     return f.h;
 }
 
@@ -145,6 +158,7 @@ cd_status ck_meta_write(hid_t file, const char *path, const cd_ckpt_meta *meta, 
     for (size_t i = 0; i < N_FIELDS; i++) {
         const field *fd = &k_fields[i];
         const void *value = (const char *)meta + fd->offset;
+        if (is_unset(fd, meta)) continue;
         herr_t rc = -1;
         switch (fd->kind) {
         case F_STR: rc = put_string(file, fd->name, value); break;
@@ -232,6 +246,7 @@ static cd_status read_field(hid_t file, const char *path, const field *fd, void 
                                       [F_F64] = H5T_FLOAT};
     hid_t attr;
     CD_TRY(open_attr(file, path, fd->name, cls[fd->kind], &attr, err));
+    if (attr < 0 && fd->if_set) return CD_OK; /* absent: "" (meta is zeroed) */
     if (attr < 0) return CD_FAIL(err, CD_E_INPUT, "%s: missing attribute %s (file is damaged)", path, fd->name);
     cd_status st = CD_OK;
     herr_t rc = 0;

@@ -171,6 +171,8 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
                 "momentum %g\n", meta->seed, meta->batch, meta->ranks, meta->ranks == 1 ? "" : "s", meta->lr,
                 meta->lr_schedule, meta->momentum);
         print_layers(out, meta);
+        if (meta->init_from[0])
+            fprintf(out, "  init from    %s (%s; --init-from)\n", meta->init_from_path, meta->init_from);
         if (meta->config[0]) {
             fprintf(out, "  configuration:\n");
             for (const char *line = meta->config; *line;) {

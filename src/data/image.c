@@ -7,12 +7,11 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <zlib.h>
+#include <png.h>
 
 /* Largest image file read: far above any digit image, small enough that a mistake costs little. */
 #define MAX_FILE_BYTES ((size_t)64 << 20)
 
-static const uint8_t png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
 void cd_image_free(cd_image *img)
 {
@@ -119,189 +118,99 @@ static cd_status decode_pgm(const uint8_t *bytes, size_t size, const char *name,
     return st;
 }
 
-/* ---- PNG ------------------------------------------------------------------------------------------ */
+/* ---- PNG (libpng) --------------------------------------------------------------------------------- */
 
-static uint32_t be32(const uint8_t *p)
+/* libpng reads every valid PNG: each colour type, bit depth 1..16, palette, tRNS and Adam7 interlacing.
+ * Transforms: png_set_expand (palette -> RGB, 1/2/4-bit grey -> 8-bit scaled to 0..255, tRNS -> alpha)
+ * and png_set_scale_16 (16-bit -> 8-bit, v * 255 / 65535 rounded); no gamma correction, so sample values
+ * mean what they mean in the file (as PGM's do). Grey is made here: BT.601 luma of the 8-bit values (a grey
+ * source stays exact), alpha composited over black, MNIST's background. png_set_rgb_to_gray is not used:
+ * it works in linear light, which would move grey-looking values away from what the file holds.
+ *
+ * Errors: libpng reports through on_error, which records the message and longjmps back into decode_png,
+ * the one function that holds libpng state. The frames it skips are libpng's own; the only memory of
+ * ours (the pixel buffer) is owned by the png_reader in decode_png's frame, volatile-qualified so its
+ * value is defined after the longjmp, and freed on every path. */
+typedef struct png_reader {
+    const uint8_t *bytes;
+    size_t size, pos;
+    char msg[160];
+    void *volatile buffer; /* row pointers then pixels; freed by decode_png */
+} png_reader;
+
+static void on_png_error(png_structp png, png_const_charp msg)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+    png_reader *r = png_get_error_ptr(png);
+    snprintf(r->msg, sizeof r->msg, "%s", msg);
+    png_longjmp(png, 1);
 }
 
-static int paeth(int a, int b, int c)
+/* Warnings (a damaged ancillary chunk, which libpng skips) do not stop a digit from being read. */
+static void on_png_warning(png_structp png, png_const_charp msg)
 {
-    int p = a + b - c, pa = p > a ? p - a : a - p, pb = p > b ? p - b : b - p, pc = p > c ? p - c : c - p;
-    if (pa <= pb && pa <= pc) return a;
-    return pb <= pc ? b : c;
+    (void)png;
+    (void)msg;
 }
 
-/* Undoes the per-row filters in place; raw holds height rows of (1 filter byte + stride bytes). */
-static cd_status unfilter(uint8_t *raw, size_t stride, int height, int bpp, const char *name, cd_error *err)
+static void on_png_read(png_structp png, png_bytep out, size_t n)
 {
-    const uint8_t *prev = NULL;
-    for (int y = 0; y < height; y++) {
-        uint8_t *row = raw + (size_t)y * (stride + 1);
-        const int filter = row[0];
-        uint8_t *cur = row + 1;
-        for (size_t x = 0; x < stride; x++) {
-            int a = x >= (size_t)bpp ? cur[x - (size_t)bpp] : 0;
-            int b = prev ? prev[x] : 0;
-            int c = prev && x >= (size_t)bpp ? prev[x - (size_t)bpp] : 0;
-            int add;
-            switch (filter) {
-            case 0: add = 0; break;
-            case 1: add = a; break;
-            case 2: add = b; break;
-            case 3: add = (a + b) / 2; break;
-            case 4: add = paeth(a, b, c); break;
-            default: return CD_FAIL(err, CD_E_INPUT, "%s: PNG row %d has unknown filter type %d (file is damaged)", name, y, filter);
-            }
-            cur[x] = (uint8_t)(cur[x] + add);
-        }
-        prev = cur;
-    }
-    return CD_OK;
+    png_reader *r = png_get_io_ptr(png);
+    if (n > r->size - r->pos) png_error(png, "file is truncated");
+    memcpy(out, r->bytes + r->pos, n);
+    r->pos += n;
 }
 
-/* Inflates the zlib stream into exactly `expected` bytes; more or less data is damage. */
-static cd_status inflate_exact(const uint8_t *z, size_t zsize, uint8_t *dst, size_t expected, const char *name,
-                               cd_error *err)
+static void png_to_grey(uint8_t *const *rows, size_t width, size_t height, size_t channels, uint8_t *out)
 {
-    z_stream s;
-    memset(&s, 0, sizeof s);
-    if (inflateInit(&s) != Z_OK) return CD_FAIL(err, CD_E_NOMEM, "%s: cannot start zlib inflate", name);
-    s.next_in = (Bytef *)(uintptr_t)z;
-    s.avail_in = (uInt)zsize;
-    s.next_out = dst;
-    s.avail_out = (uInt)(expected + 1); /* one spare byte tells "too much data" from "just enough" */
-    int rc = inflate(&s, Z_FINISH);
-    size_t got = s.total_out;
-    cd_status st = CD_OK;
-    if (rc == Z_STREAM_END && got == expected) {
-        st = CD_OK;
-    } else if (rc == Z_STREAM_END || (rc == Z_BUF_ERROR && s.avail_out == 0)) {
-        st = CD_FAIL(err, CD_E_INPUT, "%s: PNG pixel data is %s than the header's size needs (file is damaged)", name,
-                     got < expected ? "shorter" : "longer");
-    } else if (rc == Z_BUF_ERROR) {
-        st = CD_FAIL(err, CD_E_INPUT, "%s: PNG pixel data ends early: %zu of %zu bytes (file is truncated)", name, got,
-                     expected);
-    } else {
-        st = CD_FAIL(err, CD_E_INPUT, "%s: PNG pixel data does not inflate: %s (file is damaged)", name,
-                     s.msg ? s.msg : "zlib error");
-    }
-    inflateEnd(&s);
-    return st;
-}
-
-typedef struct png_header {
-    uint32_t width, height;
-    int depth, colour, interlace;
-} png_header;
-
-static cd_status check_header(const uint8_t *d, uint32_t len, const char *name, png_header *h, cd_error *err)
-{
-    if (len != 13) return CD_FAIL(err, CD_E_INPUT, "%s: PNG IHDR has length %u, not 13 (file is damaged)", name, len);
-    h->width = be32(d);
-    h->height = be32(d + 4);
-    h->depth = d[8];
-    h->colour = d[9];
-    h->interlace = d[12];
-    if (d[10] != 0 || d[11] != 0)
-        return CD_FAIL(err, CD_E_INPUT, "%s: PNG compression/filter method %d/%d is not standard (file is damaged)", name,
-                       d[10], d[11]);
-    if (h->colour == 3)
-        return CD_FAIL(err, CD_E_INPUT, "%s: palette PNGs are not supported; save it as 8-bit greyscale or RGB", name);
-    if (h->colour != 0 && h->colour != 2 && h->colour != 4 && h->colour != 6)
-        return CD_FAIL(err, CD_E_INPUT, "%s: PNG colour type %d is invalid (file is damaged)", name, h->colour);
-    if (h->depth != 8)
-        return CD_FAIL(err, CD_E_INPUT, "%s: %d-bit PNGs are not supported; save it with 8 bits per channel", name,
-                       h->depth);
-    if (h->interlace != 0)
-        return CD_FAIL(err, CD_E_INPUT, "%s: interlaced PNGs are not supported; save it without interlacing", name);
-    if (h->width < 1 || h->height < 1 || h->width > CD_IMAGE_MAX_SIDE || h->height > CD_IMAGE_MAX_SIDE)
-        return CD_FAIL(err, CD_E_INPUT, "%s: image size %ux%u is outside 1..%d per side", name, h->width, h->height,
-                       CD_IMAGE_MAX_SIDE);
-    return CD_OK;
-}
-
-/* Grey from the unfiltered rows: luma for colour, then alpha over black. */
-static void to_grey(const uint8_t *raw, const png_header *h, int channels, uint8_t *out)
-{
-    const size_t stride = (size_t)h->width * (size_t)channels;
-    for (uint32_t y = 0; y < h->height; y++) {
-        const uint8_t *row = raw + (size_t)y * (stride + 1) + 1;
-        for (uint32_t x = 0; x < h->width; x++) {
-            const uint8_t *px = row + (size_t)x * (size_t)channels;
-            unsigned grey, alpha = 255;
-            if (h->colour == 0 || h->colour == 4) {
-                grey = px[0];
-                if (h->colour == 4) alpha = px[1];
-            } else {
-                grey = (299u * px[0] + 587u * px[1] + 114u * px[2] + 500u) / 1000u;
-                if (h->colour == 6) alpha = px[3];
-            }
-            out[(size_t)y * h->width + x] = (uint8_t)((grey * alpha + 127u) / 255u);
+    for (size_t y = 0; y < height; y++) {
+        for (size_t x = 0; x < width; x++) {
+            const uint8_t *p = rows[y] + x * channels;
+            const unsigned grey = channels >= 3 ? (299u * p[0] + 587u * p[1] + 114u * p[2] + 500u) / 1000u : p[0];
+            const unsigned alpha = channels == 2 || channels == 4 ? p[channels - 1] : 255u;
+            out[y * width + x] = (uint8_t)((grey * alpha + 127u) / 255u);
         }
     }
 }
 
 static cd_status decode_png(const uint8_t *bytes, size_t size, const char *name, cd_image *out, cd_error *err)
 {
-    png_header h = {0};
-    int have_header = 0, have_end = 0;
-    size_t zsize = 0, pos = sizeof png_signature;
-    uint8_t *z = NULL, *raw = NULL;
-    cd_status st = CD_OK;
-    /* Compressed data cannot be larger than the file that holds it. */
-    z = cd_alloc_zeroed(size);
-    if (!z) return CD_FAIL(err, CD_E_NOMEM, "%s: out of memory for %zu bytes", name, size);
-    while (st == CD_OK && !have_end) {
-        if (size - pos < 12) {
-            st = CD_FAIL(err, CD_E_INPUT, "%s: PNG is truncated (no IEND chunk)", name);
-            break;
-        }
-        const uint32_t len = be32(bytes + pos);
-        const uint8_t *type = bytes + pos + 4, *data = bytes + pos + 8;
-        char tname[5];
-        for (int i = 0; i < 4; i++) tname[i] = (type[i] >= 'A' && type[i] <= 'z') ? (char)type[i] : '?';
-        tname[4] = '\0';
-        if (len > size - pos - 12) {
-            st = CD_FAIL(err, CD_E_INPUT, "%s: PNG chunk %s is truncated (%u bytes announced)", name, tname, len);
-            break;
-        }
-        uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), type, (uInt)len + 4);
-        if (crc != be32(data + len)) {
-            st = CD_FAIL(err, CD_E_INPUT, "%s: PNG chunk %s: CRC mismatch (file is damaged)", name, tname);
-            break;
-        }
-        if (!have_header && memcmp(type, "IHDR", 4) != 0) {
-            st = CD_FAIL(err, CD_E_INPUT, "%s: PNG does not start with an IHDR chunk (file is damaged)", name);
-        } else if (!memcmp(type, "IHDR", 4)) {
-            if (have_header) st = CD_FAIL(err, CD_E_INPUT, "%s: PNG has two IHDR chunks (file is damaged)", name);
-            else st = check_header(data, len, name, &h, err);
-            have_header = 1;
-        } else if (!memcmp(type, "IDAT", 4)) {
-            memcpy(z + zsize, data, len);
-            zsize += len;
-        } else if (!memcmp(type, "IEND", 4)) {
-            have_end = 1;
-        } else if (!(type[0] & 0x20) && memcmp(type, "PLTE", 4) != 0) {
-            /* An unknown critical chunk (upper-case first letter) changes how the image must be read. */
-            st = CD_FAIL(err, CD_E_INPUT, "%s: PNG has an unknown critical chunk %s", name, tname);
-        }
-        pos += (size_t)len + 12;
+    png_reader r = {.bytes = bytes, .size = size, .buffer = NULL};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, on_png_error, on_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return CD_FAIL(err, CD_E_NOMEM, "%s: out of memory for the PNG reader", name);
     }
-    if (st == CD_OK && zsize == 0) st = CD_FAIL(err, CD_E_INPUT, "%s: PNG has no IDAT image data (file is damaged)", name);
-    const int channels = h.colour == 0 ? 1 : h.colour == 4 ? 2 : h.colour == 2 ? 3 : 4;
-    const size_t stride = (size_t)h.width * (size_t)channels, expected = (size_t)h.height * (stride + 1);
-    if (st == CD_OK) {
-        raw = cd_alloc_zeroed(expected + 1);
-        if (!raw) st = CD_FAIL(err, CD_E_NOMEM, "%s: out of memory for %zu bytes", name, expected + 1);
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        cd_free(r.buffer);
+        cd_image_free(out);
+        return CD_FAIL(err, CD_E_INPUT, "%s: PNG is damaged or truncated: %s", name, r.msg);
     }
-    if (st == CD_OK) st = inflate_exact(z, zsize, raw, expected, name, err);
-    if (st == CD_OK) st = unfilter(raw, stride, (int)h.height, channels, name, err);
-    if (st == CD_OK) st = alloc_image(out, name, (long)h.width, (long)h.height, err);
-    if (st == CD_OK) to_grey(raw, &h, channels, out->pixels);
-    cd_free(z);
-    cd_free(raw);
+    png_set_read_fn(png, &r, on_png_read);
+    png_read_info(png, info);
+    const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+    if (width > CD_IMAGE_MAX_SIDE || height > CD_IMAGE_MAX_SIDE) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return CD_FAIL(err, CD_E_INPUT, "%s: image size %ux%u is outside 1..%d per side", name, (unsigned)width,
+                       (unsigned)height, CD_IMAGE_MAX_SIDE);
+    }
+    png_set_expand(png);
+    png_set_scale_16(png);
+    (void)png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    const size_t channels = png_get_channels(png, info), stride = png_get_rowbytes(png, info);
+    if (stride != (size_t)width * channels) png_error(png, "unexpected row layout after the 8-bit transforms");
+    r.buffer = cd_alloc_zeroed((size_t)height * (sizeof(uint8_t *) + stride));
+    if (!r.buffer) png_error(png, "out of memory for the pixels");
+    uint8_t **rows = r.buffer;
+    for (size_t y = 0; y < height; y++) rows[y] = (uint8_t *)(rows + height) + y * stride;
+    png_read_image(png, rows);
+    png_read_end(png, NULL); /* checks the chunks after the pixels, up to IEND */
+    cd_status st = alloc_image(out, name, (long)width, (long)height, err);
+    if (st == CD_OK) png_to_grey(rows, width, height, channels, out->pixels);
+    png_destroy_read_struct(&png, &info, NULL);
+    cd_free(r.buffer);
     return st;
 }
 
@@ -310,7 +219,7 @@ static cd_status decode_png(const uint8_t *bytes, size_t size, const char *name,
 cd_status cd_image_decode(const uint8_t *bytes, size_t size, const char *name, cd_image *out, cd_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (size >= sizeof png_signature && !memcmp(bytes, png_signature, sizeof png_signature))
+    if (size >= 8 && !png_sig_cmp(bytes, 0, 8))
         return decode_png(bytes, size, name, out, err);
     if (size >= 2 && bytes[0] == 'P' && (bytes[1] == '2' || bytes[1] == '5')) return decode_pgm(bytes, size, name, out, err);
     if (size >= 2 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '7')

@@ -108,6 +108,11 @@ static const cd_option options[] = {
     {"resume", NULL, CD_SECTION_CKPT, .arg = CD_ARG_OPTIONAL, .kind = CD_OPT_RESUME, FIELD(resume),
      .metavar = "FILE", .help = "continue from FILE, or from the newest checkpoint in --ckpt-dir that verifies "
                                 "(an empty directory starts from scratch)"},
+    {"init-from", NULL, CD_SECTION_CKPT, TEXT(init_from, ""), .empty_ok = 1, .metavar = "CKPT",
+     .help = "start from the weights of checkpoint CKPT (fine-tuning): same parameter shapes, fresh momentum, this "
+             "run's --lr, schedule and seed\nRecorded in this run's checkpoints; a --resume of this run needs the same "
+             "CKPT, and resumes (a checkpoint of this run in --ckpt-dir wins over CKPT).",
+     .default_doc = "none"},
     {"check-every", "check_every", CD_SECTION_ROBUSTNESS, INT(check_every, 0, MAX_STEPS, 50), .metavar = "S",
      .help = "compare a weight checksum across ranks every S steps", .default_note = "; 0: never"},
     {"timeout", "timeout", CD_SECTION_ROBUSTNESS,

@@ -608,14 +608,23 @@ static cd_status start(run *r, cd_error *err)
     CD_TRY(resolve_norm(r, err));
     describe_run(r);
     CD_TRY(data_checksum(r, err));
+    cd_model_init_params(&r->model, cfg->seed);
+    /* --init-from: its weights replace the fresh ones, and its id joins this run's identity, before the
+     * directory is claimed and a resume looks for this run's checkpoints (which then win). */
+    char init_note[CD_PATH_MAX + 160] = "";
+    if (cfg->init_from[0]) {
+        CD_TRY(cd_init_from(cfg, r->comm, &r->arenas, r->id.init_from, init_note, sizeof init_note, err));
+        r->id.init_from_path = cfg->init_from;
+    }
     /* Before anything is written: the directory is this run's (or refused), and locked. */
     CD_TRY(agree(r, cd_claim_ckpt_dir(cfg, &r->id, r->comm->rank, r->rep, &r->lock, err), err));
-    cd_model_init_params(&r->model, cfg->seed);
     const int64_t limit = schedule_steps(r);
     r->total_steps = cfg->max_steps > 0 && cfg->max_steps < limit ? cfg->max_steps : limit;
     int resumed = CD_RESUMED_NONE;
     if (cfg->resume != CD_RESUME_NONE)
         CD_TRY(cd_resume(cfg, &r->id, r->total_steps, r->comm, &r->arenas, r->rep, &r->pos, &resumed, err));
+    if (init_note[0] && resumed == CD_RESUMED_NONE && is_root(r) && r->rep && r->rep->note)
+        r->rep->note(r->rep->ctx, init_note);
     r->finished = resumed == CD_RESUMED_FINISHED;
     if (r->finished) return CD_OK;
     CD_TRY(cd_device_open(cfg, r->comm, &r->model, r->sampler.chunk, r->shard_count, r->watchdog, &r->dev, err));

@@ -26,6 +26,8 @@ static void fill_identity(const cd_run_identity *id, cd_ckpt_meta *meta)
     snprintf(meta->norm_std, sizeof meta->norm_std, "%s", id->norm_std);
     snprintf(meta->class_names, sizeof meta->class_names, "%s", id->class_names ? id->class_names : "");
     meta->val_rows = id->val_rows;
+    snprintf(meta->init_from, sizeof meta->init_from, "%s", id->init_from);
+    snprintf(meta->init_from_path, sizeof meta->init_from_path, "%s", id->init_from[0] && id->init_from_path ? id->init_from_path : "");
 }
 
 uint64_t cd_run_id(const cd_run_identity *id)
@@ -96,6 +98,15 @@ int cd_run_meta_diff(const cd_run_identity *id, const cd_ckpt_meta *m, char *out
         snprintf(out, cap, "checkpoint has --lr-schedule %s, this run %s (a cosine schedule is over --epochs x %" PRId64
                  " steps: resume with the --epochs it started with)", m->lr_schedule, id->lr_schedule,
                  id->steps_per_epoch);
+    else if (strcmp(m->init_from, id->init_from) != 0 && !id->init_from[0])
+        snprintf(out, cap, "checkpoint's run started from the weights of %s (--init-from: %s), this run from scratch: "
+                 "resume with --init-from %s", m->init_from_path, m->init_from, m->init_from_path);
+    else if (strcmp(m->init_from, id->init_from) != 0 && !m->init_from[0])
+        snprintf(out, cap, "checkpoint's run started from scratch, this run from the weights of %s (--init-from: %s)",
+                 id->init_from_path, id->init_from);
+    else if (strcmp(m->init_from, id->init_from) != 0)
+        snprintf(out, cap, "checkpoint's run started from the weights of %s (%s), this run from %s (%s) (--init-from)",
+                 m->init_from_path, m->init_from, id->init_from_path, id->init_from);
     return out[0] != '\0';
 }
 

@@ -29,6 +29,8 @@ typedef struct cd_run_identity {
     double lr, momentum;
     char lr_schedule[32];   /* cd_lr_schedule_format */
     int64_t steps_per_epoch;
+    char init_from[64];         /* --init-from: "run <id> params <checksum>" of its checkpoint, "" for none */
+    const char *init_from_path; /* --init-from's path: recorded, not part of the identity */
 } cd_run_identity;
 
 /* Where a run stands: global steps done and the running totals of the epoch in progress, so a
@@ -72,6 +74,13 @@ enum { CD_RESUMED_NONE = 0, CD_RESUMED = 1, CD_RESUMED_FINISHED = 2 };
 cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, int64_t last_step, cd_comm *comm,
                     const cd_run_arenas *arenas, const cd_reporter *rep, cd_position *pos, int *resumed,
                     cd_error *err);
+
+/* Collective, for --init-from: rank 0 reads the weights of cfg->init_from into the arenas' params (every
+ * tensor of this model, the same shapes, verified; CD_E_INPUT "--init-from: PATH: ..." naming the first
+ * tensor that differs), every rank receives them, momentum is zeroed, and `ident` gets the source's
+ * "run <id> params <checksum>" for this run's identity. `note` (rank 0) says what was loaded. */
+cd_status cd_init_from(const cd_train_config *cfg, cd_comm *comm, const cd_run_arenas *arenas, char ident[64],
+                       char *note, size_t note_cap, cd_error *err);
 
 /* Rank 0 only (others return CD_OK at once), before anything is written, unless --no-ckpt: makes and
  * probes --ckpt-dir, takes its lock (held in *lock until cd_ckpt_unlock_dir), removes stale temporaries,

@@ -92,6 +92,7 @@ cd_prefix_cmake_args() {
     -DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON -DHDF5_C_COMPILER_EXECUTABLE="$CD_PREFIX/no-h5cc"
     -DHDF5_C_INCLUDE_DIR="$CD_PREFIX/usr/include/hdf5/serial" -DHDF5_hdf5_LIBRARY_RELEASE="$lib/hdf5/serial/libhdf5.so"
     -DZLIB_INCLUDE_DIR="$CD_PREFIX/usr/include" -DZLIB_LIBRARY="$lib/libz.so"
+    -DPNG_PNG_INCLUDE_DIR="$CD_PREFIX/usr/include" -DPNG_LIBRARY_RELEASE="$lib/libpng.so"
     -DCMAKE_PREFIX_PATH="$CD_PREFIX/usr"
     -DCMAKE_EXE_LINKER_FLAGS="$rpl" -DCMAKE_SHARED_LINKER_FLAGS="$rpl")
 }

@@ -35,7 +35,12 @@ def fields():
     table = re.search(r"k_fields\[\]\s*=\s*\{(.*?)\};", text, re.S)
     if not table:
         sys.exit("craft_checkpoint: cannot find k_fields in ckpt_meta.c")
-    return [(name, KIND[kind]) for kind, name in re.findall(r"(?:FIELD|IDENT)\((F_\w+),\s*(\w+)\)", table.group(1))]
+    # FIELD/IDENT(kind, name), and the string fields kept only when set (ID_IF_SET/STR_IF_SET(name)), in order.
+    out = []
+    for kind, name, optional in re.findall(r"\b(?:FIELD|IDENT)\((F_\w+),\s*(\w+)\)|\b(?:ID|STR)_IF_SET\((\w+)\)",
+                                           table.group(1)):
+        out.append((optional, "s", True) if optional else (name, KIND[kind], False))
+    return out
 
 
 def as_bytes(v):
@@ -56,7 +61,9 @@ def fnv_field(h, name, kind, value):
 def meta_checksum(attrs):
     h = fnv_field(FNV_OFFSET, "format", "s", attrs["format"])
     h = fnv_field(h, "format_version", "i", int(attrs["format_version"]))
-    for name, kind in fields():
+    for name, kind, optional in fields():
+        if optional and (name not in attrs or as_bytes(attrs[name]).split(b"\0", 1)[0] == b""):
+            continue
         v = attrs[name]
         h = fnv_field(h, name, kind, v if kind == "s" else (float(v) if kind == "d" else int(v)))
     return h
@@ -69,7 +76,7 @@ def main():
             sys.exit("craft_checkpoint: meta_checksum of the unedited file does not match: update this tool to ckpt_meta.c")
         if op == "set":
             name, value = sys.argv[3], sys.argv[4]
-            kind = dict(fields()).get(name)
+            kind = {n: k for n, k, _ in fields()}.get(name)
             if kind == "i":
                 f.attrs[name] = np.int64(int(value))
             elif kind == "u":

@@ -10,7 +10,8 @@
  *   root attributes: format ("cnn_ddp-checkpoint"), format_version, version, model, step, epoch,
  *   step_in_epoch, seed, ranks, batch, lr, lr_schedule, momentum, epoch_loss_fx, epoch_correct, epoch_samples,
  *   epoch_seconds, config, data, data_rows, data_height, data_width, data_checksum, data_channels, classes,
- *   norm_mean, norm_std, class_names, val_rows, meta_checksum (over all of the above).
+ *   norm_mean, norm_std, class_names, val_rows, init_from and init_from_path (only when set: a run
+ *   started with --init-from), meta_checksum (over all of the above).
  * The run identity (what shapes the weights: model, seed, batch, lr, momentum, lr_schedule and the training
  * data's rows, image shape, channels, classes, normalisation, checksum and held-out validation rows) hashes to the run id (cd_ckpt_run_id); pruning and the
  * directory's ownership go by it. */
@@ -54,10 +55,15 @@ typedef struct cd_ckpt_meta {
     char norm_mean[1700], norm_std[1700];
     char class_names[8192]; /* "\n"-joined, "" when the data has none; not part of the identity */
     int64_t val_rows;       /* training rows held out for validation (--val-rows); data_rows excludes them */
+    /* --init-from: "run <id> params <checksum>" of the checkpoint whose weights started the run (identity),
+     * and its path (messages only); both "" (and absent from the file) for a run started from scratch. */
+    char init_from[64];
+    char init_from_path[CD_PATH_MAX];
 } cd_ckpt_meta;
 
 /* The run id: a hash of the identity fields (model, seed, batch, lr, momentum, lr_schedule, data_rows,
- * data_height, data_width, data_checksum, data_channels, classes, norm_mean, norm_std, val_rows), never of the position, the rank count or the data path. */
+ * data_height, data_width, data_checksum, data_channels, classes, norm_mean, norm_std, val_rows, and
+ * init_from when set), never of the position, the rank count or the data path. */
 uint64_t cd_ckpt_run_id(const cd_ckpt_meta *meta);
 /* "%016llx" of the run id: the short name messages and `info` give a run. */
 void cd_ckpt_run_id_text(uint64_t run_id, char out[17]);

@@ -1,5 +1,6 @@
-/* Single images for `cnn_ddp predict`: 8-bit PGM (P2 text, P5 binary) and non-interlaced 8-bit PNG
- * (greyscale, grey+alpha, RGB, RGBA; inflated with zlib), decoded to one grey byte per pixel.
+/* Single images for `cnn_ddp predict`: 8-bit PGM (P2 text, P5 binary) and any valid PNG (read by
+ * libpng: every colour type, bit depths 1..16, palette, tRNS, interlaced), decoded to one grey byte
+ * per pixel (16-bit samples are scaled to 8 bits by libpng).
  *
  * Colour becomes grey by the ITU-R BT.601 luma weights (0.299 R + 0.587 G + 0.114 B); an alpha channel
  * is composited over black, MNIST's background. Pixel values are kept as they are: MNIST digits are
@@ -20,7 +21,7 @@ typedef struct cd_image {
 } cd_image;
 
 /* Decodes a PGM or PNG held in memory; `name` labels messages. CD_E_INPUT with one line naming the
- * image and the problem ("digit.png: PNG chunk IDAT: CRC mismatch (file is damaged)"). */
+ * image and the problem ("digit.png: PNG is damaged or truncated: IDAT: CRC error"). */
 cd_status cd_image_decode(const uint8_t *bytes, size_t size, const char *name, cd_image *out, cd_error *err);
 /* Reads and decodes `path` (CD_E_INPUT also for a missing or unreadable file). */
 cd_status cd_image_read(const char *path, cd_image *out, cd_error *err);

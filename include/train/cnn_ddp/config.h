@@ -53,6 +53,7 @@ typedef struct cd_train_config {
     cd_device_kind device;  /* --device: cpu (default), cuda, auto (cuda when built with it and a GPU is visible) */
     cd_comm_kind comm;      /* --comm: auto (nccl on cuda, else mpi), mpi, nccl (cuda only) */
     double val_rows;        /* --val-rows: rows held out (>= 1, whole), or a fraction of the training rows (< 1) */
+    char init_from[CD_PATH_MAX]; /* --init-from: a checkpoint whose weights start this run ("": none) */
 } cd_train_config;
 
 void cd_train_config_defaults(cd_train_config *cfg);
