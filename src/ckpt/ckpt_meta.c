@@ -15,10 +15,13 @@ typedef struct field {
     size_t offset;
     size_t cap; /* bytes available for a string, including its NUL */
     int identity; /* part of the run identity (cd_ckpt_run_id) */
+    int optional; /* may be absent (files written before it existed): reads as empty, and an empty value is
+                   * left out of the meta_checksum, so such a file's checksum still matches */
 } field;
 
-#define FIELD(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 0}
-#define IDENT(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 1}
+#define FIELD(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 0, 0}
+#define IDENT(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 1, 0}
+#define OPTIONAL(kind, member) {#member, kind, offsetof(cd_ckpt_meta, member), sizeof(((cd_ckpt_meta *)0)->member), 0, 1}
 
 static const field k_fields[] = {
     FIELD(F_STR, version),       IDENT(F_STR, model),         FIELD(F_I64, step),
@@ -30,6 +33,7 @@ static const field k_fields[] = {
     IDENT(F_I64, data_height),   IDENT(F_I64, data_width),    IDENT(F_U64, data_checksum),
     IDENT(F_I64, data_channels), IDENT(F_I64, classes),       IDENT(F_STR, norm_mean),
     IDENT(F_STR, norm_std),      FIELD(F_STR, class_names),   IDENT(F_I64, val_rows),
+    OPTIONAL(F_STR, history),
 };
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 
@@ -97,8 +101,11 @@ static uint64_t meta_checksum(const cd_ckpt_meta *meta)
     int64_t version = CD_CKPT_FORMAT_VERSION;
     fnv_field(&f, "format", 's', CD_CKPT_FORMAT);
     fnv_field(&f, "format_version", 'i', &version);
-    for (size_t i = 0; i < N_FIELDS; i++)
-        fnv_field(&f, k_fields[i].name, k_kind_letter[k_fields[i].kind], (const char *)meta + k_fields[i].offset);
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        const char *value = (const char *)meta + k_fields[i].offset;
+        if (k_fields[i].optional && k_fields[i].kind == F_STR && !value[0]) continue;
+        fnv_field(&f, k_fields[i].name, k_kind_letter[k_fields[i].kind], value);
+    }
     return f.h;
 }
 
@@ -232,6 +239,7 @@ static cd_status read_field(hid_t file, const char *path, const field *fd, void 
                                       [F_F64] = H5T_FLOAT};
     hid_t attr;
     CD_TRY(open_attr(file, path, fd->name, cls[fd->kind], &attr, err));
+    if (attr < 0 && fd->optional) return CD_OK; /* ck_meta_read zeroed it */
     if (attr < 0) return CD_FAIL(err, CD_E_INPUT, "%s: missing attribute %s (file is damaged)", path, fd->name);
     cd_status st = CD_OK;
     herr_t rc = 0;

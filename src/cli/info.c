@@ -138,6 +138,7 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
         fprintf(out, "  training     seed %" PRIu64 ", batch %" PRId64 " (written by %" PRId64 " rank%s), lr %g (%s), "
                 "momentum %g\n", meta->seed, meta->batch, meta->ranks, meta->ranks == 1 ? "" : "s", meta->lr,
                 meta->lr_schedule, meta->momentum);
+        if (meta->history[0]) fprintf(out, "  history      %s\n", meta->history);
         if (meta->config[0]) {
             fprintf(out, "  configuration:\n");
             for (const char *line = meta->config; *line;) {
