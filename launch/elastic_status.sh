@@ -33,8 +33,8 @@ elastic_reason() {
     (( rc == 137 )) && { echo "a rank killed by signal 9"; return 0; }
     if (( rc == 75 )); then
         # The watchdog of a rank that waited: "cnn_ddp: error: rank 0: no progress for 5 s while training (...)"
-        line=$(sed -n 's/^cnn_ddp: error: \(rank [0-9]*\): \(no progress for [0-9]* s [^(]*\) (.*/\2on \1 (watchdog)/p' "$log" | head -n 1)
-        [[ -n $line ]] && { echo "${line/ on rank/, on rank}"; return 0; }
+        line=$(sed -n 's/^cnn_ddp: error: \(rank [0-9]*\): \(no progress for [0-9]* s [^(]*\) (.*/\2, on \1 (watchdog)/p' "$log" | head -n 1)
+        [[ -n $line ]] && { echo "$line"; return 0; }
         line=$(sed -n 's/^cnn_ddp: error: //p' "$log" | head -n 1 | cut -c 1-200)
         echo "communication failure${line:+: $line}"
         return 0

@@ -8,7 +8,8 @@ only the values are wrong: the semantic checks must then refuse it (tests/sh/tes
 Tensor checksums are the standard FNV-1a 64 of the little-endian float32 bytes. meta_checksum is
 FNV-1a 64 over every field as ckpt_meta.c's fnv_field lays it out (name, NUL, kind letter, then a
 string's length as 8 bytes LE and its bytes, or a number's 8 bytes LE), in the order of ckpt_meta.c's
-k_fields table, which is read from the source so that a field added there is covered here too. The
+k_fields table, which is read from the source so that a field added there is covered here too (an
+OPTIONAL field that is absent or empty is left out, as ckpt_meta.c leaves it out). The
 stored meta_checksum is recomputed from the unedited file first: a mismatch means this tool no longer
 matches ckpt_meta.c, and it stops rather than write a file whose damage would be the wrong kind."""
 import os
@@ -35,7 +36,8 @@ def fields():
     table = re.search(r"k_fields\[\]\s*=\s*\{(.*?)\};", text, re.S)
     if not table:
         sys.exit("craft_checkpoint: cannot find k_fields in ckpt_meta.c")
-    return [(name, KIND[kind]) for kind, name in re.findall(r"(?:FIELD|IDENT)\((F_\w+),\s*(\w+)\)", table.group(1))]
+    return [(name, KIND[kind], macro == "OPTIONAL")
+            for macro, kind, name in re.findall(r"(FIELD|IDENT|OPTIONAL)\((F_\w+),\s*(\w+)\)", table.group(1))]
 
 
 def as_bytes(v):
@@ -56,7 +58,9 @@ def fnv_field(h, name, kind, value):
 def meta_checksum(attrs):
     h = fnv_field(FNV_OFFSET, "format", "s", attrs["format"])
     h = fnv_field(h, "format_version", "i", int(attrs["format_version"]))
-    for name, kind in fields():
+    for name, kind, optional in fields():
+        if optional and (name not in attrs or not as_bytes(attrs[name]).split(b"\0", 1)[0]):
+            continue
         v = attrs[name]
         h = fnv_field(h, name, kind, v if kind == "s" else (float(v) if kind == "d" else int(v)))
     return h
