@@ -73,7 +73,7 @@ def main():
             sys.exit("craft_checkpoint: meta_checksum of the unedited file does not match: update this tool to ckpt_meta.c")
         if op == "set":
             name, value = sys.argv[3], sys.argv[4]
-            kind = dict(fields()).get(name)
+            kind = {n: k for n, k, _ in fields()}.get(name)
             if kind == "i":
                 f.attrs[name] = np.int64(int(value))
             elif kind == "u":
