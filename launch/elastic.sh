@@ -21,8 +21,9 @@
 # and what never is: 0 (done), 2 (a bad option, data file, model or checkpoint), 1 (a NaN, divergence,
 # an I/O error, a bug, another signal such as SIGSEGV), 143/130 (stopped by SIGTERM/SIGINT: the user's
 # or the scheduler's wish, not a failure), and a TERM/INT to this script (passed on; no restart).
-# The ranks left: with --hostfile, the hostfile minus the hosts the failure names (their slots), NP
-# capped by the slots left, and NP-1 when no host is named; locally NP-1.
+# The ranks left: with --hostfile, the hostfile minus the hosts a node-level failure names (a lost
+# daemon, ssh unreachable), NP capped by the slots left; NP-1 on the same hosts when none is named (a
+# killed rank's host is still there); locally NP-1.
 # Defaults it adds: --ckpt-every 100 unless given (a restart loses at most 100 steps; see the README for
 # the measured cost), --resume on every restart (a --resume FILE of the first run becomes --resume, the
 # newest checkpoint; --overwrite is dropped after the first run). Refused: --no-ckpt (nothing to resume

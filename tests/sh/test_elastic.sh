@@ -137,3 +137,14 @@ PY
 else
   echo "SKIP (part 6): no h5py for $py"
 fi
+
+# 7. SIGTERM to elastic.sh: the job checkpoints and stops (143), and is not restarted.
+"${elastic[@]}" 2 "${run[@]}" --ckpt-dir "$WORK/term" --metrics "$WORK/term.jsonl" >"$WORK/term.log" 2>&1 &
+job=$!
+for i in $(seq 1 600); do grep -q '"step":30,' "$WORK/term.jsonl" 2>/dev/null && break; sleep 0.1; done
+kill -TERM "$job"
+rc=0; wait "$job" || rc=$?
+[ "$rc" = 143 ] || fail "SIGTERM to elastic.sh: status $rc, expected 143: $(cat "$WORK/term.log")"
+grep -q '^cnn_ddp: stopped by signal at step ' "$WORK/term.log" || fail "SIGTERM to elastic.sh: no stop line: $(cat "$WORK/term.log")"
+! grep -q '^elastic: restart' "$WORK/term.log" || fail "SIGTERM to elastic.sh: restarted: $(cat "$WORK/term.log")"
+pass "SIGTERM to elastic.sh: the job stops with its checkpoint, 143, no restart"
