@@ -85,7 +85,13 @@ no_restart data 2 "${elastic[@]}" 2 "${run[@]}" --ckpt-dir "$WORK/data" --data "
 no_restart nan 1 env CNN_DDP_FAULT=nan:1:25 "${elastic[@]}" 2 "${run[@]}" --ckpt-dir "$WORK/nan"
 rc=0; "${elastic[@]}" 2 "${run[@]}" --no-ckpt >"$WORK/nock.log" 2>&1 || rc=$?
 [ "$rc" = 2 ] && grep -q 'no-ckpt' "$WORK/nock.log" || fail "--no-ckpt under elastic.sh: status $rc: $(cat "$WORK/nock.log")"
-pass "a bad option (2), bad data (2), a NaN (1): no restart; --no-ckpt refused (2)"
+for a in "--min-ranks 5 4" "--max-restarts x 2" "--min-ranks 0 2" "0" "--hostfile $WORK/none 2"; do
+  rc=0; "${elastic[@]}" $a "${run[@]}" >"$WORK/usage.log" 2>&1 || rc=$?
+  [ "$rc" = 2 ] && [ "$(wc -l < "$WORK/usage.log")" -le 2 ] || fail "elastic.sh $a: status $rc: $(cat "$WORK/usage.log")"
+done
+rc=0; "${elastic[@]}" 2 "${run[@]}" --batch-per-rank 8 >"$WORK/bpr.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q 'batch-per-rank' "$WORK/bpr.log" || fail "--batch-per-rank under elastic.sh: status $rc: $(cat "$WORK/bpr.log")"
+pass "a bad option (2), bad data (2), a NaN (1): no restart; --no-ckpt, --batch-per-rank and bad launcher options refused (2)"
 
 # 4. --max-restarts 1: rank 1 stalls at step 30 every time (the watchdog ends the job, 75): one restart
 #    on 2 ranks, then the job's status.
