@@ -50,13 +50,14 @@ elastic_failed_hosts() {
         -e 's/^ssh: connect to host \([^ ]*\) port [0-9]*: .*/\1/p' "$1" | sort -u
 }
 
-# elastic_drop_hosts HOSTFILE HOSTS: removes the lines of HOSTS (names, whitespace-separated) from HOSTFILE.
+# elastic_drop_hosts HOSTFILE HOSTS: removes the lines of HOSTS (names, whitespace-separated) from HOSTFILE,
+# a name also matching its fully qualified form (Open MPI names hosts without their domain).
 elastic_drop_hosts() {
     local h tmp
     tmp=$(mktemp "${TMPDIR:-/tmp}/cnn_ddp-elastic-hosts.XXXXXX")
     cp "$1" "$tmp"
     for h in $2; do
-        awk -v h="$h" '$1 != h' "$tmp" > "$tmp.new" && mv "$tmp.new" "$tmp"
+        awk -v h="$h" '$1 != h && index($1, h ".") != 1' "$tmp" > "$tmp.new" && mv "$tmp.new" "$tmp"
     done
     cat "$tmp" > "$1"
     rm -f "$tmp"
