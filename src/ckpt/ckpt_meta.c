@@ -36,6 +36,7 @@ static const field k_fields[] = {
     IDENT(F_I64, data_channels), IDENT(F_I64, classes),       IDENT(F_STR, norm_mean),
     IDENT(F_STR, norm_std),      FIELD(F_STR, class_names),   IDENT(F_I64, val_rows),
     ID_IF_SET(init_from),        STR_IF_SET(init_from_path),
+    STR_IF_SET(history),
 };
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 

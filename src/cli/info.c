@@ -173,6 +173,7 @@ cd_status cd_cli_info(const char *path, FILE *out, cd_error *err)
         print_layers(out, meta);
         if (meta->init_from[0])
             fprintf(out, "  init from    %s (%s; --init-from)\n", meta->init_from_path, meta->init_from);
+        if (meta->history[0]) fprintf(out, "  history      %s\n", meta->history);
         if (meta->config[0]) {
             fprintf(out, "  configuration:\n");
             for (const char *line = meta->config; *line;) {

@@ -19,6 +19,7 @@
 /* CNN_DDP_ variables that are not options but are read all the same, so they get no warning. */
 static const char *const other_variables[] = {
     "CNN_DDP_FAULT",          /* fault injection for the robustness tests (src/train/fault.c) */
+    "CNN_DDP_RESTART_REASON", /* launch/elastic.sh: why this run restarted, for the run history (src/train/loop.c) */
     "CNN_DDP_CUDA_BACKEND",   /* the CUDA backend library (src/train/backend_load.c) */
     "CNN_DDP_CUDA_SYNC",      /* check every CUDA kernel launch (src/model/cuda_sync_mode.h) */
     "CNN_DDP_BIN",            /* the launch/ scripts: which binary, */

@@ -74,6 +74,7 @@ int cd_status_exit_code(cd_status code)
     case CD_E_USAGE:
     case CD_E_INPUT: return 2;
     case CD_E_STOPPED: return 143;
+    case CD_E_COMM: return CD_EXIT_RESTARTABLE;
     default: return 1;
     }
 }

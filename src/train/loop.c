@@ -7,6 +7,7 @@
  * The loop talks to its replica through the ops table only and never asks which device runs. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -66,6 +67,13 @@ typedef struct run {
     int first_step_logged;
     cd_ckpt_lock lock;          /* rank 0's hold on --ckpt-dir */
     int finished;               /* resumed a run that had already finished: nothing to do */
+    /* The run history (cd_run_history): the resumed checkpoint's, what started this segment (NULL: a
+     * fresh run), the step it started at, and the text the next checkpoint records (id.history). */
+    char history_before[CD_CKPT_HISTORY_MAX];
+    char segment_event[600];
+    int has_event;
+    int64_t segment_start;
+    char history[CD_CKPT_HISTORY_MAX];
 } run;
 
 static double now_s(void)
@@ -505,6 +513,9 @@ static cd_status checkpoint(run *r, int final, cd_error *err)
     if (r->cfg->no_ckpt) return CD_OK;
     /* Every rank's replica is in the same state; rank 0's host arenas are the ones written. */
     if (is_root(r)) CD_TRY(sync_host(r, err));
+    cd_run_history(r->history_before, r->has_event ? r->segment_event : NULL, r->comm->size, r->segment_start,
+                   r->pos.step, r->history, sizeof r->history);
+    r->id.history = r->history;
     return cd_write_checkpoint(r->cfg, &r->id, &r->pos, &r->arenas, r->comm->rank, final, r->last_ckpt, err);
 }
 
@@ -594,6 +605,19 @@ static void banner(run *r, const char *config)
     r->rep->banner(r->rep->ctx, &info);
 }
 
+/* What starts this segment of the run history: a restart by launch/elastic.sh (which names its reason in
+ * CNN_DDP_RESTART_REASON), a plain resume, or nothing (a fresh run). */
+static void segment_begins(run *r, int resumed)
+{
+    const char *reason = getenv("CNN_DDP_RESTART_REASON");
+    r->segment_start = r->pos.step;
+    r->has_event = resumed || (reason && *reason);
+    if (reason && *reason)
+        snprintf(r->segment_event, sizeof r->segment_event, "restart (%.500s)%s", reason, resumed ? "" : " from scratch");
+    else
+        snprintf(r->segment_event, sizeof r->segment_event, "resumed");
+}
+
 /* Collective: everything before the first step. */
 static cd_status start(run *r, cd_error *err)
 {
@@ -622,17 +646,22 @@ static cd_status start(run *r, cd_error *err)
     r->total_steps = cfg->max_steps > 0 && cfg->max_steps < limit ? cfg->max_steps : limit;
     int resumed = CD_RESUMED_NONE;
     if (cfg->resume != CD_RESUME_NONE)
-        CD_TRY(cd_resume(cfg, &r->id, r->total_steps, r->comm, &r->arenas, r->rep, &r->pos, &resumed, err));
+        CD_TRY(cd_resume(cfg, &r->id, r->total_steps, r->comm, &r->arenas, r->rep, &r->pos, &resumed,
+                         r->history_before, err));
     if (init_note[0] && resumed == CD_RESUMED_NONE && is_root(r) && r->rep && r->rep->note)
         r->rep->note(r->rep->ctx, init_note);
     r->finished = resumed == CD_RESUMED_FINISHED;
     if (r->finished) return CD_OK;
+    segment_begins(r, resumed == CD_RESUMED);
     CD_TRY(cd_device_open(cfg, r->comm, &r->model, r->sampler.chunk, r->shard_count, r->watchdog, &r->dev, err));
     char config[CD_CKPT_CONFIG_MAX];
     cd_train_config_format(cfg, config, sizeof config);
     st = CD_OK;
     if (is_root(r)) st = cd_metrics_open(&r->metrics, cfg->metrics, resumed, config, r->comm->size, replica(r)->device, err);
     if (st == CD_OK) data_notes(r);
+    if (st == CD_OK && is_root(r))
+        cd_metrics_segment(&r->metrics, r->comm->size, r->segment_start, r->has_event ? r->segment_event : "start",
+                           r->history_before);
     if (st == CD_OK) banner(r, config);
     return agree(r, st, err);
 }

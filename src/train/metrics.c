@@ -100,6 +100,17 @@ void cd_metrics_note(cd_metrics *m, const char *name, double value)
     fflush(m->file);
 }
 
+void cd_metrics_segment(cd_metrics *m, int ranks, int64_t from_step, const char *event, const char *history)
+{
+    if (!m->file) return;
+    fprintf(m->file, "{\"type\":\"segment\",\"ranks\":%d,\"from_step\":%" PRId64 ",\"event\":", ranks, from_step);
+    json_string(m->file, event);
+    fputs(",\"history\":", m->file);
+    json_string(m->file, history);
+    fputs("}\n", m->file);
+    fflush(m->file);
+}
+
 void cd_metrics_final(cd_metrics *m, int64_t step, double test_acc, double elapsed_s)
 {
     if (!m->file) return;

@@ -20,6 +20,10 @@ void cd_metrics_step(cd_metrics *m, int64_t step, double loss, double lr);
 void cd_metrics_epoch(cd_metrics *m, const cd_epoch_summary *e, int world_size);
 /* {"type":"note","name":value} */
 void cd_metrics_note(cd_metrics *m, const char *name, double value);
+/* {"type":"segment","ranks":N,"from_step":S,"event":"start"|"resumed"|"restart (REASON)...","history":H}: one
+ * per start of the run on some ranks (launch/elastic.sh's restarts included); H is the history of the
+ * checkpoint it resumed ("" for a fresh run). Self-contained: only json_string of this file. */
+void cd_metrics_segment(cd_metrics *m, int ranks, int64_t from_step, const char *event, const char *history);
 /* test_acc NaN: no /test split, none written. */
 void cd_metrics_final(cd_metrics *m, int64_t step, double test_acc, double elapsed_s);
 void cd_metrics_close(cd_metrics *m);

@@ -74,9 +74,11 @@ static cd_status load_on_root(const cd_train_config *cfg, const cd_run_identity 
 }
 
 cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, int64_t last_step, cd_comm *comm,
-                    const cd_run_arenas *a, const cd_reporter *rep, cd_position *pos, int *resumed, cd_error *err)
+                    const cd_run_arenas *a, const cd_reporter *rep, cd_position *pos, int *resumed, char *history,
+                    cd_error *err)
 {
     *resumed = CD_RESUMED_NONE;
+    history[0] = '\0';
     cd_ckpt_meta *meta = NULL;
     CD_ALLOC(err, meta, 1);
     char chosen[CD_PATH_MAX] = "";
@@ -99,6 +101,7 @@ cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, int64
     } else if (st == CD_OK && found) {
         *pos = cd_run_meta_position(meta);
         *resumed = CD_RESUMED;
+        snprintf(history, CD_CKPT_HISTORY_MAX, "%s", meta->history);
         snprintf(line, sizeof line, "resumed from %s at step %" PRId64 " (epoch %" PRId64 ", step %" PRId64 " of %" PRId64 ")",
                  chosen, meta->step, meta->epoch + 1, meta->step_in_epoch, id->steps_per_epoch);
     } else if (st == CD_OK) {

@@ -54,6 +54,26 @@ void cd_run_meta_fill(const cd_run_identity *id, const cd_position *pos, const c
     meta->epoch_samples = pos->epoch_samples;
     meta->epoch_seconds = pos->epoch_seconds;
     cd_train_config_format(cfg, meta->config, sizeof meta->config);
+    snprintf(meta->history, sizeof meta->history, "%s", id->history ? id->history : "");
+}
+
+void cd_run_history(const char *before, const char *event, int ranks, int64_t from, int64_t to, char *out,
+                    size_t cap)
+{
+    char all[2 * CD_CKPT_HISTORY_MAX + 640];
+    snprintf(all, sizeof all, "%s%s%.512s%s%d rank%s steps %" PRId64 "-%" PRId64, before, before[0] ? "; " : "",
+             event ? event : "", event ? "; " : "", ranks, ranks == 1 ? "" : "s", from, to);
+    size_t len = strlen(all);
+    const char *keep = all;
+    if (len >= cap && cap > 8) {
+        /* The newest entries that fit after "...; ", cut at an entry's start. */
+        keep = all + len - (cap - 6);
+        const char *next = strstr(keep, "; ");
+        keep = next ? next + 2 : keep;
+        snprintf(out, cap, "...; %s", keep);
+        return;
+    }
+    snprintf(out, cap, "%s", keep);
 }
 
 int cd_run_meta_diff(const cd_run_identity *id, const cd_ckpt_meta *m, char *out, size_t cap)

@@ -23,6 +23,7 @@ typedef struct cd_run_identity {
     char norm_mean[1700], norm_std[1700]; /* cd_data_norm_format: what the inputs were normalised with */
     const char *class_names; /* "\n"-joined; recorded, not part of the identity */
     int64_t val_rows;        /* held out of the training rows (--val-rows) */
+    const char *history;     /* the run history up to this checkpoint (cd_run_history); recorded, not identity */
     int ranks;              /* recorded, not checked: any rank count gives the same bits */
     int batch;              /* global */
     uint64_t seed;
@@ -65,15 +66,23 @@ cd_status cd_run_meta_check_position(const cd_run_identity *id, int64_t epochs, 
                                      const char *path, cd_error *err);
 cd_position cd_run_meta_position(const cd_ckpt_meta *meta);
 
+/* The run history a checkpoint at step `to` records: `before` (the resumed checkpoint's; "" for a fresh
+ * run), then `event` when not NULL (what started this segment: "resumed", "restart (rank 3 killed by
+ * signal 9)"), then this segment, "<ranks> ranks steps <from>-<to>", "; "-joined. Over `cap`, the oldest
+ * entries give way to "...". */
+void cd_run_history(const char *before, const char *event, int ranks, int64_t from, int64_t to, char *out,
+                    size_t cap);
+
 /* Collective. Rank 0 finds the checkpoint --resume names (a file, or the newest of --ckpt-dir of this run
  * that verifies), reads it into `arenas` and checks it continues this run; every rank then receives the
  * weights and the position. *resumed is 0 (and *pos untouched) when there was none to resume. */
 enum { CD_RESUMED_NONE = 0, CD_RESUMED = 1, CD_RESUMED_FINISHED = 2 };
 /* *resumed is CD_RESUMED_FINISHED when the checkpoint is already at or past `last_step`: the run is done,
  * and the caller changes nothing. */
+/* history (CD_CKPT_HISTORY_MAX bytes) gets the checkpoint's run history, "" when there was none. */
 cd_status cd_resume(const cd_train_config *cfg, const cd_run_identity *id, int64_t last_step, cd_comm *comm,
                     const cd_run_arenas *arenas, const cd_reporter *rep, cd_position *pos, int *resumed,
-                    cd_error *err);
+                    char *history, cd_error *err);
 
 /* Collective, for --init-from: rank 0 reads the weights of cfg->init_from into the arenas' params (every
  * tensor of this model, the same shapes, verified; CD_E_INPUT "--init-from: PATH: ..." naming the first

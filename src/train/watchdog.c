@@ -1,5 +1,6 @@
 /* Progress watchdog: see cnn_ddp/watchdog.h. */
 #include "cnn_ddp/watchdog.h"
+#include "cnn_ddp/error.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -25,7 +26,7 @@ static void *watch(void *arg)
                     "network hangs); ending the job (--timeout to change the limit)\n",
                     w->rank, (double)idle / 1000.0, atomic_load(&w->phase));
             fflush(stderr);
-            _exit(1);
+            _exit(CD_EXIT_RESTARTABLE); /* a stuck or dead peer: launch/elastic.sh restarts without it */
         }
     }
     return NULL;

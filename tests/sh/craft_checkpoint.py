@@ -8,7 +8,8 @@ only the values are wrong: the semantic checks must then refuse it (tests/sh/tes
 Tensor checksums are the standard FNV-1a 64 of the little-endian float32 bytes. meta_checksum is
 FNV-1a 64 over every field as ckpt_meta.c's fnv_field lays it out (name, NUL, kind letter, then a
 string's length as 8 bytes LE and its bytes, or a number's 8 bytes LE), in the order of ckpt_meta.c's
-k_fields table, which is read from the source so that a field added there is covered here too. The
+k_fields table, which is read from the source so that a field added there is covered here too (an
+if_set field (STR_IF_SET, ID_IF_SET) that is absent or empty is left out, as ckpt_meta.c leaves it out). The
 stored meta_checksum is recomputed from the unedited file first: a mismatch means this tool no longer
 matches ckpt_meta.c, and it stops rather than write a file whose damage would be the wrong kind."""
 import os

@@ -81,9 +81,9 @@ pass "a failed run abandons the NCCL comm on every rank"
 # 5. The watchdog covers NCCL's start and end, and names them; a wait that beats it is not cut short.
 start=$SECONDS
 CD_FAKE_STALL=init job 1 --device cuda --timeout 5
-[ "$rc" = 1 ] && grep -q 'no progress for [0-9]* s in NCCL init' "$WORK/err" || { show; fail "a hung NCCL init: exit $rc"; }
+[ "$rc" = 75 ] && grep -q 'no progress for [0-9]* s in NCCL init' "$WORK/err" || { show; fail "a hung NCCL init: exit $rc"; }
 CD_FAKE_STALL=teardown job 1 --device cuda --timeout 5
-[ "$rc" = 1 ] && grep -q 'no progress for [0-9]* s in NCCL teardown' "$WORK/err" \
+[ "$rc" = 75 ] && grep -q 'no progress for [0-9]* s in NCCL teardown' "$WORK/err" \
   || { show; fail "a hung NCCL teardown: exit $rc"; }
 [ $((SECONDS - start)) -lt 40 ] || fail "the two hangs took $((SECONDS - start)) s to end (--timeout 5)"
 CD_FAKE_STALL=slowinit job 1 --device cuda --timeout 5

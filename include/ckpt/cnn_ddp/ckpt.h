@@ -30,6 +30,8 @@
                                   * 5: the training data's identity (data_*), so runs can be told apart;
                                   * 6: channels, classes, normalisation, class names, validation rows */
 #define CD_CKPT_CONFIG_MAX 4096
+/* The run history ("4 ranks steps 0-120; restart (rank 3 killed by signal 9); 3 ranks steps 120-260"). */
+#define CD_CKPT_HISTORY_MAX 4096
 
 typedef struct cd_ckpt_meta {
     char version[32];   /* library version that wrote it */
@@ -59,6 +61,9 @@ typedef struct cd_ckpt_meta {
      * and its path (messages only); both "" (and absent from the file) for a run started from scratch. */
     char init_from[64];
     char init_from_path[CD_PATH_MAX];
+    /* Each segment's rank count and steps and what ended it, "; "-joined, oldest first; not part of the
+     * identity. Optional on read: a file written before it existed reads as "" and keeps its checksum. */
+    char history[CD_CKPT_HISTORY_MAX];
 } cd_ckpt_meta;
 
 /* The run id: a hash of the identity fields (model, seed, batch, lr, momentum, lr_schedule, data_rows,

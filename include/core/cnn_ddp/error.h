@@ -17,10 +17,15 @@ typedef enum cd_status {
     CD_E_IO,       /* the OS refused a read/write/rename/fsync       -> exit 1 */
     CD_E_NOMEM,    /* allocation failed                              -> exit 1 */
     CD_E_NUMERIC,  /* NaN/Inf in loss or gradients, overflow, ranks' weights diverged -> exit 1 */
-    CD_E_COMM,     /* MPI/NCCL failure                               -> exit 1 (MPI_Abort) */
+    CD_E_COMM,     /* MPI/NCCL failure, a peer lost                  -> exit 75 (MPI_Abort) */
     CD_E_INTERNAL, /* a broken invariant: a bug                      -> exit 1 */
     CD_E_STOPPED,  /* stopped by SIGINT/SIGTERM after checkpointing  -> exit 130/143 */
 } cd_status;
+
+/* The exit status of a failure a restart on the ranks still there may cure (sysexits' EX_TEMPFAIL): a
+ * communication failure or lost peer (CD_E_COMM), or the watchdog ending a rank that made no progress.
+ * launch/elastic.sh restarts on it; 1 and 2 (input, NaN, I/O, a bug) it never restarts. */
+#define CD_EXIT_RESTARTABLE 75
 
 typedef struct cd_error {
     cd_status code;
