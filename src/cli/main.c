@@ -21,6 +21,9 @@ int main(int argc, char **argv)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Into a file or a pipe, stdout is line-buffered like on a terminal, so its lines keep their order
+     * with stderr's (unbuffered) in a shared log: "first step done" lands where it happened. */
+    if (!isatty(STDOUT_FILENO)) setvbuf(stdout, NULL, _IOLBF, 0);
     cd_train_config *cfg = calloc(1, sizeof *cfg);
     cd_error err = {0};
     cd_cli_action action;
@@ -94,10 +97,12 @@ int main(int argc, char **argv)
     cd_signals_install();
     cfg->process_start = (double)t0.tv_sec + (double)t0.tv_nsec * 1e-9;
     /* Under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own output is (a log file, a
-     * Slurm job), so only a process started directly can know it is on a terminal. */
+     * Slurm job), so only a process started directly can know it is on a terminal: --progress auto is
+     * the bar then, plain lines otherwise. */
     cd_console console;
-    const cd_reporter reporter =
-        cd_console_reporter(&console, cfg->quiet, cfg->verbose, isatty(STDOUT_FILENO) && !cd_comm_under_launcher());
+    const cd_progress_mode progress =
+        cd_console_resolve(cfg->progress, isatty(STDOUT_FILENO), cd_comm_under_launcher());
+    const cd_reporter reporter = cd_console_reporter(&console, cfg->quiet, cfg->verbose, progress, cfg->progress_every);
     st = cd_train_run_watched(cfg, &comm, &reporter, &watchdog, &err);
     cd_watchdog_phase(&watchdog, "agreeing on the exit status");
     int code = cd_status_exit_code(st);
@@ -109,6 +114,7 @@ int main(int argc, char **argv)
         if (cd_comm_first_nonzero(&comm, (uint64_t)cd_signals_pending(), &signo, &err) != CD_OK) st = CD_E_COMM;
         code = st == CD_E_COMM ? 1 : 128 + (int)(signo ? signo : SIGTERM);
     }
+    if (comm.rank == 0) cd_console_clear(&console);
     if (st != CD_OK && st != CD_E_STOPPED && comm.rank == 0) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
     if (st == CD_E_COMM || st == CD_E_INTERNAL || st == CD_E_NOMEM) {
         /* Other ranks may be blocked in a collective: end them all. */
