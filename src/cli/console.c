@@ -88,12 +88,15 @@ void cd_console_format_bar(const cd_progress *p, double steps_per_s, int width, 
     if (!size) return;
     const progress_facts f = facts_of(p, steps_per_s);
     char part[F_N][48];
-    snprintf(part[F_HEAD], sizeof part[0], "epoch %" PRId64 "/%" PRId64 " %3d%%", f.epoch, p->epochs, f.pct);
+    snprintf(part[F_HEAD], sizeof part[0], "epoch %" PRId64 "/%" PRId64 " %d%%", f.epoch, p->epochs, f.pct);
     part[F_GRAPHIC][0] = '\0';
-    snprintf(part[F_COUNT], sizeof part[0], "%" PRId64 "/%" PRId64, f.done, f.spe);
-    snprintf(part[F_RATE], sizeof part[0], "%.0f img/s", f.ips);
+    /* Numbers padded to steadier widths, so the graphic keeps its width from one redraw to the next. */
+    char spe_text[24];
+    snprintf(spe_text, sizeof spe_text, "%" PRId64, f.spe);
+    snprintf(part[F_COUNT], sizeof part[0], "%*" PRId64 "/%s", (int)strlen(spe_text), f.done, spe_text);
+    snprintf(part[F_RATE], sizeof part[0], "%4.0f img/s", f.ips);
     snprintf(part[F_LOSS], sizeof part[0], "loss %.4f", p->epoch_loss);
-    snprintf(part[F_ETA], sizeof part[0], "ETA %s", f.eta);
+    snprintf(part[F_ETA], sizeof part[0], "ETA %-5s", f.eta);
     snprintf(part[F_TOTAL], sizeof part[0], "total %s", f.total);
     const int limit = width > 1 ? width - 1 : 1;
     int on[F_N] = {1, 1, 1, 1, 1, 1, 1};
