@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,9 +22,12 @@ int main(int argc, char **argv)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    /* Into a file or a pipe, stdout is line-buffered like on a terminal, so its lines keep their order
-     * with stderr's (unbuffered) in a shared log: "first step done" lands where it happened. */
-    if (!isatty(STDOUT_FILENO)) setvbuf(stdout, NULL, _IOLBF, 0);
+    /* Into a file, stdout is line-buffered like on a terminal, so its lines keep their order with
+     * stderr's (unbuffered) in a shared log: "first step done" lands where it happened. (A pipe keeps
+     * the block buffer: `cnn_ddp help | head -1` must not die of SIGPIPE; the reporter flushes each
+     * line of a run itself.) */
+    struct stat out_st;
+    if (fstat(STDOUT_FILENO, &out_st) == 0 && S_ISREG(out_st.st_mode)) setvbuf(stdout, NULL, _IOLBF, 0);
     cd_train_config *cfg = calloc(1, sizeof *cfg);
     cd_error err = {0};
     cd_cli_action action;
