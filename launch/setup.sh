@@ -6,7 +6,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build}
 
-packages=(build-essential cmake pkg-config procps zlib1g-dev libpng-dev libopenmpi-dev openmpi-bin libhdf5-dev libcmocka-dev)
+packages=(build-essential cmake pkg-config procps zlib1g-dev libpng-dev libopenmpi-dev openmpi-bin libhdf5-dev libcmocka-dev libjansson-dev)
 packages+=(${CNN_DDP_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do

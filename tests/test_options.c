@@ -221,7 +221,7 @@ static void test_parse_every_option(void **state)
                     "12", "--ckpt-dir", "/tmp/ck dir", "--ckpt-every", "100", "--keep", "5", "--check-every", "7",
                     "--timeout", "123.4567", "--device", "cuda", "--comm", "nccl", "--val-rows", "0.1", "--metrics", "m.jsonl", "--memory-limit", "3G", "--quiet",
                     "--resume", "r.h5", "--log-every", "9", "--verbose", "--no-ckpt", "--overwrite",
-                    "--init-from", "/ck/src.h5"};
+                    "--init-from", "/ck/src.h5", "--progress", "lines", "--progress-every", "2.5"};
     cd_train_config *c = calloc(2, sizeof *c);
     assert_non_null(c);
     cd_cli_action action;
@@ -245,6 +245,8 @@ static void test_parse_every_option(void **state)
     assert_int_equal(c->verbose, 1);
     assert_int_equal(c->overwrite, 1);
     assert_int_equal(c->log_every, 9);
+    assert_int_equal(c->progress, CD_PROGRESS_LINES);
+    assert_true(c->progress_every == 2.5);
     assert_int_equal(c->resume, CD_RESUME_FILE);
     assert_string_equal(c->resume_path, "r.h5");
     assert_string_equal(c->init_from, "/ck/src.h5");

@@ -5,7 +5,13 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
+
+enum { BAR_MIN = 10, BAR_MAX = 30 }; /* the [====>   ] graphic's inner width */
 
 static double now_s(void)
 {
@@ -14,11 +20,134 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+cd_progress_mode cd_console_resolve(cd_progress_mode asked, int stdout_is_tty, int under_launcher)
+{
+    if (asked != CD_PROGRESS_AUTO) return asked;
+    return stdout_is_tty && !under_launcher ? CD_PROGRESS_BAR : CD_PROGRESS_LINES;
+}
+
+/* The terminal's width now (read before each redraw, so a resize takes effect at the next one). */
+static int terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    const char *env = getenv("COLUMNS");
+    const int cols = env ? atoi(env) : 0;
+    return cols > 0 ? cols : 80;
+}
+
+/* "42s", "3m05s", "2h03m", "4d07h"; "?" when unknown. */
+static void duration(double s, char out[16])
+{
+    if (!(s >= 0) || s > 1e9) {
+        snprintf(out, 16, "?");
+        return;
+    }
+    const long t = lround(s);
+    if (t < 60) snprintf(out, 16, "%lds", t);
+    else if (t < 3600) snprintf(out, 16, "%ldm%02lds", t / 60, t % 60);
+    else if (t < 100 * 3600) snprintf(out, 16, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else snprintf(out, 16, "%ldd%02ldh", t / 86400, t / 3600 % 24);
+}
+
+/* What the bar and the lines say, from one cd_progress. */
+typedef struct progress_facts {
+    int64_t epoch, done, spe; /* the epoch in progress (1-based) and its steps done */
+    int pct;
+    double ips;
+    char eta[16], total[16];  /* the epoch's and the run's */
+} progress_facts;
+
+static progress_facts facts_of(const cd_progress *p, double steps_per_s)
+{
+    progress_facts f = {0};
+    f.spe = p->steps_per_epoch > 0 ? p->steps_per_epoch : 1;
+    f.done = p->step % f.spe ? p->step % f.spe : f.spe;
+    f.epoch = p->step / f.spe + (p->step % f.spe ? 1 : 0);
+    f.pct = (int)(100 * f.done / f.spe);
+    f.ips = p->epoch_seconds > 0 ? (double)p->epoch_samples / p->epoch_seconds : 0.0;
+    duration(f.ips > 0 ? (double)(f.spe - f.done) * p->batch / f.ips : -1, f.eta);
+    duration(steps_per_s > 0 ? (double)(p->total_steps - p->step) / steps_per_s : -1, f.total);
+    return f;
+}
+
+void cd_console_format_line(const cd_progress *p, double steps_per_s, char *out, size_t size)
+{
+    const progress_facts f = facts_of(p, steps_per_s);
+    snprintf(out, size, "step %" PRId64 "/%" PRId64 "  epoch %" PRId64 "/%" PRId64 " %d%%  %.0f img/s  loss %.4f  "
+             "epoch ETA %s  total ETA %s", p->step, p->total_steps, f.epoch, p->epochs, f.pct, f.ips, p->epoch_loss,
+             f.eta, f.total);
+}
+
+/* The bar's parts in screen order; the ones after the head are dropped, in DROP order, until the
+ * line fits (the graphic first shrinks from BAR_MAX to BAR_MIN). */
+enum { F_HEAD, F_GRAPHIC, F_COUNT, F_RATE, F_LOSS, F_ETA, F_TOTAL, F_N };
+static const int DROP[] = {F_COUNT, F_GRAPHIC, F_RATE, F_ETA, F_LOSS, F_TOTAL};
+
+void cd_console_format_bar(const cd_progress *p, double steps_per_s, int width, char *out, size_t size)
+{
+    if (!size) return;
+    const progress_facts f = facts_of(p, steps_per_s);
+    char part[F_N][48];
+    snprintf(part[F_HEAD], sizeof part[0], "epoch %" PRId64 "/%" PRId64 " %d%%", f.epoch, p->epochs, f.pct);
+    part[F_GRAPHIC][0] = '\0';
+    /* Numbers padded to steadier widths, so the graphic keeps its width from one redraw to the next. */
+    char spe_text[24];
+    snprintf(spe_text, sizeof spe_text, "%" PRId64, f.spe);
+    snprintf(part[F_COUNT], sizeof part[0], "%*" PRId64 "/%s", (int)strlen(spe_text), f.done, spe_text);
+    snprintf(part[F_RATE], sizeof part[0], "%4.0f img/s", f.ips);
+    snprintf(part[F_LOSS], sizeof part[0], "loss %.4f", p->epoch_loss);
+    snprintf(part[F_ETA], sizeof part[0], "ETA %-5s", f.eta);
+    snprintf(part[F_TOTAL], sizeof part[0], "total %s", f.total);
+    const int limit = width > 1 ? width - 1 : 1;
+    int on[F_N] = {1, 1, 1, 1, 1, 1, 1};
+    int inner = 0;
+    for (size_t d = 0;; d++) {
+        int len = 0; /* the text parts, "  " between them */
+        for (int k = 0; k < F_N; k++)
+            if (on[k] && k != F_GRAPHIC) len += (len ? 2 : 0) + (int)strlen(part[k]);
+        if (on[F_GRAPHIC]) {
+            const int room = limit - len - 3; /* " [" ... "]" */
+            if (room >= BAR_MIN) {
+                inner = room < BAR_MAX ? room : BAR_MAX;
+                break;
+            }
+        } else if (len <= limit) {
+            break;
+        }
+        if (d == sizeof DROP / sizeof DROP[0]) break; /* the head alone, cut below */
+        on[DROP[d]] = 0;
+    }
+    if (on[F_GRAPHIC]) {
+        const int filled = (int)(inner * f.done / f.spe);
+        part[F_GRAPHIC][0] = '[';
+        for (int i = 0; i < inner; i++) part[F_GRAPHIC][1 + i] = i < filled ? '=' : (i == filled ? '>' : ' ');
+        part[F_GRAPHIC][inner + 1] = ']';
+        part[F_GRAPHIC][inner + 2] = '\0';
+    }
+    size_t used = 0;
+    out[0] = '\0';
+    for (int k = 0; k < F_N && used + 1 < size; k++) {
+        if (!on[k]) continue;
+        const int n = snprintf(out + used, size - used, "%s%s", k == 0 ? "" : (k == F_GRAPHIC ? " " : (used ? "  " : "")),
+                               part[k]);
+        used += n > 0 && (size_t)n < size - used ? (size_t)n : size - used - 1;
+    }
+    if (used > (size_t)limit) out[limit] = '\0';
+}
+
 /* Leaves the bar's line clean before any other output. */
 static void clear_bar(cd_console *c)
 {
-    if (c->bar && c->last_bar > 0) printf("\r\033[K");
-    c->last_bar = 0;
+    if (c->bar_shown) printf("\r\033[K");
+    c->bar_shown = 0;
+    if (c->mode == CD_PROGRESS_BAR) c->last_draw = 0; /* redraw at the next step */
+}
+
+void cd_console_clear(cd_console *c)
+{
+    clear_bar(c);
+    fflush(stdout);
 }
 
 static void on_note(void *ctx, const char *line)
@@ -81,29 +210,39 @@ static void on_banner(void *ctx, const cd_run_info *i)
 static void on_first_step(void *ctx, double seconds)
 {
     cd_console *c = ctx;
-    if (c->quiet || c->bar) return;
+    if (c->quiet || c->mode == CD_PROGRESS_BAR) return;
     printf("first step done %.3f s after start\n", seconds);
     fflush(stdout);
 }
 
-/* "\r" + the bar, redrawn at most every 0.2 s; the epoch summary line replaces it. */
+/* The bar: "\r" + one line fitted to the terminal, redrawn at most every 0.2 s; the epoch summary line
+ * replaces it. The lines: one every `every` seconds. */
 static void on_step(void *ctx, const cd_progress *p)
 {
     cd_console *c = ctx;
-    if (!c->bar) return; /* every step calls this: no clock read without a bar to draw */
+    if (c->mode != CD_PROGRESS_BAR && c->mode != CD_PROGRESS_LINES) return; /* no clock read for nothing */
     const double now = now_s();
-    if (now - c->last_bar < 0.2) return;
-    c->last_bar = now;
-    const int64_t spe = p->steps_per_epoch, done = p->step % spe ? p->step % spe : spe;
-    enum { WIDTH = 30 };
-    const int filled = (int)(WIDTH * done / spe);
-    char bar[WIDTH + 1];
-    for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
-    bar[WIDTH] = '\0';
-    const double ips = p->epoch_seconds > 0 ? (double)p->epoch_samples / p->epoch_seconds : 0.0;
-    const double eta = ips > 0 ? (double)(spe - done) * p->batch / ips : 0.0;
-    printf("\repoch %" PRId64 "/%" PRId64 " [%s] %" PRId64 "/%" PRId64 "  %.0f img/s  loss %.4f  ETA %.0f s \033[K",
-           p->step / spe + (p->step % spe ? 1 : 0), p->epochs, bar, done, spe, ips, p->epoch_loss, eta);
+    if (c->t_first == 0) {
+        c->t_first = now;
+        c->step_first = p->step;
+        if (c->mode == CD_PROGRESS_LINES) c->last_draw = now;
+    }
+    const double wall = now - c->t_first;
+    const double steps_per_s = wall >= 0.5 && p->step > c->step_first ? (double)(p->step - c->step_first) / wall : 0;
+    char text[512];
+    if (c->mode == CD_PROGRESS_LINES) {
+        if (now - c->last_draw < c->every) return;
+        c->last_draw = now;
+        cd_console_format_line(p, steps_per_s, text, sizeof text);
+        printf("%s\n", text);
+        fflush(stdout);
+        return;
+    }
+    if (now - c->last_draw < 0.2) return;
+    c->last_draw = now;
+    cd_console_format_bar(p, steps_per_s, terminal_width(), text, sizeof text);
+    printf("\r%s\033[K", text);
+    c->bar_shown = 1;
     fflush(stdout);
 }
 
@@ -151,12 +290,13 @@ static void on_result(void *ctx, const char *line)
     fflush(stdout);
 }
 
-cd_reporter cd_console_reporter(cd_console *c, int quiet, int verbose, int progress_bar)
+cd_reporter cd_console_reporter(cd_console *c, int quiet, int verbose, cd_progress_mode mode, double every)
 {
+    memset(c, 0, sizeof *c);
     c->quiet = quiet;
     c->verbose = verbose;
-    c->bar = progress_bar && !quiet;
-    c->last_bar = 0;
+    c->mode = quiet || mode == CD_PROGRESS_AUTO ? CD_PROGRESS_NONE : mode;
+    c->every = every > 0 ? every : 30;
     return (cd_reporter){.ctx = c, .note = on_note, .warning = on_warning, .banner = on_banner,
                          .first_step = on_first_step, .step = on_step, .epoch = on_epoch, .stopped = on_stopped,
                          .final = on_final, .result = on_result};

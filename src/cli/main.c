@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +22,12 @@ int main(int argc, char **argv)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Into a file, stdout is line-buffered like on a terminal, so its lines keep their order with
+     * stderr's (unbuffered) in a shared log: "first step done" lands where it happened. (A pipe keeps
+     * the block buffer: `cnn_ddp help | head -1` must not die of SIGPIPE; the reporter flushes each
+     * line of a run itself.) */
+    struct stat out_st;
+    if (fstat(STDOUT_FILENO, &out_st) == 0 && S_ISREG(out_st.st_mode)) setvbuf(stdout, NULL, _IOLBF, 0);
     cd_train_config *cfg = calloc(1, sizeof *cfg);
     cd_error err = {0};
     cd_cli_action action;
@@ -91,10 +98,12 @@ int main(int argc, char **argv)
     cd_signals_install();
     cfg->process_start = (double)t0.tv_sec + (double)t0.tv_nsec * 1e-9;
     /* Under mpirun a rank's stdout is a pseudo-terminal whatever mpirun's own output is (a log file, a
-     * Slurm job), so only a process started directly can know it is on a terminal. */
+     * Slurm job), so only a process started directly can know it is on a terminal: --progress auto is
+     * the bar then, plain lines otherwise. */
     cd_console console;
-    const cd_reporter reporter =
-        cd_console_reporter(&console, cfg->quiet, cfg->verbose, isatty(STDOUT_FILENO) && !cd_comm_under_launcher());
+    const cd_progress_mode progress =
+        cd_console_resolve(cfg->progress, isatty(STDOUT_FILENO), cd_comm_under_launcher());
+    const cd_reporter reporter = cd_console_reporter(&console, cfg->quiet, cfg->verbose, progress, cfg->progress_every);
     st = cd_train_run_watched(cfg, &comm, &reporter, &watchdog, &err);
     cd_watchdog_phase(&watchdog, "agreeing on the exit status");
     int code = cd_status_exit_code(st);
@@ -106,6 +115,7 @@ int main(int argc, char **argv)
         if (cd_comm_first_nonzero(&comm, (uint64_t)cd_signals_pending(), &signo, &err) != CD_OK) st = CD_E_COMM;
         code = st == CD_E_COMM ? 1 : 128 + (int)(signo ? signo : SIGTERM);
     }
+    if (comm.rank == 0) cd_console_clear(&console);
     if (st != CD_OK && st != CD_E_STOPPED && comm.rank == 0) fprintf(stderr, "cnn_ddp: error: %s\n", err.msg);
     if (st == CD_E_COMM || st == CD_E_INTERNAL || st == CD_E_NOMEM) {
         /* Other ranks may be blocked in a collective: end them all. */

@@ -16,6 +16,7 @@ _Static_assert(sizeof(cd_lr_schedule) == sizeof(int), "cd_lr_schedule is not int
 _Static_assert(sizeof(cd_device_kind) == sizeof(int), "cd_device_kind is not int-sized");
 _Static_assert(sizeof(cd_comm_kind) == sizeof(int), "cd_comm_kind is not int-sized");
 _Static_assert(sizeof(cd_resume_kind) == sizeof(int), "cd_resume_kind is not int-sized");
+_Static_assert(sizeof(cd_progress_mode) == sizeof(int), "cd_progress_mode is not int-sized");
 
 /* Bounds that only keep a number sane (the hard limits are in cnn_ddp/limits.h). Steps stay below
  * INT64_MAX / 2 so that a step count plus an interval cannot overflow. */
@@ -39,6 +40,12 @@ static const cd_option_name device_names[] = {
     {"cpu", CD_DEVICE_CPU, 0},
     {"cuda", CD_DEVICE_CUDA, 0},
     {"auto", CD_DEVICE_AUTO, 0},
+};
+static const cd_option_name progress_names[] = {
+    {"auto", CD_PROGRESS_AUTO, 0},
+    {"bar", CD_PROGRESS_BAR, 0},
+    {"lines", CD_PROGRESS_LINES, 0},
+    {"none", CD_PROGRESS_NONE, 0},
 };
 static const cd_option_name comm_names[] = {
     {"mpi", CD_COMM_MPI, 0},
@@ -138,12 +145,20 @@ static const cd_option options[] = {
              "the end. The same rows for any rank count; a resume must use the same value.",
      .default_note = ": none, each epoch reports the test accuracy"},
     {"metrics", NULL, CD_SECTION_OUTPUT, TEXT(metrics, ""), .empty_ok = 1, .metavar = "FILE",
-     .help = "JSON lines: config, per-epoch (epoch, step, train_loss, train_acc, test_acc, img_per_s, elapsed_s), "
-             "optional per-step, final",
+     .help = "JSON lines (schema in the README): config, per-epoch (epoch, step, train_loss, train_acc, "
+             "test_acc and test_loss or val_acc and val_loss, lr, img_per_s, elapsed_s), per-step with --log-every, "
+             "final; every record has an ISO-8601 UTC time",
      .default_doc = "none"},
     {"log-every", NULL, CD_SECTION_OUTPUT, INT(log_every, 0, MAX_STEPS, 0), .metavar = "S",
      .help = "also write a per-step loss line to --metrics every S steps", .default_note = ": none"},
-    {"quiet", NULL, CD_SECTION_OUTPUT, FLAG(quiet), .help = "print only errors and the final result"},
+    {"progress", NULL, CD_SECTION_OUTPUT, ENUM(progress, progress_names, CD_PROGRESS_AUTO), .metavar = "P",
+     .help = ": how rank 0 shows progress between epoch lines\nbar: one line redrawn in place, fitted to the "
+             "terminal's width (rate, loss, epoch and total ETA); lines: a plain line every --progress-every "
+             "seconds, for logs and batch jobs; auto: bar on a terminal, lines otherwise (and always under mpirun "
+             "or srun)"},
+    {"progress-every", NULL, CD_SECTION_OUTPUT, REAL(progress_every, 0.0, OPEN, 86400.0, CLOSED, 30.0), .print_g = 1,
+     .metavar = "SEC", .help = "seconds between --progress lines"},
+    {"quiet", NULL, CD_SECTION_OUTPUT, FLAG(quiet), .help = "print only errors and the final result (no progress)"},
     {"verbose", NULL, CD_SECTION_OUTPUT, FLAG(verbose), .help = "print the start-up plan: each conv layer's kernel path"},
 };
 #undef STORE_OF

@@ -498,10 +498,11 @@ static void report_epoch(run *r, double held_acc, double held_loss)
     const cd_epoch_summary e = {
         .epoch = p->step / r->sampler.steps_per_epoch, .epochs = r->cfg->epochs, .step = p->step,
         .loss = epoch_loss(r), .train_acc = p->epoch_samples ? (double)p->epoch_correct / (double)p->epoch_samples : 0.0,
-        .test_acc = has_test ? held_acc : 0.0,
+        .test_acc = has_test ? held_acc : 0.0, .test_loss = has_test ? held_loss : 0.0,
         .img_per_s = p->epoch_seconds > 0 ? (double)p->epoch_samples / p->epoch_seconds : 0.0,
         .elapsed_s = now_s() - r->run_start, .has_test = has_test, .has_val = has_val,
-        .val_acc = has_val ? held_acc : 0.0, .val_loss = has_val ? held_loss : 0.0};
+        .val_acc = has_val ? held_acc : 0.0, .val_loss = has_val ? held_loss : 0.0,
+        .lr = lr_of_step(r, p->step - 1)};
     if (r->rep && r->rep->epoch) r->rep->epoch(r->rep->ctx, &e);
     cd_metrics_epoch(&r->metrics, &e, r->comm->size);
 }
@@ -538,7 +539,7 @@ static cd_status end_epoch(run *r, cd_error *err)
     cd_position *p = &r->pos;
     double acc = 0, loss = 0;
     if (r->val_total) CD_TRY(evaluate(r, &r->val, &acc, &loss, err));
-    else if (r->test_total) CD_TRY(evaluate(r, &r->test, &acc, NULL, err));
+    else if (r->test_total) CD_TRY(evaluate(r, &r->test, &acc, &loss, err));
     report_epoch(r, acc, loss);
     p->epoch_loss_fx = p->epoch_correct = p->epoch_samples = 0;
     p->epoch_seconds = 0;
@@ -693,12 +694,12 @@ static cd_status run_all(run *r, cd_error *err)
     if (st == CD_OK) st = report_stopped_epoch(r, err);
     if (st == CD_OK) st = train_loop(r, err);
     if (st == CD_OK) {
-        double acc = NAN; /* no /test split: nothing to report */
-        if (r->test_total) st = evaluate(r, &r->test, &acc, NULL, err);
+        double acc = NAN, loss = NAN; /* no /test split: nothing to report */
+        if (r->test_total) st = evaluate(r, &r->test, &acc, &loss, err);
         if (st == CD_OK) st = agree(r, checkpoint(r, 1, err), err);
         if (st == CD_OK && is_root(r)) {
             if (r->rep && r->rep->final) r->rep->final(r->rep->ctx, r->pos.step, acc, r->last_ckpt);
-            cd_metrics_final(&r->metrics, r->pos.step, acc, now_s() - r->run_start);
+            cd_metrics_final(&r->metrics, r->pos.step, acc, loss, now_s() - r->run_start);
         }
     }
     /* While the watchdog still runs: an NCCL teardown waits on the other ranks. A stop by signal is a

@@ -3,9 +3,9 @@
 # so it can travel with the working tree. Run it HERE, on this Debian machine (network + apt sources):
 #     tests/gpu/fetch_deps.sh          # then carry .deps to the GPU machine and run tests/gpu/device_check.sh
 # It downloads (apt-get download: no root, installs nothing) the -dev packages for Open MPI, HDF5, cmocka,
-# zlib and libpng (find_package(PNG) is REQUIRED: src/data/image.c), Open MPI's orterun/orted and help files, pkg-config, and every runtime package behind them:
+# zlib, libpng (find_package(PNG) is REQUIRED: src/data/image.c) and jansson (the --metrics writer), Open MPI's orterun/orted and help files, pkg-config, and every runtime package behind them:
 # the owners (dpkg -S) of every shared object that the prefix's programs load, found by ldd over
-#   - libmpi, libhdf5 (serial), libcmocka, libz, libpng16, pkgconf, and orterun / orted (prted where there is one);
+#   - libmpi, libhdf5 (serial), libcmocka, libz, libpng16, libjansson, pkgconf, and orterun / orted (prted where there is one);
 #   - every Open MPI MCA component (.../openmpi/lib/openmpi3/*.so), which Open MPI dlopens at run time;
 #   - every plugin (an ELF .so in a subdirectory of the library directory: PMIx's pmix_mca_*, UCX's
 #     modules, the ibverbs providers, ...) of every runtime package reached, repeated to a fixed point.
@@ -24,9 +24,10 @@ command -v dpkg > /dev/null && command -v apt-get > /dev/null || die "needs dpkg
 
 arch_lib=/usr/lib/x86_64-linux-gnu
 # openmpi-bin/-common: orterun (mpirun), orted and the help files, for the 2-rank GPU check.
-dev=(libopenmpi-dev openmpi-bin openmpi-common libhdf5-dev libcmocka-dev zlib1g-dev libpng-dev pkgconf pkgconf-bin libpkgconf3)
+dev=(libopenmpi-dev openmpi-bin openmpi-common libhdf5-dev libcmocka-dev zlib1g-dev libpng-dev libjansson-dev pkgconf pkgconf-bin libpkgconf3)
 seeds=("$arch_lib/libmpi.so.40" "$arch_lib/hdf5/serial/libhdf5.so" "$arch_lib/libcmocka.so.0" "$arch_lib/libz.so.1"
-  "$arch_lib/libpng16.so.16" "$arch_lib/libpkgconf.so.3" /usr/bin/pkgconf /usr/bin/orterun /usr/bin/orted)
+  "$arch_lib/libpng16.so.16" "$arch_lib/libjansson.so.4"
+  "$arch_lib/libpkgconf.so.3" /usr/bin/pkgconf /usr/bin/orterun /usr/bin/orted)
 for f in "${seeds[@]}"; do [[ -e "$f" ]] || die "$f missing: install ${dev[*]} here first"; done
 [[ -e /usr/bin/prted ]] && seeds+=(/usr/bin/prted)
 components=("$arch_lib"/openmpi/lib/openmpi3/*.so)

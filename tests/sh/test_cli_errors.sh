@@ -86,6 +86,7 @@ pass "2 ranks x --batch-per-rank 2049 -> $(echo "$out" | grep 'cnn_ddp: error')"
 help=$("$CNN_DDP" --help)
 for opt in --data --model --epochs --max-steps --batch --lr --lr-schedule --momentum --seed --kernels --batch-per-rank --metrics --quiet \
            --ckpt-dir --ckpt-every --keep --resume --timeout --check-every --device --comm --log-every --no-ckpt --verbose \
+           --progress --progress-every \
            "cnn_ddp eval" "cnn_ddp predict" "cnn_ddp info"; do
   grep -q -- "$opt" <<<"$help" || fail "--help does not document $opt"
 done

@@ -136,7 +136,7 @@ pass "stop with rank 1 stuck before the stop's collective: status $rc after $(( 
 #     (the same record as an uninterrupted run's, but for times) and ends with the same bits.
 spe=$("$CNN_DDP" --data "$DATA" --epochs 2 --max-steps 1 --no-ckpt 2>&1 | sed -n 's/.* \([0-9]*\) steps per epoch.*/\1/p' | head -1)
 [ -n "$spe" ] || spe=354
-epoch_rec() { grep '"type":"epoch"' "$1" | sed 's/"img_per_s":[^,]*,"elapsed_s":[^,]*,//'; }
+epoch_rec() { grep '"type":"epoch"' "$1" | sed 's/"img_per_s":[^,]*,"elapsed_s":[^,]*,//; s/,"time":"[^"]*"//'; }
 rc=0; CNN_DDP_FAULT=sigterm:0:$((spe - 1)) "$CNN_DDP" --data "$DATA" --epochs 2 --quiet --ckpt-dir "$WORK/edge" \
   --metrics "$WORK/edge.jsonl" >"$WORK/edge.log" 2>&1 || rc=$?
 [ "$rc" = 143 ] || fail "epoch-end stop: exit status $rc, expected 143: $(cat "$WORK/edge.log")"

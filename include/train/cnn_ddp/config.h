@@ -20,6 +20,10 @@ typedef enum cd_lr_schedule {
     CD_LR_COSINE, /* lr * (1 + cos(pi * step / total)) / 2, total = epochs * steps per epoch */
 } cd_lr_schedule;
 
+/* --progress: the live bar on a terminal, a plain line every --progress-every seconds, or nothing; auto
+ * is the bar when rank 0's stdout is a terminal it was started on directly, lines otherwise. */
+typedef enum cd_progress_mode { CD_PROGRESS_AUTO = 0, CD_PROGRESS_BAR, CD_PROGRESS_LINES, CD_PROGRESS_NONE } cd_progress_mode;
+
 /* --resume: not at all, from the newest checkpoint of this run in --ckpt-dir, or from a named file. */
 typedef enum cd_resume_kind { CD_RESUME_NONE = 0, CD_RESUME_NEWEST, CD_RESUME_FILE } cd_resume_kind;
 
@@ -39,6 +43,8 @@ typedef struct cd_train_config {
     char memory_limit[32];     /* "": found from the cgroup / MemAvailable; "none": not checked */
     int quiet;
     int verbose;            /* --verbose: print the start-up plan (each conv layer's kernel path) */
+    cd_progress_mode progress;
+    double progress_every;  /* seconds between --progress lines */
     char ckpt_dir[CD_PATH_MAX];
     int64_t ckpt_every;     /* steps; 0: at the end of each epoch */
     int keep;

@@ -40,12 +40,13 @@ typedef struct cd_progress {
 } cd_progress;
 
 /* With --val-rows the epoch reports the validation rows (has_val), else the test split (has_test; 0 when
- * the data has no /test). */
+ * the data has no /test). lr: the learning rate of the epoch's last step. */
 typedef struct cd_epoch_summary {
     int64_t epoch, epochs, step;
-    double loss, train_acc, test_acc, img_per_s, elapsed_s;
+    double loss, train_acc, test_acc, test_loss, img_per_s, elapsed_s;
     int has_test, has_val;
     double val_acc, val_loss;
+    double lr;
 } cd_epoch_summary;
 
 typedef struct cd_reporter {
