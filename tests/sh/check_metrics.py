@@ -25,6 +25,7 @@ TYPES = {
     "epoch": {"epoch": int, "step": int, "train_loss": NUM, "train_acc": NUM, held + "_acc": NUM,
               held + "_loss": NUM, "lr": NUM, "img_per_s": NUM, "elapsed_s": NUM, "world_size": int, "device": str},
     "note": {},
+    "segment": {"ranks": int, "from_step": int, "event": str, "history": str},
     "final": {"step": int, "elapsed_s": NUM},
 }
 counts = {}
