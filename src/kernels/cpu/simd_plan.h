@@ -70,6 +70,20 @@ static int pool2_flat_ok(const cd_pool_shape *s)
     return s->k == 2 && s->stride == 2 && 4 * s->w_out <= VL && s->h_out * s->w_out <= POOL2_FLAT_MAX_PLANE;
 }
 
+/* Rows of a multiple of VL/2 outputs that do not fill whole vectors (w_out 12 with AVX2) run as one
+ * flat sequence of half vectors (pool2_halves_forward), forward always, backward where the windows
+ * tile the input exactly (no odd last row or column to zero). Rows of whole vectors keep the row
+ * kernel; narrower ones the gathered sequence or the row kernel. */
+static int pool2_halves_ok(const cd_pool_shape *s)
+{
+    return s->k == 2 && s->stride == 2 && s->w_out % (VL / 2) == 0 && s->w_out % VL != 0;
+}
+
+static int pool2_halves_backward_ok(const cd_pool_shape *s)
+{
+    return pool2_halves_ok(s) && s->w_in == 2 * s->w_out && s->h_in == 2 * s->h_out;
+}
+
 static int pool2_rows_backward_ok(const cd_pool_shape *s)
 {
     return s->k == 2 && s->stride == 2 && POOL2_BWD_MIN_FILL * s->w_out >= VL;

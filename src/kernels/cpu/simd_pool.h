@@ -102,6 +102,59 @@ static void pool2_flat_forward(const cd_pool_shape *s, const float *x, float *y,
     }
 }
 
+/* Rows of a multiple of VL/2 outputs that are not whole vectors (12 on AVX2: seed pool1 24x24 ->
+ * 12x12; 8 on AVX-512): row by row they would end in a masked half vector. All planes' output rows
+ * instead run as one flat sequence, VL outputs a vector, each half of a vector (VL/2 outputs) inside
+ * one output row, so its 2x2 windows are one whole input vector per input row: two full loads per
+ * input row and one full store per output vector, no masks, no gathers. Same compare order as
+ * pool2_row, hence the same values and arg-max. Taken where pool2_halves_ok (simd_plan.h). */
+typedef struct pool2_halves {
+    int w_in, w_out, h_out;
+    size_t in_plane;
+} pool2_halves;
+
+/* Input offset of the top-left element of output `o`'s window in the flat output order. */
+static inline size_t pool2_halves_x00(const pool2_halves *h, size_t o)
+{
+    const size_t row = o / (size_t)h->w_out, plane = row / (size_t)h->h_out;
+    const size_t oh = row - plane * (size_t)h->h_out, ow = o - row * (size_t)h->w_out;
+    return plane * h->in_plane + 2 * oh * (size_t)h->w_in + 2 * ow;
+}
+
+static void pool2_halves_forward(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax)
+{
+    const pool2_halves h = {s->w_in, s->w_out, s->h_out, (size_t)s->h_in * s->w_in};
+    const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out; /* a multiple of VL/2 */
+    const int w_in = s->w_in;
+    const vint c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
+    const vm upper = v_mask_range(VL / 2, VL);
+    /* lane l's offset from its half's x00: 2l, 2(l - VL/2) */
+    const vint lane2 = vi_sub(vi_iota2(), vi_blend(vi_set1(0), vi_set1(VL), upper));
+    for (size_t o = 0; o < ny; o += VL) {
+        const size_t lo = pool2_halves_x00(&h, o);
+        const int whole = ny - o >= (size_t)VL;
+        const size_t hi = whole ? pool2_halves_x00(&h, o + VL / 2) : lo; /* a last half alone: lanes dropped */
+        vf x00, x01, x10, x11;
+        v_deinterleave(v_load(x + lo), v_load(x + hi), &x00, &x01);
+        v_deinterleave(v_load(x + lo + w_in), v_load(x + hi + w_in), &x10, &x11);
+        vm g1, g2, g3;
+        const vf best = pool2_max4(x00, x01, x10, x11, &g1, &g2, &g3);
+        const vm half = v_mask(VL / 2);
+        if (whole)
+            v_store(y + o, best);
+        else
+            v_storem(y + o, half, best);
+        if (argmax) {
+            const vint base = vi_add(vi_blend(vi_set1((int32_t)lo), vi_set1((int32_t)hi), upper), lane2);
+            const vint code = vi_blend(vi_blend(vi_blend(vi_set1(0), c1, g1), cw, g2), cw1, g3);
+            if (whole)
+                vi_store(argmax + o, vi_add(base, code));
+            else
+                vi_storem(argmax + o, half, vi_add(base, code));
+        }
+    }
+}
+
 /* argmax == NULL: inference, only the values are wanted. */
 static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax)
 {
@@ -109,6 +162,10 @@ static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, 
     const size_t out_plane = (size_t)s->h_out * s->w_out;
     if (pool2_flat_ok(s)) {
         pool2_flat_forward(s, x, y, argmax);
+        return;
+    }
+    if (pool2_halves_ok(s)) {
+        pool2_halves_forward(s, x, y, argmax);
         return;
     }
     for (size_t pl = 0; pl < planes; pl++) {
@@ -203,9 +260,42 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
     return 1;
 }
 
+/* The backward pass over the same flat halves (w_in == 2 w_out and h_in == 2 h_out: every dx element
+ * lies in one window, so each is written once, as pool2_backward writes it). Returns 0, having
+ * written garbage, if some argmax is not inside its own window. */
+static int pool2_halves_backward(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx)
+{
+    const pool2_halves h = {s->w_in, s->w_out, s->h_out, (size_t)s->h_in * s->w_in};
+    const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out;
+    const int w_in = s->w_in;
+    const vint c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
+    const vm upper = v_mask_range(VL / 2, VL), all = v_mask(VL);
+    const vint lane2 = vi_sub(vi_iota2(), vi_blend(vi_set1(0), vi_set1(VL), upper));
+    const vf z = v_zero();
+    for (size_t o = 0; o < ny; o += VL) {
+        const size_t lo = pool2_halves_x00(&h, o);
+        const int whole = ny - o >= (size_t)VL;
+        const size_t hi = whole ? pool2_halves_x00(&h, o + VL / 2) : lo;
+        const vm m = whole ? all : v_mask(VL / 2);
+        const vint base = vi_add(vi_blend(vi_set1((int32_t)lo), vi_set1((int32_t)hi), upper), lane2);
+        const vint code = vi_sub(whole ? vi_load(argmax + o) : vi_loadm(argmax + o, m), base);
+        const vf g = whole ? v_load(dy + o) : v_loadm(dy + o, m);
+        const vm e0 = vi_cmpeq(code, vi_set1(0)), e1 = vi_cmpeq(code, c1);
+        const vm e2 = vi_cmpeq(code, cw), e3 = vi_cmpeq(code, cw1);
+        if (!vm_covers(vm_or(vm_or(e0, e1), vm_or(e2, e3)), m)) return 0;
+        vf lo0, hi0, lo1, hi1;
+        v_interleave(v_add(z, v_keep(g, e0)), v_add(z, v_keep(g, e1)), &lo0, &hi0);
+        v_interleave(v_add(z, v_keep(g, e2)), v_add(z, v_keep(g, e3)), &lo1, &hi1);
+        v_store(dx + lo, lo0), v_store(dx + lo + w_in, lo1);
+        if (whole) v_store(dx + hi, hi0), v_store(dx + hi + w_in, hi1);
+    }
+    return 1;
+}
+
 static void simd_pool_backward(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx)
 {
     /* narrow rows (pool2_rows_backward_ok, simd_plan.h) take the memset-and-add loop below */
+    if (pool2_halves_backward_ok(s) && pool2_halves_backward(s, dy, argmax, dx)) return;
     if (pool2_rows_backward_ok(s) && pool2_backward(s, dy, argmax, dx)) return;
     const size_t nx = (size_t)s->n * s->c * s->h_in * s->w_in;
     const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out;
