@@ -536,6 +536,11 @@ static void test_simd_conv_forward_is_the_fma_chain(void **state)
              * path: c_out 20 rules the direct one out), even and odd row counts */
             conv_shape(2, 2, 11, 12, 20, 5, 1, 0),  conv_shape(2, 2, 12, 12, 20, 5, 1, 0),
             conv_shape(2, 2, 8, 8, 20, 5, 1, 0),    conv_shape(2, 2, 9, 6, 20, 3, 1, 0),
+            /* the rows path: output rows of 1, 2 and 3 whole vectors (8 or 16 lanes), padded too,
+             * odd row counts and c_out not a multiple of the row block */
+            conv_shape(2, 2, 20, 20, 6, 5, 1, 0),   conv_shape(2, 3, 16, 16, 9, 3, 1, 1),
+            conv_shape(1, 2, 35, 36, 5, 5, 1, 0),   conv_shape(2, 1, 28, 28, 3, 5, 1, 0),
+            conv_shape(2, 3, 13, 16, 7, 3, 1, 1),   conv_shape(1, 4, 52, 52, 13, 5, 1, 0),
         };
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
             const cd_conv_shape *s = &shapes[i];
@@ -744,7 +749,7 @@ static void test_linear_fixed_is_exact(void **state)
 #define PATH(p) (1u << (p))
 static const unsigned scalar_paths[3] = {PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCALAR)};
 static const unsigned simd_paths[3] = {
-    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL) | PATH(CD_CONV_DIRECT),
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL) | PATH(CD_CONV_DIRECT) | PATH(CD_CONV_ROWS),
     PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_COL2IM) | PATH(CD_CONV_DATA_AS_CONV),
     /* the dot-GEMM weight paths are tested forced (check_conv_shape), since no plan takes them */
     PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_DIRECT_WGRAD),
@@ -768,7 +773,9 @@ static void test_conv_plan_takes_every_path(void **state)
     (void)state;
     const cd_conv_shape shapes[] = {
         conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / direct-wgrad */
-        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* im2col / col2im / im2col-wgrad */
+        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* rows (8 lanes), im2col (16) / col2im / im2col-wgrad */
+        conv_shape(3, 2, 20, 20, 6, 5, 1, 0),   /* rows / col2im / im2col-wgrad */
+        conv_shape(3, 3, 16, 16, 9, 3, 1, 1),   /* rows (padded) / ... */
         conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / direct-wgrad */
         conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / direct-wgrad */
         conv_shape(3, 5, 6, 6, 7, 1, 1, 0),     /* pointwise / pointwise / pointwise */

@@ -57,6 +57,8 @@ typedef enum cd_conv_path {
     CD_CONV_IM2COL_WGRAD, /* "im2col-wgrad": weights, column buffer by dy transposed in the wgrad GEMM */
     CD_CONV_DIRECT_DOT,   /* "direct-dot": weights, the image in place by dy in the dot GEMM */
     CD_CONV_DIRECT_WGRAD, /* "direct-wgrad": weights, the image in place by dy transposed in the wgrad GEMM */
+    CD_CONV_ROWS,         /* "rows": forward, stride 1, output rows of whole vectors: the (zero-padded) image
+                           * read in place row by row, no junk positions */
     CD_CONV_PATH_COUNT    /* not a path: how many there are */
 } cd_conv_path;
 
@@ -79,7 +81,7 @@ typedef struct cd_kernels {
      * 0); the caller passes a buffer at least that large, 64-byte aligned, as `work`. */
     size_t (*conv_workspace)(const cd_conv_shape *s, const cd_conv_plan *plan);
     /* y[n][c_out][h_out][w_out] = b + sum w * x (cross-correlation, zero padding).
-     * Paths: scalar, pointwise, im2col, direct. */
+     * Paths: scalar, pointwise, im2col, direct, rows. */
     void (*conv_forward)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x, const float *w,
                          const float *b, float *y, float *work);
     /* dx[n][c_in][h_in][w_in] = gradient of the loss w.r.t. x, given dy.

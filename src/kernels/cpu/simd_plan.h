@@ -177,9 +177,20 @@ static int plan_data_as_conv(const cd_conv_shape *s)
     return (long)AS_CONV_FILL_DEN * t.h_out * t.w_out >= AS_CONV_FILL_NUM * lanes;
 }
 
+/* Output rows of whole vectors (seed conv2's 8x8 with AVX2): every vector of the output is VL
+ * consecutive image positions, so the GEMM reads the (padded) image in place with no junk
+ * positions, no im2col pass and no unpacking of y. Nothing the other forward paths do is cheaper. */
+static int plan_forward_rows(const cd_conv_shape *s)
+{
+    return plan_direct_possible(s) && s->w_out % VL == 0;
+}
+
 static void simd_conv_plan(const cd_conv_shape *s, cd_conv_plan *plan)
 {
-    plan->forward = plan_forward_direct(s) ? CD_CONV_DIRECT : plan_pointwise(s) ? CD_CONV_POINTWISE : CD_CONV_IM2COL;
+    plan->forward = plan_forward_rows(s)     ? CD_CONV_ROWS
+                    : plan_forward_direct(s) ? CD_CONV_DIRECT
+                    : plan_pointwise(s)      ? CD_CONV_POINTWISE
+                                             : CD_CONV_IM2COL;
     plan->backward_data = plan_data_as_conv(s)  ? CD_CONV_DATA_AS_CONV
                           : plan_pointwise(s) ? CD_CONV_POINTWISE
                                               : CD_CONV_COL2IM;
