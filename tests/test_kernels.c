@@ -234,6 +234,35 @@ static void check_conv_shape(const cd_kernels *ref, const cd_kernels *k, const c
     check_conv_fixed(ref, k, s, &p1, x, dy, what);
     /* The dot-GEMM weight paths, which plans no longer choose (training goes sample by sample, where
      * the wgrad GEMM wins), stay correct for the float op and the fixed one. */
+    /* rows-wgrad gives the fixed-point sums of direct-wgrad and im2col-wgrad exactly (the same
+     * operands in the same order; direct-wgrad's junk positions add 0 * a finite value), and those
+     * paths, forced, stay correct */
+    if (p1.backward_weights == CD_CONV_ROWS_WGRAD) {
+        const size_t nb = (size_t)s->c_out;
+        int64_t *rows = calloc(nw + nb, sizeof *rows), *other = calloc(nw + nb, sizeof *other);
+        assert_int_equal(k->conv_backward_weights_fixed(s, &p1, x, dy, dw1, db1, rows, rows + nw, w1), 0);
+        /* (im2col-dot is forced on the strided shapes, below) */
+        static const cd_conv_path forced[] = {CD_CONV_DIRECT_WGRAD, CD_CONV_IM2COL_WGRAD, CD_CONV_DIRECT_DOT};
+        for (size_t f = 0; f < sizeof forced / sizeof forced[0]; f++) {
+            cd_conv_plan alt = p1;
+            alt.backward_weights = forced[f];
+            float *wa = work_for(k, s, &alt);
+            k->conv_backward_weights(s, &alt, x, dy, dw1, db1, wa);
+            e = ts_max_rel_err(dw1, dw0, nw);
+            if (e > TOL) fail_msg("conv backward_weights dw %s, forced %s: rel err %g", what,
+                                  cd_conv_path_name(forced[f]), e);
+            check_conv_fixed(ref, k, s, &alt, x, dy, what);
+            if (f < 2) {
+                memset(other, 0, sizeof(int64_t) * (nw + nb));
+                assert_int_equal(k->conv_backward_weights_fixed(s, &alt, x, dy, dw1, db1, other, other + nw, wa), 0);
+                if (memcmp(rows, other, sizeof(int64_t) * (nw + nb)) != 0)
+                    fail_msg("conv backward_weights_fixed %s: rows-wgrad and %s differ", what,
+                             cd_conv_path_name(forced[f]));
+            }
+            cd_free(wa);
+        }
+        free(rows), free(other);
+    }
     if (p1.backward_weights == CD_CONV_DIRECT_WGRAD || p1.backward_weights == CD_CONV_IM2COL_WGRAD) {
         cd_conv_plan dot = p1;
         dot.backward_weights = p1.backward_weights == CD_CONV_DIRECT_WGRAD ? CD_CONV_DIRECT_DOT : CD_CONV_IM2COL_DOT;
@@ -752,7 +781,8 @@ static const unsigned simd_paths[3] = {
     PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL) | PATH(CD_CONV_DIRECT) | PATH(CD_CONV_ROWS),
     PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_COL2IM) | PATH(CD_CONV_DATA_AS_CONV),
     /* the dot-GEMM weight paths are tested forced (check_conv_shape), since no plan takes them */
-    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_DIRECT_WGRAD),
+    /* and direct-wgrad, which rows-wgrad replaced in every plan (same bits, checked there too) */
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_ROWS_WGRAD),
 };
 static const char *const op_names[3] = {"forward", "backward_data", "backward_weights"};
 
@@ -772,12 +802,12 @@ static void test_conv_plan_takes_every_path(void **state)
 {
     (void)state;
     const cd_conv_shape shapes[] = {
-        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / direct-wgrad */
-        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* rows (8 lanes), im2col (16) / col2im / im2col-wgrad */
-        conv_shape(3, 2, 20, 20, 6, 5, 1, 0),   /* rows / col2im / im2col-wgrad */
-        conv_shape(3, 3, 16, 16, 9, 3, 1, 1),   /* rows (padded) / ... */
-        conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / direct-wgrad */
-        conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / direct-wgrad */
+        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / rows-wgrad */
+        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* rows (8 lanes), im2col (16) / col2im / rows-wgrad */
+        conv_shape(3, 2, 20, 20, 6, 5, 1, 0),   /* rows / col2im / rows-wgrad */
+        conv_shape(3, 3, 16, 16, 9, 3, 1, 1),   /* rows (padded) / as-conv / rows-wgrad */
+        conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / rows-wgrad */
+        conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / rows-wgrad */
         conv_shape(3, 5, 6, 6, 7, 1, 1, 0),     /* pointwise / pointwise / pointwise */
         conv_shape(3, 3, 11, 9, 32, 3, 2, 1),   /* im2col / col2im / im2col-wgrad */
     };

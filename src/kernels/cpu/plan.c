@@ -15,6 +15,7 @@ static const char *const path_names[CD_CONV_PATH_COUNT] = {
     [CD_CONV_DIRECT_DOT] = "direct-dot",
     [CD_CONV_DIRECT_WGRAD] = "direct-wgrad",
     [CD_CONV_ROWS] = "rows",
+    [CD_CONV_ROWS_WGRAD] = "rows-wgrad",
 };
 
 const char *cd_conv_path_name(cd_conv_path p)
