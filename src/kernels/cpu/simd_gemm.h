@@ -94,26 +94,30 @@ static void gemm_bcast_ex(int M, int N, int K, const float *a, ptrdiff_t ars, pt
 {
     const int nfull = N / VL, rem = N % VL;
     const vm none = v_mask(1); /* unused by the unmasked blocks */
-    /* even row blocks (20 rows: 5+5+5+5, not 6+6+6+2) keep every block's register tile full */
-    const int mr_even = (M + (M + BC_MR - 1) / BC_MR - 1) / ((M + BC_MR - 1) / BC_MR);
+    /* even row blocks, sizes differing by one at most (20 rows: 5+5+5+5, not 6+6+6+2; 32: 6+6+5+5+5+5,
+     * not 6+6+6+6+6+2) keep every block's register tile nearly full */
+    const int nblk = (M + BC_MR - 1) / BC_MR, mr_lo = M / nblk, big = M % nblk;
+#define BC_ROWS_LOOP(stmt)                                                                         \
+    for (int bi = 0, i0 = 0; bi < nblk; i0 += mr_lo + (bi < big), bi++) {                          \
+        const int mr = mr_lo + (bi < big);                                                         \
+        stmt;                                                                                      \
+    }
     if (rem && slack) {
         const vm m = v_mask(rem);
-        for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), 1, 2, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
-                     c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL);
+        BC_ROWS_LOOP(bc_block(mr, 1, 2, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
+                              c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL))
     }
     for (int j0 = 0; j0 < nfull; j0 += BC_NR) {
         int nr = imin(BC_NR, nfull - j0);
-        for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), nr, 0, none, K, a + i0 * ars, ars, acs, b + j0 * VL, ldb, koff,
-                     c + i0 * ldc + j0 * VL, ldc, bias ? bias + i0 : NULL);
+        BC_ROWS_LOOP(bc_block(mr, nr, 0, none, K, a + i0 * ars, ars, acs, b + j0 * VL, ldb, koff,
+                              c + i0 * ldc + j0 * VL, ldc, bias ? bias + i0 : NULL))
     }
     if (rem && !slack) {
         const vm m = v_mask(rem);
-        for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), 1, 1, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
-                     c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL);
+        BC_ROWS_LOOP(bc_block(mr, 1, 1, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
+                              c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL))
     }
+#undef BC_ROWS_LOOP
 }
 
 static void gemm_bcast(int M, int N, int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *b,
