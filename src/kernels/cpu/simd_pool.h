@@ -21,8 +21,10 @@ static inline vf pool2_max4(vf x00, vf x01, vf x10, vf x11, vm *g1, vm *g2, vm *
  * even/odd columns by permutes. The compare order is the scalar one (x00 seeds; x01, x10, x11 win
  * only when strictly greater, so ties and NaNs go the same way); `code` records which of the four
  * won as its offset from x00. */
-static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *am, int32_t base)
+static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *am, int32_t base, size_t room)
 {
+    /* room: outputs after this row that are written later (y and am alike): a ragged last vector is
+     * stored whole when it fits, its extra lanes rewritten by the next row (masked stores are slow) */
     const vint iota2 = vi_iota2(), c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
     const float *r1 = r0 + w_in;
     for (int ow0 = 0; ow0 < w_out; ow0 += VL) {
@@ -42,13 +44,18 @@ static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *a
         vm g1, g2, g3;
         const vf best = pool2_max4(x00, x01, x10, x11, &g1, &g2, &g3);
         const vm out = v_mask(c);
-        if (c == VL)
+        const int whole = c == VL || room >= (size_t)(VL - c);
+        if (whole)
             v_store(y + ow0, best);
         else
             v_storem(y + ow0, out, best);
         if (am) {
             vint code = vi_blend(vi_blend(vi_blend(vi_set1(0), c1, g1), cw, g2), cw1, g3);
-            vi_storem(am + ow0, out, vi_add(vi_add(vi_set1(base + 2 * ow0), iota2), code));
+            const vint a = vi_add(vi_add(vi_set1(base + 2 * ow0), iota2), code);
+            if (whole)
+                vi_store(am + ow0, a);
+            else
+                vi_storem(am + ow0, out, a);
         }
     }
 }
@@ -175,7 +182,8 @@ static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, 
         if (s->k == 2 && s->stride == 2) {
             for (int oh = 0; oh < s->h_out; oh++)
                 pool2_row(xp + (size_t)2 * oh * s->w_in, s->w_in, s->w_out, yp + oh * s->w_out,
-                          ap ? ap + oh * s->w_out : NULL, (int32_t)(pl * in_plane) + 2 * oh * s->w_in);
+                          ap ? ap + oh * s->w_out : NULL, (int32_t)(pl * in_plane) + 2 * oh * s->w_in,
+                          (planes - pl) * out_plane - (size_t)(oh + 1) * s->w_out);
             continue;
         }
         for (int oh = 0; oh < s->h_out; oh++) {
@@ -231,7 +239,12 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
             const float *dyr = dy + pl * out_plane + (size_t)oh * w_out;
             const int32_t *ar = argmax + pl * out_plane + (size_t)oh * w_out;
             const int32_t base = (int32_t)(pl * in_plane) + 2 * oh * w_in;
-            for (int ow0 = 0; ow0 < w_out; ow0 += VL) {
+            /* floats after r1's end that are written later (the next rows, or zeroed below) */
+            const size_t room = (planes - pl) * in_plane - (size_t)(2 * oh + 2) * w_in;
+            /* last chunk first: a ragged one is stored whole when it fits, its extra floats (onto
+             * r0's odd column and r1's start, r1's onto the next row) rewritten by the chunks
+             * and rows after it (masked stores are slow) */
+            for (int ow0 = (w_out - 1) / VL * VL; ow0 >= 0; ow0 -= VL) {
                 const int c = imin(VL, w_out - ow0);
                 const vm m = v_mask(c);
                 const vint code = vi_sub(vi_loadm(ar + ow0, m), vi_add(vi_set1(base + 2 * ow0), iota2));
@@ -242,7 +255,7 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
                 vf lo0, hi0, lo1, hi1;
                 v_interleave(v_add(z, v_keep(g, e0)), v_add(z, v_keep(g, e1)), &lo0, &hi0);
                 v_interleave(v_add(z, v_keep(g, e2)), v_add(z, v_keep(g, e3)), &lo1, &hi1);
-                if (c == VL) {
+                if (c == VL || room >= (size_t)(2 * (VL - c))) {
                     v_store(r0 + 2 * ow0, lo0), v_store(r0 + 2 * ow0 + VL, hi0);
                     v_store(r1 + 2 * ow0, lo1), v_store(r1 + 2 * ow0 + VL, hi1);
                 } else {
