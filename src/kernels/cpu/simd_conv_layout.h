@@ -299,13 +299,21 @@ static void zero_floats(float *p, size_t n)
     for (; i < n; i++) p[i] = 0.0f;
 }
 
-/* The interior of a padded image (its border zeroed once by the caller and never written). */
+/* The interior of a padded image (its border zeroed once by the caller). A row's ragged last vector
+ * is stored whole with zeros in its extra lanes: they land on the border (zero already) and on the
+ * next row's interior, copied after it; the buffer has VL floats of slack for the last row (masked
+ * stores are slow). */
 static void pad_interior(const cd_conv_shape *s, const conv_geom *g, const float *x, float *xp)
 {
+    const int n = s->w_in, whole = n / VL * VL;
+    const vm m = v_mask(n - whole);
     for (int ci = 0; ci < s->c_in; ci++)
-        for (int ih = 0; ih < s->h_in; ih++)
-            copy_row(xp + ((size_t)ci * g->H + ih + s->pad) * g->W + s->pad,
-                     x + ((size_t)ci * s->h_in + ih) * s->w_in, s->w_in);
+        for (int ih = 0; ih < s->h_in; ih++) {
+            float *dst = xp + ((size_t)ci * g->H + ih + s->pad) * g->W + s->pad;
+            const float *src = x + ((size_t)ci * s->h_in + ih) * s->w_in;
+            for (int i = 0; i < whole; i += VL) v_store(dst + i, v_load(src + i));
+            if (whole < n) v_store(dst + whole, v_loadm(src + whole, m));
+        }
 }
 
 static cd_conv_shape padded_shape(const cd_conv_shape *s, const conv_geom *g)
