@@ -40,7 +40,10 @@
  * direct-wgrad 647, direct-dot 775 (before the fused transposed sums, which widen the gap). Batched
  * (8 samples a call), the dot GEMM had won the first two; only the float op's tests call it so now. */
 
-/* With the wgrad GEMM, the weight gradient reads the image in place while the junk positions are at
+/* (Since rows-wgrad, below, no plan takes direct-wgrad or im2col-wgrad for a stride-1 shape: rows-wgrad
+ * reads the image in place without junk positions and gives their bits. The rule stays for the
+ * record; the tests force those paths.)
+ * With the wgrad GEMM, the weight gradient reads the image in place while the junk positions are at
  * most 1 / WGRAD_DIRECT_JUNK_DIV of the real ones: c_in 32, 7x7, k3 p1, 64 out (12 junk per 49,
  * 24%) gained ~8% over im2col. AVX2: that shape 230-235 against im2col-wgrad 239-321 us; but c_in
  * 32, 4x4, k3 p1, 32 out (6 junk per 16, 38%, so im2col here) measured direct-wgrad 49-51 against
