@@ -76,6 +76,11 @@ static void bench_conv(const cd_kernels *k, const char *label, cd_conv_shape s, 
     TIME_OP(tf, k->conv_forward(&s, &plan, x, w, b, y, work));
     if (with_bwd_data) TIME_OP(td, k->conv_backward_data(&s, &plan, dy, w, dx, work));
     TIME_OP(tw, k->conv_backward_weights(&s, &plan, x, dy, dw, db, work));
+    /* the training step's form: sample by sample into fixed-point sums */
+    int64_t *sums = cd_alloc_zeroed(sizeof(int64_t) * (nw + (size_t)s.c_out));
+    double tx;
+    TIME_OP(tx, k->conv_backward_weights_fixed(&s, &plan, x, dy, dw, db, sums, sums + nw, work));
+    cd_free(sums);
     printf("  %-28s fwd %7.1f us %6.1f GF/s | bwd_data ", label, tf * 1e6, flop / tf * 1e-9);
     if (with_bwd_data)
         printf("%7.1f us %6.1f GF/s", td * 1e6, flop / td * 1e-9);
@@ -83,7 +88,8 @@ static void bench_conv(const cd_kernels *k, const char *label, cd_conv_shape s, 
         printf("%7s    %6s     ", "-", "-");
     char desc[128];
     cd_conv_plan_describe(&plan, desc, sizeof desc);
-    printf(" | bwd_w %7.1f us %6.1f GF/s | %s\n", tw * 1e6, flop / tw * 1e-9, desc);
+    printf(" | bwd_w %7.1f us %6.1f GF/s | fixed %7.1f us %6.1f GF/s | %s\n", tw * 1e6, flop / tw * 1e-9, tx * 1e6,
+           flop / tx * 1e-9, desc);
     cd_free(x), cd_free(w), cd_free(b), cd_free(y), cd_free(dy), cd_free(dx), cd_free(dw), cd_free(db);
     cd_free(work);
 }

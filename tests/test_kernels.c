@@ -234,6 +234,35 @@ static void check_conv_shape(const cd_kernels *ref, const cd_kernels *k, const c
     check_conv_fixed(ref, k, s, &p1, x, dy, what);
     /* The dot-GEMM weight paths, which plans no longer choose (training goes sample by sample, where
      * the wgrad GEMM wins), stay correct for the float op and the fixed one. */
+    /* rows-wgrad gives the fixed-point sums of direct-wgrad and im2col-wgrad exactly (the same
+     * operands in the same order; direct-wgrad's junk positions add 0 * a finite value), and those
+     * paths, forced, stay correct */
+    if (p1.backward_weights == CD_CONV_ROWS_WGRAD) {
+        const size_t nb = (size_t)s->c_out;
+        int64_t *rows = calloc(nw + nb, sizeof *rows), *other = calloc(nw + nb, sizeof *other);
+        assert_int_equal(k->conv_backward_weights_fixed(s, &p1, x, dy, dw1, db1, rows, rows + nw, w1), 0);
+        /* (im2col-dot is forced on the strided shapes, below) */
+        static const cd_conv_path forced[] = {CD_CONV_DIRECT_WGRAD, CD_CONV_IM2COL_WGRAD, CD_CONV_DIRECT_DOT};
+        for (size_t f = 0; f < sizeof forced / sizeof forced[0]; f++) {
+            cd_conv_plan alt = p1;
+            alt.backward_weights = forced[f];
+            float *wa = work_for(k, s, &alt);
+            k->conv_backward_weights(s, &alt, x, dy, dw1, db1, wa);
+            e = ts_max_rel_err(dw1, dw0, nw);
+            if (e > TOL) fail_msg("conv backward_weights dw %s, forced %s: rel err %g", what,
+                                  cd_conv_path_name(forced[f]), e);
+            check_conv_fixed(ref, k, s, &alt, x, dy, what);
+            if (f < 2) {
+                memset(other, 0, sizeof(int64_t) * (nw + nb));
+                assert_int_equal(k->conv_backward_weights_fixed(s, &alt, x, dy, dw1, db1, other, other + nw, wa), 0);
+                if (memcmp(rows, other, sizeof(int64_t) * (nw + nb)) != 0)
+                    fail_msg("conv backward_weights_fixed %s: rows-wgrad and %s differ", what,
+                             cd_conv_path_name(forced[f]));
+            }
+            cd_free(wa);
+        }
+        free(rows), free(other);
+    }
     if (p1.backward_weights == CD_CONV_DIRECT_WGRAD || p1.backward_weights == CD_CONV_IM2COL_WGRAD) {
         cd_conv_plan dot = p1;
         dot.backward_weights = p1.backward_weights == CD_CONV_DIRECT_WGRAD ? CD_CONV_DIRECT_DOT : CD_CONV_IM2COL_DOT;
@@ -380,6 +409,12 @@ static void test_simd_pool_relu_match_scalar_exactly(void **state)
             s.w_in = s.k + (int)cd_rng_below(t, 3, 5, 25);
             if (t == 0) s = (cd_pool_shape){.n = 8, .c = 10, .h_in = 24, .w_in = 24, .k = 2, .stride = 2};
             if (t == 1) s = (cd_pool_shape){.n = 8, .c = 20, .h_in = 8, .w_in = 8, .k = 2, .stride = 2};
+            /* rows of VL/2 multiples (the flat half-vector path) ending in a lone half vector, the
+             * second with an odd last column (the backward falls back) */
+            if (t == 2) s = (cd_pool_shape){.n = 1, .c = 3, .h_in = 6, .w_in = 24, .k = 2, .stride = 2};
+            if (t == 3) s = (cd_pool_shape){.n = 3, .c = 1, .h_in = 7, .w_in = 9, .k = 2, .stride = 2};
+            if (t == 4) s = (cd_pool_shape){.n = 1, .c = 1, .h_in = 2, .w_in = 16, .k = 2, .stride = 2};
+            if (t == 5) s = (cd_pool_shape){.n = 2, .c = 3, .h_in = 5, .w_in = 8, .k = 2, .stride = 2};
             if (t >= 40) {
                 const int *f = fixed[(t - 40) % nfixed];
                 s = (cd_pool_shape){.n = f[0], .c = f[1], .h_in = f[2] + (int)(t % 2), .w_in = f[2], .k = f[3],
@@ -530,6 +565,11 @@ static void test_simd_conv_forward_is_the_fma_chain(void **state)
              * path: c_out 20 rules the direct one out), even and odd row counts */
             conv_shape(2, 2, 11, 12, 20, 5, 1, 0),  conv_shape(2, 2, 12, 12, 20, 5, 1, 0),
             conv_shape(2, 2, 8, 8, 20, 5, 1, 0),    conv_shape(2, 2, 9, 6, 20, 3, 1, 0),
+            /* the rows path: output rows of 1, 2 and 3 whole vectors (8 or 16 lanes), padded too,
+             * odd row counts and c_out not a multiple of the row block */
+            conv_shape(2, 2, 20, 20, 6, 5, 1, 0),   conv_shape(2, 3, 16, 16, 9, 3, 1, 1),
+            conv_shape(1, 2, 35, 36, 5, 5, 1, 0),   conv_shape(2, 1, 28, 28, 3, 5, 1, 0),
+            conv_shape(2, 3, 13, 16, 7, 3, 1, 1),   conv_shape(1, 4, 52, 52, 13, 5, 1, 0),
         };
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
             const cd_conv_shape *s = &shapes[i];
@@ -585,25 +625,33 @@ static void test_pool_forward_without_argmax(void **state)
 static void test_pool_backward_any_argmax(void **state)
 {
     (void)state;
-    const cd_pool_shape s = {.n = 2, .c = 3, .h_in = 9, .w_in = 37, .h_out = 4, .w_out = 18, .k = 2, .stride = 2};
-    const size_t nx = (size_t)s.n * s.c * s.h_in * s.w_in, ny = (size_t)s.n * s.c * s.h_out * s.w_out;
-    float *x = rand_buf(nx, 77), *y = nan_buf(ny), *dy = rand_buf(ny, 78), *dx0 = nan_buf(nx), *dx1 = nan_buf(nx);
-    int32_t *am = malloc(sizeof(int32_t) * ny);
-    assert_non_null(am);
-    dy[0] = -0.0f, dy[5] = NAN;
-    for (int variant = 0; variant < 2; variant++) {
-        cd_kernels_scalar()->pool_forward(&s, x, y, am);
-        if (variant == 1) am[ny - 3] = am[7]; /* a winner outside its window: two grads meet */
-        cd_kernels_scalar()->pool_backward(&s, dy, am, dx0);
-        for (size_t ki = 0; ki < sizeof simd_kinds / sizeof simd_kinds[0]; ki++) {
-            const cd_kernels *k = get_set(simd_kinds[ki]);
-            if (!k) continue;
-            for (size_t j = 0; j < nx; j++) dx1[j] = NAN;
-            k->pool_backward(&s, dy, am, dx1);
-            assert_memory_equal(dx0, dx1, sizeof(float) * nx);
+    /* row kernel (w_out 18) and flat half vectors (w_out 12 with AVX2, 8 with AVX-512) */
+    static const cd_pool_shape shapes[] = {
+        {.n = 2, .c = 3, .h_in = 9, .w_in = 37, .h_out = 4, .w_out = 18, .k = 2, .stride = 2},
+        {.n = 1, .c = 3, .h_in = 6, .w_in = 24, .h_out = 3, .w_out = 12, .k = 2, .stride = 2},
+        {.n = 3, .c = 1, .h_in = 6, .w_in = 16, .h_out = 3, .w_out = 8, .k = 2, .stride = 2},
+    };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const cd_pool_shape s = shapes[si];
+        const size_t nx = (size_t)s.n * s.c * s.h_in * s.w_in, ny = (size_t)s.n * s.c * s.h_out * s.w_out;
+        float *x = rand_buf(nx, 77), *y = nan_buf(ny), *dy = rand_buf(ny, 78), *dx0 = nan_buf(nx), *dx1 = nan_buf(nx);
+        int32_t *am = malloc(sizeof(int32_t) * ny);
+        assert_non_null(am);
+        dy[0] = -0.0f, dy[5] = NAN;
+        for (int variant = 0; variant < 2; variant++) {
+            cd_kernels_scalar()->pool_forward(&s, x, y, am);
+            if (variant == 1) am[ny - 3] = am[7]; /* a winner outside its window: two grads meet */
+            cd_kernels_scalar()->pool_backward(&s, dy, am, dx0);
+            for (size_t ki = 0; ki < sizeof simd_kinds / sizeof simd_kinds[0]; ki++) {
+                const cd_kernels *k = get_set(simd_kinds[ki]);
+                if (!k) continue;
+                for (size_t j = 0; j < nx; j++) dx1[j] = NAN;
+                k->pool_backward(&s, dy, am, dx1);
+                assert_memory_equal(dx0, dx1, sizeof(float) * nx);
+            }
         }
+        free(x), free(y), free(dy), free(dx0), free(dx1), free(am);
     }
-    free(x), free(y), free(dy), free(dx0), free(dx1), free(am);
 }
 
 /* ---------------------------------------------------------------------- determinism contract */
@@ -730,10 +778,11 @@ static void test_linear_fixed_is_exact(void **state)
 #define PATH(p) (1u << (p))
 static const unsigned scalar_paths[3] = {PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCALAR), PATH(CD_CONV_SCALAR)};
 static const unsigned simd_paths[3] = {
-    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL) | PATH(CD_CONV_DIRECT),
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL) | PATH(CD_CONV_DIRECT) | PATH(CD_CONV_ROWS),
     PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_COL2IM) | PATH(CD_CONV_DATA_AS_CONV),
     /* the dot-GEMM weight paths are tested forced (check_conv_shape), since no plan takes them */
-    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_DIRECT_WGRAD),
+    /* and direct-wgrad, which rows-wgrad replaced in every plan (same bits, checked there too) */
+    PATH(CD_CONV_POINTWISE) | PATH(CD_CONV_IM2COL_WGRAD) | PATH(CD_CONV_ROWS_WGRAD),
 };
 static const char *const op_names[3] = {"forward", "backward_data", "backward_weights"};
 
@@ -753,10 +802,12 @@ static void test_conv_plan_takes_every_path(void **state)
 {
     (void)state;
     const cd_conv_shape shapes[] = {
-        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / direct-wgrad */
-        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* im2col / col2im / im2col-wgrad */
-        conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / direct-wgrad */
-        conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / direct-wgrad */
+        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / rows-wgrad */
+        conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* rows (8 lanes), im2col (16) / col2im / rows-wgrad */
+        conv_shape(3, 2, 20, 20, 6, 5, 1, 0),   /* rows / col2im / rows-wgrad */
+        conv_shape(3, 3, 16, 16, 9, 3, 1, 1),   /* rows (padded) / as-conv / rows-wgrad */
+        conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / rows-wgrad */
+        conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / rows-wgrad */
         conv_shape(3, 5, 6, 6, 7, 1, 1, 0),     /* pointwise / pointwise / pointwise */
         conv_shape(3, 3, 11, 9, 32, 3, 2, 1),   /* im2col / col2im / im2col-wgrad */
     };

@@ -57,6 +57,10 @@ typedef enum cd_conv_path {
     CD_CONV_IM2COL_WGRAD, /* "im2col-wgrad": weights, column buffer by dy transposed in the wgrad GEMM */
     CD_CONV_DIRECT_DOT,   /* "direct-dot": weights, the image in place by dy in the dot GEMM */
     CD_CONV_DIRECT_WGRAD, /* "direct-wgrad": weights, the image in place by dy transposed in the wgrad GEMM */
+    CD_CONV_ROWS,         /* "rows": forward, stride 1, output rows of whole vectors: the (zero-padded) image
+                           * read in place row by row, no junk positions */
+    CD_CONV_ROWS_WGRAD,   /* "rows-wgrad": weights, stride 1: the (padded) image in place, output row by output
+                           * row (no junk positions, no im2col), by dy transposed in the wgrad GEMM */
     CD_CONV_PATH_COUNT    /* not a path: how many there are */
 } cd_conv_path;
 
@@ -79,7 +83,7 @@ typedef struct cd_kernels {
      * 0); the caller passes a buffer at least that large, 64-byte aligned, as `work`. */
     size_t (*conv_workspace)(const cd_conv_shape *s, const cd_conv_plan *plan);
     /* y[n][c_out][h_out][w_out] = b + sum w * x (cross-correlation, zero padding).
-     * Paths: scalar, pointwise, im2col, direct. */
+     * Paths: scalar, pointwise, im2col, direct, rows. */
     void (*conv_forward)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x, const float *w,
                          const float *b, float *y, float *work);
     /* dx[n][c_in][h_in][w_in] = gradient of the loss w.r.t. x, given dy.
@@ -87,7 +91,7 @@ typedef struct cd_kernels {
     void (*conv_backward_data)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *dy, const float *w,
                                float *dx, float *work);
     /* dw = sum over batch and positions of dy * x-patch; db[c] = sum of dy over batch and positions.
-     * Paths: scalar, pointwise, im2col-dot, im2col-wgrad, direct-dot, direct-wgrad. */
+     * Paths: scalar, pointwise, im2col-dot, im2col-wgrad, direct-dot, direct-wgrad, rows-wgrad. */
     void (*conv_backward_weights)(const cd_conv_shape *s, const cd_conv_plan *plan, const float *x,
                                   const float *dy, float *dw, float *db, float *work);
 

@@ -14,6 +14,8 @@ static const char *const path_names[CD_CONV_PATH_COUNT] = {
     [CD_CONV_IM2COL_WGRAD] = "im2col-wgrad",
     [CD_CONV_DIRECT_DOT] = "direct-dot",
     [CD_CONV_DIRECT_WGRAD] = "direct-wgrad",
+    [CD_CONV_ROWS] = "rows",
+    [CD_CONV_ROWS_WGRAD] = "rows-wgrad",
 };
 
 const char *cd_conv_path_name(cd_conv_path p)

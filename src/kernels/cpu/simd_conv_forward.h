@@ -13,6 +13,7 @@ static size_t conv_work_forward(const cd_conv_shape *s, cd_conv_path path)
     const size_t xpad = s->pad && s->stride == 1 ? round16(g.plane + VL) : 0;
     switch (path) {
     case CD_CONV_POINTWISE: return 0;
+    case CD_CONV_ROWS: return xpad;
     case CD_CONV_DIRECT: return round16((size_t)s->c_out * g.Nw + VL) + xpad;
     default: return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
     }
@@ -52,6 +53,55 @@ static void conv_forward_wide(const cd_conv_shape *s, const float *x, const floa
     }
 }
 
+/* Output rows of whole vectors (plan_forward_rows): y's vector (oh, v) is image row oh at column v*VL
+ * shifted by koff[k], read in place; the register blocks take ROWS_NR vectors, whole rows apart when a
+ * row is one vector, else within a row. Each output is the chain bias, fma over k in order with the
+ * operands of the im2col path, so the bits are that path's. */
+/* The rows path's register block: 4 channels by 3 vectors (12 accumulators). AVX2, n 8: seed conv1
+ * (rows of 3 vectors) 32 -> 28 us against the bcast GEMM's 6 x 2 blocks, conv2 (rows of one vector)
+ * 52 us either way. */
+#define ROWS_MR 4
+#define ROWS_NR 3
+
+static void conv_forward_rows(const cd_conv_shape *s, const float *x, const float *w, const float *b, float *y,
+                              float *work)
+{
+    const conv_geom g = conv_geometry(s);
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out, vpr = s->w_out / VL;
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    int koff[WIDE_KMAX];
+    conv_koff(s, &g, koff);
+    float *xpad = work;
+    if (s->pad) zero_floats(xpad, g.plane);
+    const int M = s->c_out, mr_even = (M + (M + ROWS_MR - 1) / ROWS_MR - 1) / ((M + ROWS_MR - 1) / ROWS_MR);
+    for (int n = 0; n < s->n; n++) {
+        const float *img = x + n * xs;
+        if (s->pad) {
+            pad_interior(s, &g, img, xpad);
+            img = xpad;
+        }
+        float *yn = y + n * ys;
+        if (vpr == 1) {
+            for (int oh = 0; oh < s->h_out; oh += ROWS_NR) {
+                const int nr = imin(ROWS_NR, s->h_out - oh);
+                for (int i0 = 0; i0 < M; i0 += mr_even)
+                    bc_rows_block(imin(mr_even, M - i0), nr, K, w + (size_t)i0 * K, K, 1, img + (size_t)oh * g.W, g.W,
+                                  koff, yn + (size_t)i0 * P + (size_t)oh * VL, P, b ? b + i0 : NULL);
+            }
+            continue;
+        }
+        for (int oh = 0; oh < s->h_out; oh++)
+            for (int v0 = 0; v0 < vpr; v0 += ROWS_NR) {
+                const int nr = imin(ROWS_NR, vpr - v0);
+                for (int i0 = 0; i0 < M; i0 += mr_even)
+                    bc_rows_block(imin(mr_even, M - i0), nr, K, w + (size_t)i0 * K, K, 1,
+                                  img + (size_t)oh * g.W + (size_t)v0 * VL, VL, koff,
+                                  yn + (size_t)i0 * P + (size_t)oh * s->w_out + (size_t)v0 * VL, P,
+                                  b ? b + i0 : NULL);
+            }
+    }
+}
+
 static void conv_forward_pointwise(const cd_conv_shape *s, const float *x, const float *w, const float *b,
                                    float *y)
 {
@@ -80,6 +130,7 @@ static void simd_conv_forward(const cd_conv_shape *s, const cd_conv_plan *plan, 
 {
     switch (plan->forward) {
     case CD_CONV_DIRECT: conv_forward_wide(s, x, w, b, y, work); break;
+    case CD_CONV_ROWS: conv_forward_rows(s, x, w, b, y, work); break;
     case CD_CONV_POINTWISE: conv_forward_pointwise(s, x, w, b, y); break;
     default: conv_forward_im2col(s, x, w, b, y, work); break;
     }

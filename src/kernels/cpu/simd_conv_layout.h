@@ -187,30 +187,76 @@ static void col2im(const cd_conv_shape *s, const float *col, ptrdiff_t ld, float
  * it spans. The masks and offsets depend on (vector, kh, kw) only, so they are worked out once
  * for all c_in planes. img planes are VL-rounded (plane_r floats apart). Per element the sum is
  * 0 + contributions in (kh,kw) order: fixed by the shape. */
+#define COL2IM_TAB 256
+#define COL2IM_CI 5
+
 static void col2im_valid(const cd_conv_shape *s, const float *col, ptrdiff_t ld, float *img, int plane_r)
 {
     const int plane = s->h_in * s->w_in, win = s->w_in;
     const size_t kk = (size_t)s->k_h * s->k_w;
-    for (size_t i = 0; i < (size_t)s->c_in * plane_r; i += VL) v_store(img + i, v_zero());
+    /* per image vector, the (offset, mask) of every col row segment that lands on it, in (kh, kw)
+     * order, once for all c_in planes; the planes' sums then stay in registers, COL2IM_CI at a
+     * time, and each image vector is stored once */
+    ptrdiff_t tab_off[COL2IM_TAB];
+    vm tab_mask[COL2IM_TAB];
     for (int p0 = 0; p0 < plane; p0 += VL) {
         const int pend = imin(p0 + VL, plane);
-        for (int kh = 0; kh < s->k_h; kh++)
-            for (int kw = 0; kw < s->k_w; kw++) {
-                const float *crow = col + (kh * s->k_w + kw) * ld;
+        int nt = 0;
+        for (int kh = 0; kh < s->k_h && nt >= 0; kh++)
+            for (int kw = 0; kw < s->k_w && nt >= 0; kw++)
                 for (int ih = p0 / win; ih * win < pend; ih++) {
                     const int oh = ih - kh;
                     if (oh < 0 || oh >= s->h_out) continue;
                     const int q_lo = imax(p0, ih * win + kw), q_hi = imin(pend, ih * win + kw + s->w_out);
                     if (q_lo >= q_hi) continue;
-                    const vm m = v_mask_range(q_lo - p0, q_hi - p0);
-                    /* lane l: col[oh*w_out + (p0 + l - ih*w_in - kw)] */
-                    const ptrdiff_t off = (ptrdiff_t)oh * s->w_out - (ptrdiff_t)ih * win - kw + p0;
-                    for (int ci = 0; ci < s->c_in; ci++) {
-                        float *acc = img + (size_t)ci * plane_r + p0;
-                        v_store(acc, v_add(v_load(acc), v_loadm(crow + ci * (ptrdiff_t)kk * ld + off, m)));
+                    if (nt == COL2IM_TAB) {
+                        nt = -1;
+                        break;
+                    }
+                    tab_mask[nt] = v_mask_range(q_lo - p0, q_hi - p0);
+                    /* lane l: col[(kh,kw)][oh*w_out + (p0 + l - ih*w_in - kw)] */
+                    tab_off[nt] = (kh * s->k_w + kw) * ld + (ptrdiff_t)oh * s->w_out - (ptrdiff_t)ih * win - kw + p0;
+                    nt++;
+                }
+        if (nt < 0) {
+            /* too many segments for the table (very narrow images): one plane at a time in memory */
+            for (int ci = 0; ci < s->c_in; ci++) v_store(img + (size_t)ci * plane_r + p0, v_zero());
+            for (int kh = 0; kh < s->k_h; kh++)
+                for (int kw = 0; kw < s->k_w; kw++) {
+                    const float *crow = col + (kh * s->k_w + kw) * ld;
+                    for (int ih = p0 / win; ih * win < pend; ih++) {
+                        const int oh = ih - kh;
+                        if (oh < 0 || oh >= s->h_out) continue;
+                        const int q_lo = imax(p0, ih * win + kw), q_hi = imin(pend, ih * win + kw + s->w_out);
+                        if (q_lo >= q_hi) continue;
+                        const vm m = v_mask_range(q_lo - p0, q_hi - p0);
+                        const ptrdiff_t off = (ptrdiff_t)oh * s->w_out - (ptrdiff_t)ih * win - kw + p0;
+                        for (int ci = 0; ci < s->c_in; ci++) {
+                            float *acc = img + (size_t)ci * plane_r + p0;
+                            v_store(acc, v_add(v_load(acc), v_loadm(crow + ci * (ptrdiff_t)kk * ld + off, m)));
+                        }
                     }
                 }
+            continue;
+        }
+        int ci = 0;
+        for (; ci + COL2IM_CI <= s->c_in; ci += COL2IM_CI) {
+            vf acc[COL2IM_CI];
+            const float *c0 = col + ci * (ptrdiff_t)kk * ld;
+            CD_UNROLL for (int c = 0; c < COL2IM_CI; c++) acc[c] = v_zero();
+            for (int t = 0; t < nt; t++) {
+                const float *ct = c0 + tab_off[t];
+                CD_UNROLL for (int c = 0; c < COL2IM_CI; c++)
+                    acc[c] = v_add(acc[c], v_loadm(ct + c * (ptrdiff_t)kk * ld, tab_mask[t]));
             }
+            CD_UNROLL for (int c = 0; c < COL2IM_CI; c++) v_store(img + (size_t)(ci + c) * plane_r + p0, acc[c]);
+        }
+        for (; ci < s->c_in; ci++) {
+            vf acc = v_zero();
+            const float *c0 = col + ci * (ptrdiff_t)kk * ld;
+            for (int t = 0; t < nt; t++) acc = v_add(acc, v_loadm(c0 + tab_off[t], tab_mask[t]));
+            v_store(img + (size_t)ci * plane_r + p0, acc);
+        }
     }
 }
 
@@ -253,13 +299,21 @@ static void zero_floats(float *p, size_t n)
     for (; i < n; i++) p[i] = 0.0f;
 }
 
-/* The interior of a padded image (its border zeroed once by the caller and never written). */
+/* The interior of a padded image (its border zeroed once by the caller). A row's ragged last vector
+ * is stored whole with zeros in its extra lanes: they land on the border (zero already) and on the
+ * next row's interior, copied after it; the buffer has VL floats of slack for the last row (masked
+ * stores are slow). */
 static void pad_interior(const cd_conv_shape *s, const conv_geom *g, const float *x, float *xp)
 {
+    const int n = s->w_in, whole = n / VL * VL;
+    const vm m = v_mask(n - whole);
     for (int ci = 0; ci < s->c_in; ci++)
-        for (int ih = 0; ih < s->h_in; ih++)
-            copy_row(xp + ((size_t)ci * g->H + ih + s->pad) * g->W + s->pad,
-                     x + ((size_t)ci * s->h_in + ih) * s->w_in, s->w_in);
+        for (int ih = 0; ih < s->h_in; ih++) {
+            float *dst = xp + ((size_t)ci * g->H + ih + s->pad) * g->W + s->pad;
+            const float *src = x + ((size_t)ci * s->h_in + ih) * s->w_in;
+            for (int i = 0; i < whole; i += VL) v_store(dst + i, v_load(src + i));
+            if (whole < n) v_store(dst + whole, v_loadm(src + whole, m));
+        }
 }
 
 static cd_conv_shape padded_shape(const cd_conv_shape *s, const conv_geom *g)

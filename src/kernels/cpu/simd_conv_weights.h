@@ -17,6 +17,7 @@ static size_t conv_work_weights(const cd_conv_shape *s, cd_conv_path path)
     case CD_CONV_POINTWISE: return 0;
     case CD_CONV_DIRECT_WGRAD: return round16(gn * g.Nw * cv) + round16(K * cv) + gn * xpad + 2 * round16(K * cv);
     case CD_CONV_DIRECT_DOT: return round16(gn * s->c_out * g.Nw + VL) + gn * xpad;
+    case CD_CONV_ROWS_WGRAD: return round16(gn * P * cv) + round16(K * cv) + xpad + 2 * round16(K * cv);
     case CD_CONV_IM2COL_WGRAD:
         return round16(K * ld) + round16(gn * P * cv) + round16(K * cv) + xpad + 2 * round16(K * cv);
     default: return round16(K * ld) + round16((size_t)s->c_out * ld) + xpad;
@@ -93,6 +94,39 @@ static const float *conv_weights_wide_T(const cd_conv_shape *s, const float *x, 
 static void conv_weights_wide(const cd_conv_shape *s, const float *x, const float *dy, float *dw, float *work)
 {
     conv_weights_wide_T(s, x, dy, dw, work);
+}
+
+/* dwT[k][co] = sum over positions (oh, ow) in order of img[koff[k] + oh*W + ow] dyT[oh*w_out + ow][co]:
+ * the wgrad GEMM with its sample loop run over output rows (A rows W apart, dyT rows w_out*cv apart),
+ * one sample per GEMM. For n > 1 (the float op; training takes n = 1) the samples' dwT are added in
+ * sample order in float. dw NULL (one sample): as conv_weights_wide_T. */
+static const float *conv_weights_rows_T(const cd_conv_shape *s, const float *x, const float *dy, float *dw,
+                                        float *work)
+{
+    const conv_geom g = conv_geometry(s);
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out, cv = conv_cv(s);
+    const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    const int group = conv_group(s);
+    const size_t dts = (size_t)P * cv;
+    int koff[WIDE_KMAX];
+    conv_koff(s, &g, koff);
+    float *dyT = work, *dwT = dyT + round16((size_t)group * dts), *xpad = dwT + round16((size_t)K * cv);
+    if (s->pad) zero_floats(xpad, g.plane);
+    for (int g0 = 0; g0 < s->n; g0 += group) {
+        const int gn = imin(group, s->n - g0);
+        pack_dyT(s, dy + g0 * ys, gn, s->w_out, P, cv, dyT);
+        for (int t = 0; t < gn; t++) {
+            const float *img = x + (size_t)(g0 + t) * xs;
+            if (s->pad) {
+                pad_interior(s, &g, img, xpad);
+                img = xpad;
+            }
+            gemm_wgrad(K, cv / VL, s->w_out, s->h_out, img, 0, koff, g.W, dyT + t * dts, (ptrdiff_t)s->w_out * cv,
+                       dwT);
+            if (dw) dw_from_T(s, K, dwT, cv, dw, g0 + t > 0);
+        }
+    }
+    return dwT;
 }
 
 /* dw[co][ci] (+)= sum_t sum_p dy_t[co][p] x_t[ci][p] */
@@ -174,6 +208,7 @@ static void simd_conv_backward_weights(const cd_conv_shape *s, const cd_conv_pla
         return;
     }
     switch (plan->backward_weights) {
+    case CD_CONV_ROWS_WGRAD: conv_weights_rows_T(s, x, dy, dw, work); break;
     case CD_CONV_DIRECT_WGRAD: conv_weights_wide(s, x, dy, dw, work); break;
     case CD_CONV_DIRECT_DOT: conv_weights_wide_dot(s, x, dy, dw, work); break;
     case CD_CONV_POINTWISE: conv_weights_pointwise(s, x, dy, dw); break;
@@ -203,7 +238,7 @@ static int simd_conv_backward_weights_fixed(const cd_conv_shape *s, const cd_con
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * s->h_out * s->w_out;
     const int K = s->c_in * s->k_h * s->k_w, cv = conv_cv(s);
     const cd_conv_path path = plan->backward_weights;
-    const int wgrad = path == CD_CONV_DIRECT_WGRAD || path == CD_CONV_IM2COL_WGRAD;
+    const int wgrad = path == CD_CONV_DIRECT_WGRAD || path == CD_CONV_IM2COL_WGRAD || path == CD_CONV_ROWS_WGRAD;
     int64_t *sumT = wgrad ? wgrad_fixed_sums(s, path, work) : NULL;
     if (sumT) memset(sumT, 0, sizeof(int64_t) * (size_t)K * cv);
     cd_error err; /* only whether a value was bad travels back; the caller names it */
@@ -211,8 +246,9 @@ static int simd_conv_backward_weights_fixed(const cd_conv_shape *s, const cd_con
     for (int n = 0; n < s->n && !bad; n++) {
         const float *xn = x + (size_t)n * xs, *dyn = dy + (size_t)n * ys;
         if (sumT) {
-            const float *dwT = path == CD_CONV_DIRECT_WGRAD ? conv_weights_wide_T(&one, xn, dyn, NULL, work)
-                                                            : conv_weights_im2col_wgrad_T(&one, xn, dyn, NULL, work);
+            const float *dwT = path == CD_CONV_ROWS_WGRAD     ? conv_weights_rows_T(&one, xn, dyn, NULL, work)
+                               : path == CD_CONV_DIRECT_WGRAD ? conv_weights_wide_T(&one, xn, dyn, NULL, work)
+                                                              : conv_weights_im2col_wgrad_T(&one, xn, dyn, NULL, work);
             bad |= cd_fixed_accumulate(sumT, dwT, (size_t)K * cv, &err) != CD_OK;
             conv_bias_grad(&one, dyn, db);
         } else {

@@ -26,9 +26,11 @@ CD_AI void mk_bcast(const int mr, const int nr, const int masked, const int use_
     for (int k = 0; k < K; k++) {
         const float *bk = use_off ? b + koff[k] : b + (ptrdiff_t)k * ldb;
         const float *ak = a + (ptrdiff_t)k * acs;
+        /* use_off 2: the vectors of B's row ldb apart (output rows of one vector read in place) */
+        const ptrdiff_t vs = use_off == 2 ? ldb : VL;
         vf bv[4];
         CD_UNROLL for (int j = 0; j < nr; j++)
-            bv[j] = (masked && j == nr - 1) ? v_loadm(bk + j * VL, mask) : v_load(bk + j * VL);
+            bv[j] = (masked && j == nr - 1) ? v_loadm(bk + j * vs, mask) : v_load(bk + j * vs);
         CD_UNROLL for (int i = 0; i < mr; i++) {
             vf av = v_set1(ak[i * ars]);
             CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = v_fma(av, bv[j], acc[i][j]);
@@ -52,6 +54,12 @@ CD_AI void mk_bcast(const int mr, const int nr, const int masked, const int use_
     BC_CASE(MR, 1, 0) BC_CASE(MR, 2, 0) BC_CASE(MR, 3, 0) BC_CASE(MR, 4, 0) BC_CASE(MR, 1, 1)          \
     BC_CASE(MR, 1, 2)
 
+#define BC_ROWS_CASE(MR)                                                                           \
+    case 1024 + (MR) * 8 + 1: mk_bcast(MR, 1, 0, 2, BC_ARGS); break;                                 \
+    case 1024 + (MR) * 8 + 2: mk_bcast(MR, 2, 0, 2, BC_ARGS); break;                                 \
+    case 1024 + (MR) * 8 + 3: mk_bcast(MR, 3, 0, 2, BC_ARGS); break;                                 \
+    case 1024 + (MR) * 8 + 4: mk_bcast(MR, 4, 0, 2, BC_ARGS); break;
+
 /* One register block with constant sizes (the switch turns run-time sizes into instantiations). */
 static void bc_block(int mr, int nr, int masked, vm mask, int K, const float *a, ptrdiff_t ars,
                      ptrdiff_t acs, const float *b, ptrdiff_t ldb, const int *koff, float *c, ptrdiff_t ldc,
@@ -60,6 +68,19 @@ static void bc_block(int mr, int nr, int masked, vm mask, int K, const float *a,
     switch ((koff != NULL) * 512 + masked * 128 + mr * 8 + nr) {
         BC_CASE_ROW(1) BC_CASE_ROW(2) BC_CASE_ROW(3) BC_CASE_ROW(4) BC_CASE_ROW(5) BC_CASE_ROW(6)
         BC_CASE_ROW(7) BC_CASE_ROW(8)
+    default: break;
+    }
+}
+
+/* The same block with B's vectors vs floats apart (koff given, no masks): rows_block. */
+static void bc_rows_block(int mr, int nr, int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *b,
+                          ptrdiff_t vs, const int *koff, float *c, ptrdiff_t ldc, const float *bias)
+{
+    const vm mask = v_mask(1);
+    const ptrdiff_t ldb = vs;
+    switch (1024 + mr * 8 + nr) {
+        BC_ROWS_CASE(1) BC_ROWS_CASE(2) BC_ROWS_CASE(3) BC_ROWS_CASE(4) BC_ROWS_CASE(5) BC_ROWS_CASE(6)
+        BC_ROWS_CASE(7) BC_ROWS_CASE(8)
     default: break;
     }
 }
@@ -73,26 +94,30 @@ static void gemm_bcast_ex(int M, int N, int K, const float *a, ptrdiff_t ars, pt
 {
     const int nfull = N / VL, rem = N % VL;
     const vm none = v_mask(1); /* unused by the unmasked blocks */
-    /* even row blocks (20 rows: 5+5+5+5, not 6+6+6+2) keep every block's register tile full */
-    const int mr_even = (M + (M + BC_MR - 1) / BC_MR - 1) / ((M + BC_MR - 1) / BC_MR);
+    /* even row blocks, sizes differing by one at most (20 rows: 5+5+5+5, not 6+6+6+2; 32: 6+6+5+5+5+5,
+     * not 6+6+6+6+6+2) keep every block's register tile nearly full */
+    const int nblk = (M + BC_MR - 1) / BC_MR, mr_lo = M / nblk, big = M % nblk;
+#define BC_ROWS_LOOP(stmt)                                                                         \
+    for (int bi = 0, i0 = 0; bi < nblk; i0 += mr_lo + (bi < big), bi++) {                          \
+        const int mr = mr_lo + (bi < big);                                                         \
+        stmt;                                                                                      \
+    }
     if (rem && slack) {
         const vm m = v_mask(rem);
-        for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), 1, 2, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
-                     c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL);
+        BC_ROWS_LOOP(bc_block(mr, 1, 2, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
+                              c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL))
     }
     for (int j0 = 0; j0 < nfull; j0 += BC_NR) {
         int nr = imin(BC_NR, nfull - j0);
-        for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), nr, 0, none, K, a + i0 * ars, ars, acs, b + j0 * VL, ldb, koff,
-                     c + i0 * ldc + j0 * VL, ldc, bias ? bias + i0 : NULL);
+        BC_ROWS_LOOP(bc_block(mr, nr, 0, none, K, a + i0 * ars, ars, acs, b + j0 * VL, ldb, koff,
+                              c + i0 * ldc + j0 * VL, ldc, bias ? bias + i0 : NULL))
     }
     if (rem && !slack) {
         const vm m = v_mask(rem);
-        for (int i0 = 0; i0 < M; i0 += mr_even)
-            bc_block(imin(mr_even, M - i0), 1, 1, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
-                     c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL);
+        BC_ROWS_LOOP(bc_block(mr, 1, 1, m, K, a + i0 * ars, ars, acs, b + nfull * VL, ldb, koff,
+                              c + i0 * ldc + nfull * VL, ldc, bias ? bias + i0 : NULL))
     }
+#undef BC_ROWS_LOOP
 }
 
 static void gemm_bcast(int M, int N, int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *b,

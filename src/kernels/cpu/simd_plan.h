@@ -40,7 +40,10 @@
  * direct-wgrad 647, direct-dot 775 (before the fused transposed sums, which widen the gap). Batched
  * (8 samples a call), the dot GEMM had won the first two; only the float op's tests call it so now. */
 
-/* With the wgrad GEMM, the weight gradient reads the image in place while the junk positions are at
+/* (Since rows-wgrad, below, no plan takes direct-wgrad or im2col-wgrad for a stride-1 shape: rows-wgrad
+ * reads the image in place without junk positions and gives their bits. The rule stays for the
+ * record; the tests force those paths.)
+ * With the wgrad GEMM, the weight gradient reads the image in place while the junk positions are at
  * most 1 / WGRAD_DIRECT_JUNK_DIV of the real ones: c_in 32, 7x7, k3 p1, 64 out (12 junk per 49,
  * 24%) gained ~8% over im2col. AVX2: that shape 230-235 against im2col-wgrad 239-321 us; but c_in
  * 32, 4x4, k3 p1, 32 out (6 junk per 16, 38%, so im2col here) measured direct-wgrad 49-51 against
@@ -68,6 +71,20 @@
 static int pool2_flat_ok(const cd_pool_shape *s)
 {
     return s->k == 2 && s->stride == 2 && 4 * s->w_out <= VL && s->h_out * s->w_out <= POOL2_FLAT_MAX_PLANE;
+}
+
+/* Rows of a multiple of VL/2 outputs that do not fill whole vectors (w_out 12 with AVX2) run as one
+ * flat sequence of half vectors (pool2_halves_forward), forward always, backward where the windows
+ * tile the input exactly (no odd last row or column to zero). Rows of whole vectors keep the row
+ * kernel; narrower ones the gathered sequence or the row kernel. */
+static int pool2_halves_ok(const cd_pool_shape *s)
+{
+    return s->k == 2 && s->stride == 2 && s->w_out % (VL / 2) == 0 && s->w_out % VL != 0;
+}
+
+static int pool2_halves_backward_ok(const cd_pool_shape *s)
+{
+    return pool2_halves_ok(s) && s->w_in == 2 * s->w_out && s->h_in == 2 * s->h_out;
 }
 
 static int pool2_rows_backward_ok(const cd_pool_shape *s)
@@ -138,6 +155,15 @@ static int plan_weights_direct(const cd_conv_shape *s)
     return (long)WGRAD_DIRECT_JUNK_DIV * (conv_geometry(s).Nw - P) <= P;
 }
 
+/* Weight gradients of every stride-1 shape the direct paths can take read the (padded) image in
+ * place output row by output row (the wgrad GEMM's sample loop run over rows): no junk positions
+ * (direct-wgrad's (Nw - P)/P: 14% for seed conv1, 12-22% for the exercise convs) and no im2col
+ * pass (im2col-wgrad, seed conv2). Same operands in the same order as either, hence their bits. */
+static int plan_weights_rows(const cd_conv_shape *s)
+{
+    return plan_direct_possible(s);
+}
+
 /* The input gradient of a stride-1 "same" convolution (2*pad == k-1, square kernel) is itself a
  * same convolution: of dy, c_out -> c_in channels, with the kernel flipped and its channel axes
  * swapped. On the direct forward path (dy read in place) it skips the column buffer and the col2im
@@ -163,13 +189,26 @@ static int plan_data_as_conv(const cd_conv_shape *s)
     return (long)AS_CONV_FILL_DEN * t.h_out * t.w_out >= AS_CONV_FILL_NUM * lanes;
 }
 
+/* Output rows of whole vectors (seed conv2's 8x8 with AVX2): every vector of the output is VL
+ * consecutive image positions, so the GEMM reads the (padded) image in place with no junk
+ * positions, no im2col pass and no unpacking of y. Nothing the other forward paths do is cheaper. */
+static int plan_forward_rows(const cd_conv_shape *s)
+{
+    return plan_direct_possible(s) && s->w_out % VL == 0;
+}
+
 static void simd_conv_plan(const cd_conv_shape *s, cd_conv_plan *plan)
 {
-    plan->forward = plan_forward_direct(s) ? CD_CONV_DIRECT : plan_pointwise(s) ? CD_CONV_POINTWISE : CD_CONV_IM2COL;
+    plan->forward = plan_forward_rows(s)     ? CD_CONV_ROWS
+                    : plan_forward_direct(s) ? CD_CONV_DIRECT
+                    : plan_pointwise(s)      ? CD_CONV_POINTWISE
+                                             : CD_CONV_IM2COL;
     plan->backward_data = plan_data_as_conv(s)  ? CD_CONV_DATA_AS_CONV
                           : plan_pointwise(s) ? CD_CONV_POINTWISE
                                               : CD_CONV_COL2IM;
-    if (plan_weights_direct(s))
+    if (plan_weights_rows(s))
+        plan->backward_weights = CD_CONV_ROWS_WGRAD;
+    else if (plan_weights_direct(s))
         plan->backward_weights = plan_weights_wgrad(s) ? CD_CONV_DIRECT_WGRAD : CD_CONV_DIRECT_DOT;
     else if (plan_pointwise(s))
         plan->backward_weights = CD_CONV_POINTWISE;

@@ -21,8 +21,10 @@ static inline vf pool2_max4(vf x00, vf x01, vf x10, vf x11, vm *g1, vm *g2, vm *
  * even/odd columns by permutes. The compare order is the scalar one (x00 seeds; x01, x10, x11 win
  * only when strictly greater, so ties and NaNs go the same way); `code` records which of the four
  * won as its offset from x00. */
-static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *am, int32_t base)
+static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *am, int32_t base, size_t room)
 {
+    /* room: outputs after this row that are written later (y and am alike): a ragged last vector is
+     * stored whole when it fits, its extra lanes rewritten by the next row (masked stores are slow) */
     const vint iota2 = vi_iota2(), c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
     const float *r1 = r0 + w_in;
     for (int ow0 = 0; ow0 < w_out; ow0 += VL) {
@@ -42,13 +44,18 @@ static void pool2_row(const float *r0, int w_in, int w_out, float *y, int32_t *a
         vm g1, g2, g3;
         const vf best = pool2_max4(x00, x01, x10, x11, &g1, &g2, &g3);
         const vm out = v_mask(c);
-        if (c == VL)
+        const int whole = c == VL || room >= (size_t)(VL - c);
+        if (whole)
             v_store(y + ow0, best);
         else
             v_storem(y + ow0, out, best);
         if (am) {
             vint code = vi_blend(vi_blend(vi_blend(vi_set1(0), c1, g1), cw, g2), cw1, g3);
-            vi_storem(am + ow0, out, vi_add(vi_add(vi_set1(base + 2 * ow0), iota2), code));
+            const vint a = vi_add(vi_add(vi_set1(base + 2 * ow0), iota2), code);
+            if (whole)
+                vi_store(am + ow0, a);
+            else
+                vi_storem(am + ow0, out, a);
         }
     }
 }
@@ -102,6 +109,59 @@ static void pool2_flat_forward(const cd_pool_shape *s, const float *x, float *y,
     }
 }
 
+/* Rows of a multiple of VL/2 outputs that are not whole vectors (12 on AVX2: seed pool1 24x24 ->
+ * 12x12; 8 on AVX-512): row by row they would end in a masked half vector. All planes' output rows
+ * instead run as one flat sequence, VL outputs a vector, each half of a vector (VL/2 outputs) inside
+ * one output row, so its 2x2 windows are one whole input vector per input row: two full loads per
+ * input row and one full store per output vector, no masks, no gathers. Same compare order as
+ * pool2_row, hence the same values and arg-max. Taken where pool2_halves_ok (simd_plan.h). */
+typedef struct pool2_halves {
+    int w_in, w_out, h_out;
+    size_t in_plane;
+} pool2_halves;
+
+/* Input offset of the top-left element of output `o`'s window in the flat output order. */
+static inline size_t pool2_halves_x00(const pool2_halves *h, size_t o)
+{
+    const size_t row = o / (size_t)h->w_out, plane = row / (size_t)h->h_out;
+    const size_t oh = row - plane * (size_t)h->h_out, ow = o - row * (size_t)h->w_out;
+    return plane * h->in_plane + 2 * oh * (size_t)h->w_in + 2 * ow;
+}
+
+static void pool2_halves_forward(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax)
+{
+    const pool2_halves h = {s->w_in, s->w_out, s->h_out, (size_t)s->h_in * s->w_in};
+    const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out; /* a multiple of VL/2 */
+    const int w_in = s->w_in;
+    const vint c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
+    const vm upper = v_mask_range(VL / 2, VL);
+    /* lane l's offset from its half's x00: 2l, 2(l - VL/2) */
+    const vint lane2 = vi_sub(vi_iota2(), vi_blend(vi_set1(0), vi_set1(VL), upper));
+    for (size_t o = 0; o < ny; o += VL) {
+        const size_t lo = pool2_halves_x00(&h, o);
+        const int whole = ny - o >= (size_t)VL;
+        const size_t hi = whole ? pool2_halves_x00(&h, o + VL / 2) : lo; /* a last half alone: lanes dropped */
+        vf x00, x01, x10, x11;
+        v_deinterleave(v_load(x + lo), v_load(x + hi), &x00, &x01);
+        v_deinterleave(v_load(x + lo + w_in), v_load(x + hi + w_in), &x10, &x11);
+        vm g1, g2, g3;
+        const vf best = pool2_max4(x00, x01, x10, x11, &g1, &g2, &g3);
+        const vm half = v_mask(VL / 2);
+        if (whole)
+            v_store(y + o, best);
+        else
+            v_storem(y + o, half, best);
+        if (argmax) {
+            const vint base = vi_add(vi_blend(vi_set1((int32_t)lo), vi_set1((int32_t)hi), upper), lane2);
+            const vint code = vi_blend(vi_blend(vi_blend(vi_set1(0), c1, g1), cw, g2), cw1, g3);
+            if (whole)
+                vi_store(argmax + o, vi_add(base, code));
+            else
+                vi_storem(argmax + o, half, vi_add(base, code));
+        }
+    }
+}
+
 /* argmax == NULL: inference, only the values are wanted. */
 static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, int32_t *argmax)
 {
@@ -111,6 +171,10 @@ static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, 
         pool2_flat_forward(s, x, y, argmax);
         return;
     }
+    if (pool2_halves_ok(s)) {
+        pool2_halves_forward(s, x, y, argmax);
+        return;
+    }
     for (size_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * in_plane;
         float *yp = y + pl * out_plane;
@@ -118,7 +182,8 @@ static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, 
         if (s->k == 2 && s->stride == 2) {
             for (int oh = 0; oh < s->h_out; oh++)
                 pool2_row(xp + (size_t)2 * oh * s->w_in, s->w_in, s->w_out, yp + oh * s->w_out,
-                          ap ? ap + oh * s->w_out : NULL, (int32_t)(pl * in_plane) + 2 * oh * s->w_in);
+                          ap ? ap + oh * s->w_out : NULL, (int32_t)(pl * in_plane) + 2 * oh * s->w_in,
+                          (planes - pl) * out_plane - (size_t)(oh + 1) * s->w_out);
             continue;
         }
         for (int oh = 0; oh < s->h_out; oh++) {
@@ -174,7 +239,12 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
             const float *dyr = dy + pl * out_plane + (size_t)oh * w_out;
             const int32_t *ar = argmax + pl * out_plane + (size_t)oh * w_out;
             const int32_t base = (int32_t)(pl * in_plane) + 2 * oh * w_in;
-            for (int ow0 = 0; ow0 < w_out; ow0 += VL) {
+            /* floats after r1's end that are written later (the next rows, or zeroed below) */
+            const size_t room = (planes - pl) * in_plane - (size_t)(2 * oh + 2) * w_in;
+            /* last chunk first: a ragged one is stored whole when it fits, its extra floats (onto
+             * r0's odd column and r1's start, r1's onto the next row) rewritten by the chunks
+             * and rows after it (masked stores are slow) */
+            for (int ow0 = (w_out - 1) / VL * VL; ow0 >= 0; ow0 -= VL) {
                 const int c = imin(VL, w_out - ow0);
                 const vm m = v_mask(c);
                 const vint code = vi_sub(vi_loadm(ar + ow0, m), vi_add(vi_set1(base + 2 * ow0), iota2));
@@ -185,7 +255,7 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
                 vf lo0, hi0, lo1, hi1;
                 v_interleave(v_add(z, v_keep(g, e0)), v_add(z, v_keep(g, e1)), &lo0, &hi0);
                 v_interleave(v_add(z, v_keep(g, e2)), v_add(z, v_keep(g, e3)), &lo1, &hi1);
-                if (c == VL) {
+                if (c == VL || room >= (size_t)(2 * (VL - c))) {
                     v_store(r0 + 2 * ow0, lo0), v_store(r0 + 2 * ow0 + VL, hi0);
                     v_store(r1 + 2 * ow0, lo1), v_store(r1 + 2 * ow0 + VL, hi1);
                 } else {
@@ -203,9 +273,42 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
     return 1;
 }
 
+/* The backward pass over the same flat halves (w_in == 2 w_out and h_in == 2 h_out: every dx element
+ * lies in one window, so each is written once, as pool2_backward writes it). Returns 0, having
+ * written garbage, if some argmax is not inside its own window. */
+static int pool2_halves_backward(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx)
+{
+    const pool2_halves h = {s->w_in, s->w_out, s->h_out, (size_t)s->h_in * s->w_in};
+    const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out;
+    const int w_in = s->w_in;
+    const vint c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
+    const vm upper = v_mask_range(VL / 2, VL), all = v_mask(VL);
+    const vint lane2 = vi_sub(vi_iota2(), vi_blend(vi_set1(0), vi_set1(VL), upper));
+    const vf z = v_zero();
+    for (size_t o = 0; o < ny; o += VL) {
+        const size_t lo = pool2_halves_x00(&h, o);
+        const int whole = ny - o >= (size_t)VL;
+        const size_t hi = whole ? pool2_halves_x00(&h, o + VL / 2) : lo;
+        const vm m = whole ? all : v_mask(VL / 2);
+        const vint base = vi_add(vi_blend(vi_set1((int32_t)lo), vi_set1((int32_t)hi), upper), lane2);
+        const vint code = vi_sub(whole ? vi_load(argmax + o) : vi_loadm(argmax + o, m), base);
+        const vf g = whole ? v_load(dy + o) : v_loadm(dy + o, m);
+        const vm e0 = vi_cmpeq(code, vi_set1(0)), e1 = vi_cmpeq(code, c1);
+        const vm e2 = vi_cmpeq(code, cw), e3 = vi_cmpeq(code, cw1);
+        if (!vm_covers(vm_or(vm_or(e0, e1), vm_or(e2, e3)), m)) return 0;
+        vf lo0, hi0, lo1, hi1;
+        v_interleave(v_add(z, v_keep(g, e0)), v_add(z, v_keep(g, e1)), &lo0, &hi0);
+        v_interleave(v_add(z, v_keep(g, e2)), v_add(z, v_keep(g, e3)), &lo1, &hi1);
+        v_store(dx + lo, lo0), v_store(dx + lo + w_in, lo1);
+        if (whole) v_store(dx + hi, hi0), v_store(dx + hi + w_in, hi1);
+    }
+    return 1;
+}
+
 static void simd_pool_backward(const cd_pool_shape *s, const float *dy, const int32_t *argmax, float *dx)
 {
     /* narrow rows (pool2_rows_backward_ok, simd_plan.h) take the memset-and-add loop below */
+    if (pool2_halves_backward_ok(s) && pool2_halves_backward(s, dy, argmax, dx)) return;
     if (pool2_rows_backward_ok(s) && pool2_backward(s, dy, argmax, dx)) return;
     const size_t nx = (size_t)s->n * s->c * s->h_in * s->w_in;
     const size_t ny = (size_t)s->n * s->c * s->h_out * s->w_out;
