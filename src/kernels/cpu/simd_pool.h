@@ -221,6 +221,22 @@ static void simd_pool_forward(const cd_pool_shape *s, const float *x, float *y, 
     }
 }
 
+/* Backward of a 2x2 window: each lane's gradient g goes to the window position its argmax code names
+ * (0, 1, w_in, w_in + 1 from the window's top-left; cw = w_in), as the interleaved top-row (lo0, hi0)
+ * and bottom-row (lo1, hi1) vectors, zeros elsewhere (0 + g, as the scalar scatter adds it). Returns 0
+ * if a lane of m names no position of its own window. */
+static inline int pool2_route(vint code, vf g, vm m, vint c1, vint cw, vint cw1, vf *lo0, vf *hi0, vf *lo1,
+                              vf *hi1)
+{
+    const vf z = v_zero();
+    const vm e0 = vi_cmpeq(code, vi_set1(0)), e1 = vi_cmpeq(code, c1);
+    const vm e2 = vi_cmpeq(code, cw), e3 = vi_cmpeq(code, cw1);
+    if (!vm_covers(vm_or(vm_or(e0, e1), vm_or(e2, e3)), m)) return 0;
+    v_interleave(v_add(z, v_keep(g, e0)), v_add(z, v_keep(g, e1)), lo0, hi0);
+    v_interleave(v_add(z, v_keep(g, e2)), v_add(z, v_keep(g, e3)), lo1, hi1);
+    return 1;
+}
+
 /* 2x2 stride 2 (windows do not overlap): every dx element is written once, as +0 + dy where its
  * window's argmax points at it and +0 elsewhere (the scalar memset-then-add gives exactly these
  * bits, -0 included), so no memset pass. Returns 0, having written garbage, if some argmax is not
@@ -231,7 +247,6 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
     const size_t out_plane = (size_t)s->h_out * s->w_out;
     const int w_in = s->w_in, w_out = s->w_out;
     const vint iota2 = vi_iota2(), c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
-    const vf z = v_zero();
     for (size_t pl = 0; pl < planes; pl++) {
         float *xp = dx + pl * in_plane;
         for (int oh = 0; oh < s->h_out; oh++) {
@@ -249,12 +264,8 @@ static int pool2_backward(const cd_pool_shape *s, const float *dy, const int32_t
                 const vm m = v_mask(c);
                 const vint code = vi_sub(vi_loadm(ar + ow0, m), vi_add(vi_set1(base + 2 * ow0), iota2));
                 const vf g = v_loadm(dyr + ow0, m);
-                const vm e0 = vi_cmpeq(code, vi_set1(0)), e1 = vi_cmpeq(code, c1);
-                const vm e2 = vi_cmpeq(code, cw), e3 = vi_cmpeq(code, cw1);
-                if (!vm_covers(vm_or(vm_or(e0, e1), vm_or(e2, e3)), m)) return 0;
                 vf lo0, hi0, lo1, hi1;
-                v_interleave(v_add(z, v_keep(g, e0)), v_add(z, v_keep(g, e1)), &lo0, &hi0);
-                v_interleave(v_add(z, v_keep(g, e2)), v_add(z, v_keep(g, e3)), &lo1, &hi1);
+                if (!pool2_route(code, g, m, c1, cw, cw1, &lo0, &hi0, &lo1, &hi1)) return 0;
                 if (c == VL || room >= (size_t)(2 * (VL - c))) {
                     v_store(r0 + 2 * ow0, lo0), v_store(r0 + 2 * ow0 + VL, hi0);
                     v_store(r1 + 2 * ow0, lo1), v_store(r1 + 2 * ow0 + VL, hi1);
@@ -284,7 +295,6 @@ static int pool2_halves_backward(const cd_pool_shape *s, const float *dy, const 
     const vint c1 = vi_set1(1), cw = vi_set1(w_in), cw1 = vi_set1(w_in + 1);
     const vm upper = v_mask_range(VL / 2, VL), all = v_mask(VL);
     const vint lane2 = vi_sub(vi_iota2(), vi_blend(vi_set1(0), vi_set1(VL), upper));
-    const vf z = v_zero();
     for (size_t o = 0; o < ny; o += VL) {
         const size_t lo = pool2_halves_x00(&h, o);
         const int whole = ny - o >= (size_t)VL;
@@ -293,12 +303,8 @@ static int pool2_halves_backward(const cd_pool_shape *s, const float *dy, const 
         const vint base = vi_add(vi_blend(vi_set1((int32_t)lo), vi_set1((int32_t)hi), upper), lane2);
         const vint code = vi_sub(whole ? vi_load(argmax + o) : vi_loadm(argmax + o, m), base);
         const vf g = whole ? v_load(dy + o) : v_loadm(dy + o, m);
-        const vm e0 = vi_cmpeq(code, vi_set1(0)), e1 = vi_cmpeq(code, c1);
-        const vm e2 = vi_cmpeq(code, cw), e3 = vi_cmpeq(code, cw1);
-        if (!vm_covers(vm_or(vm_or(e0, e1), vm_or(e2, e3)), m)) return 0;
         vf lo0, hi0, lo1, hi1;
-        v_interleave(v_add(z, v_keep(g, e0)), v_add(z, v_keep(g, e1)), &lo0, &hi0);
-        v_interleave(v_add(z, v_keep(g, e2)), v_add(z, v_keep(g, e3)), &lo1, &hi1);
+        if (!pool2_route(code, g, m, c1, cw, cw1, &lo0, &hi0, &lo1, &hi1)) return 0;
         v_store(dx + lo, lo0), v_store(dx + lo + w_in, lo1);
         if (whole) v_store(dx + hi, hi0), v_store(dx + hi + w_in, hi1);
     }
