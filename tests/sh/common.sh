@@ -74,3 +74,15 @@ rank_of_pid() {
 
 # digest FILE [GROUP]: the bit-exact fingerprint of a checkpoint's tensors.
 digest() { "$DIGEST" "$@"; }
+
+# refused_one_line LABEL PATTERN COMMAND...: COMMAND exits 2 with exactly one line, "cnn_ddp: error: "
+# followed by the extended regex PATTERN.
+refused_one_line() {
+  local label=$1 pattern=$2 out rc=0
+  shift 2
+  out=$("$@" 2>&1 </dev/null) || rc=$?
+  [ "$rc" = 2 ] || fail "$label: exit status $rc, expected 2 ($out)"
+  [ "$(wc -l <<<"$out")" = 1 ] || fail "$label: expected one line: $out"
+  grep -Eq -- "^cnn_ddp: error: $pattern" <<<"$out" || fail "$label: message does not match '$pattern': $out"
+  pass "$label: $out"
+}

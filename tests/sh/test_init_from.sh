@@ -4,15 +4,6 @@
 source "$(dirname "$0")/common.sh"
 ensure_data
 cd "$WORK"
-refused() { # refused LABEL PATTERN (grep -E) COMMAND...
-  local label=$1 pattern=$2 out rc=0
-  shift 2
-  out=$("$@" 2>&1 </dev/null) || rc=$?
-  [ "$rc" = 2 ] || fail "$label: exit status $rc, expected 2 ($out)"
-  [ "$(wc -l <<<"$out")" = 1 ] || fail "$label: expected one line: $out"
-  grep -Eq -- "^cnn_ddp: error: $pattern" <<<"$out" || fail "$label: message does not match '$pattern': $out"
-  pass "$label: $out"
-}
 both() { digest "$1" /params; digest "$1" /optim; }
 base=(--data "$DATA" --epochs 1 --metrics /dev/null --quiet)
 # The source: 40 steps from scratch (its momentum is not zero).
@@ -69,21 +60,21 @@ pass "init-from run: 2 ranks == 1 rank, bit for bit"
 
 # The source is part of the identity: a resume without it, or from another source, is refused.
 "$CNN_DDP" "${tune[@]}" --ckpt-dir other --max-steps 30 >/dev/null
-refused "resume without --init-from" "other/final.h5: checkpoint's run started from the weights of src/final.h5 .*resume with --init-from src/final.h5" \
+refused_one_line "resume without --init-from" "other/final.h5: checkpoint's run started from the weights of src/final.h5 .*resume with --init-from src/final.h5" \
   "$CNN_DDP" "${base[@]}" --lr 0.005 --lr-schedule cosine --seed 7 --max-steps 80 --ckpt-dir other --resume other/final.h5
-refused "resume from another source" "other/final.h5: checkpoint's run started from the weights of src/final.h5 \(run .*\), this run from fresh/final.h5" \
+refused_one_line "resume from another source" "other/final.h5: checkpoint's run started from the weights of src/final.h5 \(run .*\), this run from fresh/final.h5" \
   "$CNN_DDP" "${tune[@]/src\/final.h5/fresh/final.h5}" --ckpt-dir other --resume other/final.h5
 
 # Bad sources: missing, damaged, not a checkpoint, another model's shapes.
-refused "missing source" "--init-from: nope.h5: .*" "$CNN_DDP" "${tune[@]/src\/final.h5/nope.h5}" --ckpt-dir bad
+refused_one_line "missing source" "--init-from: nope.h5: .*" "$CNN_DDP" "${tune[@]/src\/final.h5/nope.h5}" --ckpt-dir bad
 head -c 20000 src/final.h5 > cut.h5
-refused "damaged source" "--init-from: cut.h5: .*" "$CNN_DDP" "${tune[@]/src\/final.h5/cut.h5}" --ckpt-dir bad
-refused "not a checkpoint" "--init-from: $DATA: not a cnn_ddp checkpoint" "$CNN_DDP" "${tune[@]/src\/final.h5/$DATA}" --ckpt-dir bad
+refused_one_line "damaged source" "--init-from: cut.h5: .*" "$CNN_DDP" "${tune[@]/src\/final.h5/cut.h5}" --ckpt-dir bad
+refused_one_line "not a checkpoint" "--init-from: $DATA: not a cnn_ddp checkpoint" "$CNN_DDP" "${tune[@]/src\/final.h5/$DATA}" --ckpt-dir bad
 "$CNN_DDP" "${base[@]}" --model "conv(12,k=5) pool(2) relu conv(20,k=5) pool(2) relu fc(10)" --max-steps 2 --ckpt-dir wide >/dev/null
-refused "other shapes" "--init-from: wide/final.h5: /params/conv1/weight has shape \[12,1,5,5\], this model needs \[10,1,5,5\] \(--init-from needs the same parameter shapes\)" \
+refused_one_line "other shapes" "--init-from: wide/final.h5: /params/conv1/weight has shape \[12,1,5,5\], this model needs \[10,1,5,5\] \(--init-from needs the same parameter shapes\)" \
   "$CNN_DDP" "${tune[@]/src\/final.h5/wide/final.h5}" --ckpt-dir bad
 "$CNN_DDP" "${base[@]}" --model "conv(10,k=5) pool(2) relu conv(20,k=5) pool(2) relu fc(32) relu fc(10)" --max-steps 2 --ckpt-dir deep >/dev/null
-refused "more layers" "--init-from: deep/final.h5: .*(needs the same parameter shapes)" \
+refused_one_line "more layers" "--init-from: deep/final.h5: .*(needs the same parameter shapes)" \
   "$CNN_DDP" "${tune[@]/src\/final.h5/deep/final.h5}" --ckpt-dir bad
 [ ! -e bad ] || [ -z "$(ls -A bad)" ] || fail "a refused --init-from wrote into --ckpt-dir: $(ls bad)"
 pass "bad --init-from sources refused before anything is written"

@@ -90,105 +90,96 @@ grep -q "^final: step [0-9]*  (no /test split to evaluate)" <<<"$out" || fail "f
 pass "a file without /test trains with a note"
 
 # ---- refusals: one line naming the file, the dataset and the problem, exit 2 ---------------------------
-refused() { # refused LABEL PATTERN (grep -E) COMMAND...
-  local label=$1 pattern=$2 out rc=0
-  shift 2
-  out=$("$@" 2>&1 </dev/null) || rc=$?
-  [ "$rc" = 2 ] || fail "$label: exit status $rc, expected 2 ($out)"
-  [ "$(wc -l <<<"$out")" = 1 ] || fail "$label: expected one line: $out"
-  grep -Eq -- "^cnn_ddp: error: $pattern" <<<"$out" || fail "$label: message does not match '$pattern': $out"
-  pass "$label: $out"
-}
 train1=(--max-steps 1 --no-ckpt --quiet)
 variant() { cp shapes.h5 "$1.h5"; }
 edit() { "$ATTRS" "$@" || fail "data_attrs $*"; }
 
 ensure_data # MNIST: one channel, ten classes
-refused "resume with 1-channel data" \
+refused_one_line "resume with 1-channel data" \
   "r1/final.h5: this run's --data .*mnist.h5 has 1 channel, the checkpoint's run had 3 \(data_channels\)" \
   "$CNN_DDP" --data "$DATA" "${recipe[@]}" --ckpt-dir x1 --resume r1/final.h5
-refused "eval on 1-channel data" ".*mnist.h5 has 1 channel, the checkpoint's run had 3 \(data_channels\)" \
+refused_one_line "eval on 1-channel data" ".*mnist.h5 has 1 channel, the checkpoint's run had 3 \(data_channels\)" \
   "$CNN_DDP" eval --ckpt r1/final.h5 --data "$DATA"
 
 variant k20; edit k20.h5 /train/labels del class_names; edit k20.h5 /train/labels i64 num_classes 20
-refused "resume with 20 classes" "r1/final.h5: this run's --data k20.h5 has 20 classes, the checkpoint's run had 16 \(classes\)" \
+refused_one_line "resume with 20 classes" "r1/final.h5: this run's --data k20.h5 has 20 classes, the checkpoint's run had 16 \(classes\)" \
   "$CNN_DDP" --data k20.h5 "${recipe[@]}" --ckpt-dir x2 --resume r1/final.h5
-refused "eval with 20 classes" "eval: k20.h5 has 20 classes, the checkpoint's run had 16 \(classes\)" \
+refused_one_line "eval with 20 classes" "eval: k20.h5 has 20 classes, the checkpoint's run had 16 \(classes\)" \
   "$CNN_DDP" eval --ckpt r1/final.h5 --data k20.h5
-refused "predict on a row of 20-class data" "predict: k20.h5 has 20 classes, the checkpoint's run had 16 \(classes\)" \
+refused_one_line "predict on a row of 20-class data" "predict: k20.h5 has 20 classes, the checkpoint's run had 16 \(classes\)" \
   "$CNN_DDP" predict --ckpt r1/final.h5 --h5 k20.h5 --index 0
 
 variant norm; edit norm.h5 /train/images f64 mean 0.2 0.2 0.2; edit norm.h5 /train/images f64 std 0.2 0.2 0.2
-refused "resume with another normalisation" \
+refused_one_line "resume with another normalisation" \
   "r1/final.h5: checkpoint's run normalised its inputs with mean [0-9.,e-]* std [0-9.,e-]*, this run's --data norm.h5 with mean 0.20000000000000001,0.20000000000000001,0.20000000000000001 std .* \(norm_mean, norm_std\)" \
   "$CNN_DDP" --data norm.h5 "${recipe[@]}" --ckpt-dir x3 --resume r1/final.h5
-refused "eval with another stored normalisation" "eval: norm.h5 stores the normalisation mean 0.2.*\(norm_mean, norm_std\)" \
+refused_one_line "eval with another stored normalisation" "eval: norm.h5 stores the normalisation mean 0.2.*\(norm_mean, norm_std\)" \
   "$CNN_DDP" eval --ckpt r1/final.h5 --data norm.h5
-refused "resume with other --val-rows" \
+refused_one_line "resume with other --val-rows" \
   "v1/final.h5: checkpoint held out 500 training rows for validation, this run 400 \(val_rows\): resume with --val-rows 500" \
   "$CNN_DDP" --data shapes.h5 --epochs 2 --lr 0.03 --momentum 0.9 --val-rows 400 --quiet --ckpt-dir x4 --resume v1/final.h5
 
-refused "--val-rows not whole" "--val-rows 1.5: give a whole number of rows, or a fraction below 1" \
+refused_one_line "--val-rows not whole" "--val-rows 1.5: give a whole number of rows, or a fraction below 1" \
   "$CNN_DDP" --data shapes.h5 --val-rows 1.5 "${train1[@]}"
-refused "--val-rows of every row" "--val-rows 4000: shapes.h5 has only 4000 training rows" \
+refused_one_line "--val-rows of every row" "--val-rows 4000: shapes.h5 has only 4000 training rows" \
   "$CNN_DDP" --data shapes.h5 --val-rows 4000 "${train1[@]}"
-refused "--val-rows fraction of no row" "--val-rows 0.0001: that fraction of the 4000 training rows of shapes.h5 is no row" \
+refused_one_line "--val-rows fraction of no row" "--val-rows 0.0001: that fraction of the 4000 training rows of shapes.h5 is no row" \
   "$CNN_DDP" --data shapes.h5 --val-rows 0.0001 "${train1[@]}"
-refused "--val-rows leaving fewer rows than the batch" "shapes.h5: 10 training rows after --val-rows, fewer than the global batch of 64" \
+refused_one_line "--val-rows leaving fewer rows than the batch" "shapes.h5: 10 training rows after --val-rows, fewer than the global batch of 64" \
   "$CNN_DDP" --data shapes.h5 --val-rows 3990 "${train1[@]}"
-refused "--val-rows negative" "--val-rows -3" "$CNN_DDP" --data shapes.h5 --val-rows -3 "${train1[@]}"
+refused_one_line "--val-rows negative" "--val-rows -3" "$CNN_DDP" --data shapes.h5 --val-rows -3 "${train1[@]}"
 
 variant lay; edit lay.h5 /train/images str layout HWCN
-refused "bad layout attribute" 'lay.h5: /train/images: attribute layout is "HWCN"; expected "NCHW" or "NHWC"' \
+refused_one_line "bad layout attribute" 'lay.h5: /train/images: attribute layout is "HWCN"; expected "NCHW" or "NHWC"' \
   "$CNN_DDP" --data lay.h5 "${train1[@]}"
 variant lay2; edit lay2.h5 /test/images i64 layout 1
-refused "layout attribute not a string" "lay2.h5: /test/images: attribute layout is an integer attribute; expected a string" \
+refused_one_line "layout attribute not a string" "lay2.h5: /test/images: attribute layout is an integer attribute; expected a string" \
   "$CNN_DDP" --data lay2.h5 "${train1[@]}"
-refused "layout on [N,H,W] images" 'notrank4.h5: /train/images: attribute layout is "NHWC" but the shape \[.*\] has no channel axis' \
+refused_one_line "layout on [N,H,W] images" 'notrank4.h5: /train/images: attribute layout is "NHWC" but the shape \[.*\] has no channel axis' \
   bash -c "cp '$DATA' notrank4.h5 && '$ATTRS' notrank4.h5 /train/images str layout NHWC && '$CNN_DDP' --data notrank4.h5 ${train1[*]}"
 
 variant lab; edit lab.h5 /train/labels del class_names; edit lab.h5 /train/labels i64 num_classes 10
-refused "labels outside 0..K-1" "lab.h5: /train/labels: label 1[0-5] at row [0-9]+ is outside 0-9" \
+refused_one_line "labels outside 0..K-1" "lab.h5: /train/labels: label 1[0-5] at row [0-9]+ is outside 0-9" \
   "$CNN_DDP" --data lab.h5 "${train1[@]}"
 variant k300; edit k300.h5 /train/labels i64 num_classes 300
-refused "num_classes out of range" "k300.h5: /train/labels: attribute num_classes is 300; cnn_ddp takes 2 to 256 classes" \
+refused_one_line "num_classes out of range" "k300.h5: /train/labels: attribute num_classes is 300; cnn_ddp takes 2 to 256 classes" \
   "$CNN_DDP" --data k300.h5 "${train1[@]}"
 variant names; edit names.h5 /train/labels strs class_names a b c
-refused "class_names of the wrong count" "names.h5: /train/labels: attribute class_names holds 3 names; expected 16 \(one per class\)" \
+refused_one_line "class_names of the wrong count" "names.h5: /train/labels: attribute class_names holds 3 names; expected 16 \(one per class\)" \
   "$CNN_DDP" --data names.h5 "${train1[@]}"
 
 variant m1; edit m1.h5 /train/images f64 mean 0.5; edit m1.h5 /train/images f64 std 0.2 0.2 0.2
-refused "mean of one value for 3 channels" \
+refused_one_line "mean of one value for 3 channels" \
   "m1.h5: /train/images: attribute mean has 1 value; expected a 1-D array of 3 \(one per channel\)" \
   "$CNN_DDP" --data m1.h5 "${train1[@]}"
 variant ms; edit ms.h5 /train/images f64scalar mean 0.5; edit ms.h5 /train/images f64 std 0.2 0.2 0.2
-refused "scalar mean" "ms.h5: /train/images: attribute mean has 1 value \(a scalar\); expected a 1-D array of 3" \
+refused_one_line "scalar mean" "ms.h5: /train/images: attribute mean has 1 value \(a scalar\); expected a 1-D array of 3" \
   "$CNN_DDP" --data ms.h5 "${train1[@]}"
 variant mi; edit mi.h5 /train/images i64 mean 1; edit mi.h5 /train/images f64 std 0.2 0.2 0.2
-refused "integer mean" "mi.h5: /train/images: attribute mean is an integer attribute; expected a float64 array" \
+refused_one_line "integer mean" "mi.h5: /train/images: attribute mean is an integer attribute; expected a float64 array" \
   "$CNN_DDP" --data mi.h5 "${train1[@]}"
 variant s0; edit s0.h5 /train/images f64 mean 0.5 0.5 0.5; edit s0.h5 /train/images f64 std 0.2 0 0.2
-refused "std of 0" "s0.h5: /train/images: attribute std value 1 is 0; expected > 0" "$CNN_DDP" --data s0.h5 "${train1[@]}"
+refused_one_line "std of 0" "s0.h5: /train/images: attribute std value 1 is 0; expected > 0" "$CNN_DDP" --data s0.h5 "${train1[@]}"
 variant sn; edit sn.h5 /train/images f64 mean 0.5 nan 0.5; edit sn.h5 /train/images f64 std 0.2 0.2 0.2
-refused "NaN mean" "sn.h5: /train/images: attribute mean value 1 is nan; expected a finite number" \
+refused_one_line "NaN mean" "sn.h5: /train/images: attribute mean value 1 is nan; expected a finite number" \
   "$CNN_DDP" --data sn.h5 "${train1[@]}"
 variant mo; edit mo.h5 /train/images f64 mean 0.5 0.5 0.5
-refused "mean without std" "mo.h5: /train/images: attribute mean is present but std is not" \
+refused_one_line "mean without std" "mo.h5: /train/images: attribute mean is present but std is not" \
   "$CNN_DDP" --data mo.h5 "${train1[@]}"
 
 # K from the labels (no num_classes): train reaches 15, a 2-row test split does not.
 "$SHAPES" disagree.h5 --no-names --test 2 || fail "make_shapes --test 2 failed"
-refused "train and test disagree on K" \
+refused_one_line "train and test disagree on K" \
   "disagree.h5: /test/labels: the largest label is [0-9]+ but /train/labels' is 15, so the splits disagree on the number of classes" \
   "$CNN_DDP" --data disagree.h5 "${train1[@]}"
-refused "info: train and test disagree on K" "disagree.h5: /test/labels: the largest label is" "$CNN_DDP" info disagree.h5
+refused_one_line "info: train and test disagree on K" "disagree.h5: /test/labels: the largest label is" "$CNN_DDP" info disagree.h5
 pass "every new refusal: one line naming the file, the dataset and the problem, exit 2"
 
 # A checkpoint of format 5 (before channels, classes and normalisation) is refused by its version.
 if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
   cp r1/final.h5 v5.h5
   /usr/bin/python3 -c 'import sys, h5py, numpy as np; h5py.File(sys.argv[1], "a").attrs["format_version"] = np.int64(5)' v5.h5
-  refused "a format-5 checkpoint" "v5.h5: checkpoint format_version 5, this build reads version 6" "$CNN_DDP" info v5.h5
+  refused_one_line "a format-5 checkpoint" "v5.h5: checkpoint format_version 5, this build reads version 6" "$CNN_DDP" info v5.h5
 else
   echo "SKIP: /usr/bin/python3 has no h5py: the format-5 refusal is not tested"
 fi
