@@ -251,6 +251,57 @@ static void test_predict_in_batches_matches_one_at_a_time(void **state)
     cd_model_free(&m);
 }
 
+/* A batch bigger than a pass (the exercise net's 64 samples go through in passes of a few): every
+ * sample's logits, which the eval loss reads after cd_model_predict, equal its own forward's bit for bit,
+ * with the fastest kernels this machine has (their GEMMs cover several samples at once). */
+static void test_predict_in_passes_keeps_every_logit(void **state)
+{
+    (void)state;
+    const cd_kernels *k = NULL;
+    cd_error err = {0};
+    assert_int_equal(cd_kernels_select(CD_KERNELS_AUTO, &k, &err), CD_OK);
+    cd_model m;
+    enum { N = 64 };
+    build("exercise", (cd_shape){1, 28, 28}, N, k, &m);
+    assert_true(cd_model_pass_samples(&m) < N); /* else one pass and nothing to test */
+    cd_model_init_params(&m, 7);
+    float *x = malloc(sizeof(float) * 784 * N), *one = malloc(sizeof(float) * 10 * N);
+    for (int i = 0; i < N; i++) ts_fill_uniform(x + 784 * i, 784, 11 + (uint64_t)i, -1.0f - (float)i / 8, 2.0f);
+    for (int i = 0; i < N; i++) {
+        cd_model_forward(&m, x + 784 * i, 1);
+        memcpy(one + 10 * i, cd_model_logits(&m), sizeof(float) * 10);
+    }
+    int32_t pred[N];
+    cd_model_predict(&m, x, N, pred);
+    assert_memory_equal(cd_model_logits(&m), one, sizeof(float) * 10 * N);
+    free(one);
+    free(x);
+    cd_model_free(&m);
+}
+
+/* ReLU and flatten run in place above the first layer (their output buffer is their input's); a first
+ * ReLU must not clip the caller's input rows. */
+static void test_in_place_layers_leave_the_input(void **state)
+{
+    (void)state;
+    cd_model m;
+    build("conv(4,k=3) relu flatten fc(10)", (cd_shape){1, 8, 8}, 2, cd_kernels_scalar(), &m);
+    assert_ptr_equal(m.act[2], m.act[1]);
+    assert_ptr_equal(m.act[3], m.act[1]);
+    assert_ptr_equal(m.grad[3], m.grad[1]);
+    cd_model_free(&m);
+    build("relu flatten fc(10)", (cd_shape){1, 8, 8}, 2, cd_kernels_scalar(), &m);
+    assert_ptr_not_equal(m.act[1], m.act[0]);
+    cd_model_init_params(&m, 1);
+    float x[128];
+    for (int i = 0; i < 128; i++) x[i] = (float)(i % 7) - 3.0f;
+    memcpy(m.act[0], x, sizeof x);
+    cd_model_forward(&m, m.act[0], 2);
+    assert_memory_equal(m.act[0], x, sizeof x);
+    assert_true(m.act[1][0] == 0.0f && m.act[1][4] == 1.0f);
+    cd_model_free(&m);
+}
+
 /* cd_evaluate through the CPU replica: hits and the confusion matrix of rows whose labels are half right
  * by construction, in eval batches of max_batch 4 (4, 4, 2). */
 static void test_evaluate_counts_hits_and_confusion(void **state)
@@ -295,6 +346,8 @@ int main(void)
         cmocka_unit_test(test_fixed_backward_names_the_bad_sample),
         cmocka_unit_test(test_predict_in_batches_matches_one_at_a_time),
         cmocka_unit_test(test_evaluate_counts_hits_and_confusion),
+        cmocka_unit_test(test_predict_in_passes_keeps_every_logit),
+        cmocka_unit_test(test_in_place_layers_leave_the_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

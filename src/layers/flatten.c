@@ -1,4 +1,5 @@
-/* flatten: NCHW is already contiguous per sample, so this only changes the shape ([c*h*w,1,1]). */
+/* flatten: NCHW is already contiguous per sample, so this only changes the shape ([c*h*w,1,1]); in place
+ * (the model's buffers alias) it copies nothing. */
 #include "layer_types.h"
 
 #include <stddef.h>
@@ -20,12 +21,12 @@ static size_t flatten_workspace(const cd_layer *l, const cd_kernels *k, int n)
 
 static void flatten_forward(const cd_layer *l, const cd_layer_io *io)
 {
-    memcpy(io->y, io->x, sizeof(float) * (size_t)io->n * cd_shape_size(l->in));
+    if (io->y != io->x) memcpy(io->y, io->x, sizeof(float) * (size_t)io->n * cd_shape_size(l->in));
 }
 
 static void flatten_backward(const cd_layer *l, const cd_layer_io *io)
 {
-    if (io->dx) memcpy(io->dx, io->dy, sizeof(float) * (size_t)io->n * cd_shape_size(l->in));
+    if (io->dx && io->dx != io->dy) memcpy(io->dx, io->dy, sizeof(float) * (size_t)io->n * cd_shape_size(l->in));
 }
 
 const cd_layer_ops *cd_layer_ops_flatten(void)

@@ -8,24 +8,6 @@
 
 #include "cnn_ddp/replica.h"
 
-/* Samples per forward/backward pass: the largest power of two whose activations (the input and
- * every layer's output, floats) fit PASS_ACTIVATIONS, between 4 and the model's batch. The sums are
- * per sample, so this changes no bit, only what stays in cache (1 MiB of floats: this machine's L2).
- * CPU ms (perf stat task-clock) of 150 steps with start-up and evaluation, median of 5 rounds
- * alternating the pass sizes on an idle machine: exercise (50k floats a sample; the rule gives 4)
- * 4: 3391, 8: 3386, 16: 3473, 32: 3575; seed (11k; the rule gives 16) 4: 959, 8: 936, 16: 925,
- * 32: 946. The build before per-sample sums (chunks of 8): exercise 3377, seed 943. */
-enum { PASS_ACTIVATIONS = 1 << 18, PASS_MIN = 4 };
-
-static int pass_samples(const cd_model *m)
-{
-    size_t per = cd_shape_size(m->input);
-    for (int i = 0; i < m->n_layers; i++) per += cd_shape_size(m->layers[i].out);
-    int pass = PASS_MIN;
-    while (pass * 2 <= m->max_batch && (size_t)pass * 2 * per <= PASS_ACTIVATIONS) pass *= 2;
-    return pass < m->max_batch ? pass : m->max_batch;
-}
-
 typedef struct cpu_replica {
     cd_replica base;
     cd_model *model;
@@ -45,7 +27,7 @@ static cd_status cpu_begin_step(cd_replica *r, cd_error *err)
     return CD_OK;
 }
 
-/* n_chunks chunks (up to pass_samples() samples) in one batched forward and backward pass: the
+/* n_chunks chunks (up to cd_model_pass_samples() samples) in one batched forward and backward pass: the
  * backward pass adds each sample's gradient in fixed point, so the batching changes no bits. */
 static cd_status cpu_chunks(cd_replica *r, int first_chunk, int n_chunks, float scale, int64_t poison, cd_error *err)
 {
@@ -174,7 +156,7 @@ cd_status cd_replica_cpu(cd_model *model, int chunk, cd_replica **out, cd_error 
     snprintf(r->name, sizeof r->name, "cpu, %s kernels", model->kernels->name);
     r->n_params = model->arena.count;
     r->chunk = chunk;
-    const int pass = pass_samples(model);
+    const int pass = cd_model_pass_samples(model);
     r->max_chunks = pass / chunk > 0 ? pass / chunk : 1;
     r->max_batch = model->max_batch;
     r->impl = c;

@@ -78,7 +78,12 @@ double cd_model_loss_backward(cd_model *model, const uint8_t *labels, int n, flo
 cd_status cd_model_loss_backward_fixed(cd_model *model, const uint8_t *labels, int n, float scale, int64_t *acc,
                                        int64_t *loss_fx, int *correct, cd_error *err);
 
-/* Forward only over n samples at x (any n: in batches of max_batch); pred[i] = the class of sample i's
+/* Samples per forward/backward pass that keep a pass's activations in cache (4 .. max_batch): the
+ * CPU replica's training passes. No result depends on it. */
+int cd_model_pass_samples(const cd_model *model);
+
+/* Forward only over n samples at x (any n: in batches of max_batch, each in passes that stay in
+ * cache); pred[i] = the class of sample i's
  * first maximal logit. */
 void cd_model_predict(cd_model *model, const float *x, int n, int32_t *pred);
 
