@@ -268,7 +268,7 @@ note "results and logs in $out (R=$reps, steps=${steps:-1 epoch})"
 peak=NA
 if [[ -n $fma ]]; then
     # The best of R, not the median: other load can only lower a peak measurement.
-    peak=$(for (( r = 1; r <= reps; r++ )); do "$fma" | sed -n 's/.*gflops=//p'; done | sort -g | tail -n 1)
+    peak=$(for (( r = 1; r <= reps; r++ )); do "$fma" | sed -n 's/.* gflops=\([0-9.]*\).*/\1/p'; done | sort -g | tail -n 1)
     note "fma_peak: $peak GFLOP/s per core ($("$fma" | sed 's/^fma_peak //; s/ gflops.*//'))"
 fi
 
