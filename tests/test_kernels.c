@@ -570,6 +570,10 @@ static void test_simd_conv_forward_is_the_fma_chain(void **state)
             conv_shape(2, 2, 20, 20, 6, 5, 1, 0),   conv_shape(2, 3, 16, 16, 9, 3, 1, 1),
             conv_shape(1, 2, 35, 36, 5, 5, 1, 0),   conv_shape(2, 1, 28, 28, 3, 5, 1, 0),
             conv_shape(2, 3, 13, 16, 7, 3, 1, 1),   conv_shape(1, 4, 52, 52, 13, 5, 1, 0),
+            /* ragged rows (padded): a whole vector and a ragged one per row, blocks across rows,
+             * row counts and c_out off the block sizes, k5 p2 */
+            conv_shape(2, 2, 13, 13, 6, 3, 1, 1),   conv_shape(3, 2, 15, 15, 5, 5, 1, 2),
+            conv_shape(2, 5, 7, 7, 9, 3, 1, 1),
         };
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
             const cd_conv_shape *s = &shapes[i];
@@ -802,12 +806,13 @@ static void test_conv_plan_takes_every_path(void **state)
 {
     (void)state;
     const cd_conv_shape shapes[] = {
-        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* direct / col2im / rows-wgrad */
+        conv_shape(3, 1, 28, 28, 10, 5, 1, 0),  /* rows (8 lanes), direct (16) / col2im / rows-wgrad */
         conv_shape(3, 10, 12, 12, 20, 5, 1, 0), /* rows (8 lanes), im2col (16) / col2im / rows-wgrad */
         conv_shape(3, 2, 20, 20, 6, 5, 1, 0),   /* rows / col2im / rows-wgrad */
         conv_shape(3, 3, 16, 16, 9, 3, 1, 1),   /* rows (padded) / as-conv / rows-wgrad */
-        conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* direct / as-conv / rows-wgrad */
-        conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* im2col / col2im / rows-wgrad */
+        conv_shape(3, 16, 14, 14, 32, 3, 1, 1), /* rows (ragged rows, padded) / as-conv / rows-wgrad */
+        conv_shape(3, 32, 7, 7, 64, 3, 1, 1),   /* rows (8 lanes), im2col (16) / col2im / rows-wgrad */
+        conv_shape(3, 2, 14, 14, 8, 3, 1, 0),   /* direct (ragged rows, no padding) / col2im / rows-wgrad */
         conv_shape(3, 5, 6, 6, 7, 1, 1, 0),     /* pointwise / pointwise / pointwise */
         conv_shape(3, 3, 11, 9, 32, 3, 2, 1),   /* im2col / col2im / im2col-wgrad */
     };

@@ -22,7 +22,8 @@ static size_t conv_work_data(const cd_conv_shape *s, cd_conv_path path)
     return round16(K * ld) + round16((size_t)s->c_out * ld) + (img > img_r ? img : img_r) + VL;
 }
 
-/* The plan takes this only where the transposed shape's forward is direct (plan_data_as_conv). */
+/* The plan takes this only where the transposed shape's forward is rows or direct (plan_data_as_conv);
+ * the workspace is direct's, which covers rows' padded image. */
 static void conv_data_as_conv(const cd_conv_shape *s, const float *dy, const float *w, float *dx, float *work)
 {
     /* wt[ci][co][kh][kw] = w[co][ci][k-1-kh][k-1-kw] */
@@ -33,7 +34,11 @@ static void conv_data_as_conv(const cd_conv_shape *s, const float *dy, const flo
         for (int ci = 0; ci < s->c_in; ci++)
             for (int j = 0; j < kk; j++)
                 wt[((size_t)ci * s->c_out + co) * kk + j] = w[((size_t)co * s->c_in + ci) * kk + kk - 1 - j];
-    conv_forward_wide(&t, dy, wt, NULL, dx, work + round16((size_t)s->c_in * s->c_out * kk));
+    float *rest = work + round16((size_t)s->c_in * s->c_out * kk);
+    if (plan_forward_rows(&t))
+        conv_forward_rows(&t, dy, wt, NULL, dx, rest);
+    else
+        conv_forward_wide(&t, dy, wt, NULL, dx, rest);
 }
 
 static void conv_data_pointwise(const cd_conv_shape *s, const float *dy, const float *w, float *dx)

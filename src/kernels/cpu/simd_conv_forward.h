@@ -53,10 +53,13 @@ static void conv_forward_wide(const cd_conv_shape *s, const float *x, const floa
     }
 }
 
-/* Output rows of whole vectors (plan_forward_rows): y's vector (oh, v) is image row oh at column v*VL
- * shifted by koff[k], read in place; the register blocks take ROWS_NR vectors, whole rows apart when a
- * row is one vector, else within a row. Each output is the chain bias, fma over k in order with the
- * operands of the im2col path, so the bits are that path's. */
+/* Output rows as vectors (plan_forward_rows): y's vector (oh, v) is image row oh at column v*VL
+ * shifted by koff[k], read in place (the padded copy, or x itself when the rows are whole vectors).
+ * The plane's vectors in y's order, row after row, go ROWS_NR at a time through the register block,
+ * which may span rows (14-wide rows are a whole vector and a ragged one). A ragged vector's lanes
+ * past the row are junk stored whole into the start of the next row, which a later store
+ * overwrites; only the plane's last vector is a masked store. Each output is the chain bias, fma
+ * over k in order with the operands of the im2col path, so the bits are that path's. */
 /* The rows path's register block: 4 channels by 3 vectors (12 accumulators). AVX2, n 8: seed conv1
  * (rows of 3 vectors) 32 -> 28 us against the bcast GEMM's 6 x 2 blocks, conv2 (rows of one vector)
  * 52 us either way. */
@@ -67,8 +70,10 @@ static void conv_forward_rows(const cd_conv_shape *s, const float *x, const floa
                               float *work)
 {
     const conv_geom g = conv_geometry(s);
-    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out, vpr = s->w_out / VL;
+    const int K = s->c_in * s->k_h * s->k_w, P = s->h_out * s->w_out;
+    const int vpr = (s->w_out + VL - 1) / VL, nv = s->h_out * vpr, ragged = s->w_out % VL;
     const size_t xs = (size_t)s->c_in * s->h_in * s->w_in, ys = (size_t)s->c_out * P;
+    const vm mask = v_mask(ragged ? ragged : VL);
     int koff[WIDE_KMAX];
     conv_koff(s, &g, koff);
     float *xpad = work;
@@ -81,24 +86,19 @@ static void conv_forward_rows(const cd_conv_shape *s, const float *x, const floa
             img = xpad;
         }
         float *yn = y + n * ys;
-        if (vpr == 1) {
-            for (int oh = 0; oh < s->h_out; oh += ROWS_NR) {
-                const int nr = imin(ROWS_NR, s->h_out - oh);
-                for (int i0 = 0; i0 < M; i0 += mr_even)
-                    bc_rows_block(imin(mr_even, M - i0), nr, K, w + (size_t)i0 * K, K, 1, img + (size_t)oh * g.W, g.W,
-                                  koff, yn + (size_t)i0 * P + (size_t)oh * VL, P, b ? b + i0 : NULL);
+        int oh = 0, v = 0; /* the next vector's row and column vector: counted, not divided */
+        for (int t0 = 0; t0 < nv; t0 += ROWS_NR) {
+            const int nr = imin(ROWS_NR, nv - t0), last = ragged && t0 + nr == nv;
+            ptrdiff_t boff[ROWS_NR], coff[ROWS_NR];
+            for (int j = 0; j < nr; j++) {
+                boff[j] = (ptrdiff_t)oh * g.W + v * VL;
+                coff[j] = (ptrdiff_t)oh * s->w_out + v * VL;
+                if (++v == vpr) v = 0, oh++;
             }
-            continue;
+            for (int i0 = 0; i0 < M; i0 += mr_even)
+                rows_block(imin(mr_even, M - i0), nr, last, mask, K, w + (size_t)i0 * K, K, img, koff, boff,
+                           yn + (size_t)i0 * P, P, coff, b ? b + i0 : NULL);
         }
-        for (int oh = 0; oh < s->h_out; oh++)
-            for (int v0 = 0; v0 < vpr; v0 += ROWS_NR) {
-                const int nr = imin(ROWS_NR, vpr - v0);
-                for (int i0 = 0; i0 < M; i0 += mr_even)
-                    bc_rows_block(imin(mr_even, M - i0), nr, K, w + (size_t)i0 * K, K, 1,
-                                  img + (size_t)oh * g.W + (size_t)v0 * VL, VL, koff,
-                                  yn + (size_t)i0 * P + (size_t)oh * s->w_out + (size_t)v0 * VL, P,
-                                  b ? b + i0 : NULL);
-            }
     }
 }
 

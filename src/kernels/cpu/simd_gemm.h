@@ -26,11 +26,9 @@ CD_AI void mk_bcast(const int mr, const int nr, const int masked, const int use_
     for (int k = 0; k < K; k++) {
         const float *bk = use_off ? b + koff[k] : b + (ptrdiff_t)k * ldb;
         const float *ak = a + (ptrdiff_t)k * acs;
-        /* use_off 2: the vectors of B's row ldb apart (output rows of one vector read in place) */
-        const ptrdiff_t vs = use_off == 2 ? ldb : VL;
         vf bv[4];
         CD_UNROLL for (int j = 0; j < nr; j++)
-            bv[j] = (masked && j == nr - 1) ? v_loadm(bk + j * vs, mask) : v_load(bk + j * vs);
+            bv[j] = (masked && j == nr - 1) ? v_loadm(bk + j * VL, mask) : v_load(bk + j * VL);
         CD_UNROLL for (int i = 0; i < mr; i++) {
             vf av = v_set1(ak[i * ars]);
             CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = v_fma(av, bv[j], acc[i][j]);
@@ -54,12 +52,6 @@ CD_AI void mk_bcast(const int mr, const int nr, const int masked, const int use_
     BC_CASE(MR, 1, 0) BC_CASE(MR, 2, 0) BC_CASE(MR, 3, 0) BC_CASE(MR, 4, 0) BC_CASE(MR, 1, 1)          \
     BC_CASE(MR, 1, 2)
 
-#define BC_ROWS_CASE(MR)                                                                           \
-    case 1024 + (MR) * 8 + 1: mk_bcast(MR, 1, 0, 2, BC_ARGS); break;                                 \
-    case 1024 + (MR) * 8 + 2: mk_bcast(MR, 2, 0, 2, BC_ARGS); break;                                 \
-    case 1024 + (MR) * 8 + 3: mk_bcast(MR, 3, 0, 2, BC_ARGS); break;                                 \
-    case 1024 + (MR) * 8 + 4: mk_bcast(MR, 4, 0, 2, BC_ARGS); break;
-
 /* One register block with constant sizes (the switch turns run-time sizes into instantiations). */
 static void bc_block(int mr, int nr, int masked, vm mask, int K, const float *a, ptrdiff_t ars,
                      ptrdiff_t acs, const float *b, ptrdiff_t ldb, const int *koff, float *c, ptrdiff_t ldc,
@@ -72,15 +64,58 @@ static void bc_block(int mr, int nr, int masked, vm mask, int K, const float *a,
     }
 }
 
-/* The same block with B's vectors vs floats apart (koff given, no masks): rows_block. */
-static void bc_rows_block(int mr, int nr, int K, const float *a, ptrdiff_t ars, ptrdiff_t acs, const float *b,
-                          ptrdiff_t vs, const int *koff, float *c, ptrdiff_t ldc, const float *bias)
+#define ROWS_MR_MAX 4
+#define ROWS_NR_MAX 3
+
+/* The rows block: C vector j of row i at c + i*ldc + coff[j] = bias_i + sum_k A(i,k) * (the VL floats
+ * at b + koff[k] + boff[j]): output vectors anywhere in a plane, each read in place from shifted
+ * image rows. Every lane is the bcast chain (bias, fma over k in order), hence the same bits. The
+ * last vector's store is masked when mask_last (a plane's ragged end); the others are stored whole,
+ * in j order, so a ragged vector's spill lands where a later store writes. */
+CD_AI void mk_rows(const int mr, const int nr, const int mask_last, vm mask, int K, const float *a, ptrdiff_t ars,
+                   const float *b, const int *koff, const ptrdiff_t *boff, float *c, ptrdiff_t ldc,
+                   const ptrdiff_t *coff, const float *bias)
 {
-    const vm mask = v_mask(1);
-    const ptrdiff_t ldb = vs;
-    switch (1024 + mr * 8 + nr) {
-        BC_ROWS_CASE(1) BC_ROWS_CASE(2) BC_ROWS_CASE(3) BC_ROWS_CASE(4) BC_ROWS_CASE(5) BC_ROWS_CASE(6)
-        BC_ROWS_CASE(7) BC_ROWS_CASE(8)
+    vf acc[ROWS_MR_MAX][ROWS_NR_MAX];
+    const ptrdiff_t b0 = boff[0], b1 = nr > 1 ? boff[1] : 0, b2 = nr > 2 ? boff[2] : 0;
+    CD_UNROLL for (int i = 0; i < mr; i++) {
+        vf init = bias ? v_set1(bias[i]) : v_zero();
+        CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = init;
+    }
+    for (int k = 0; k < K; k++) {
+        const float *bk = b + koff[k];
+        const float *ak = a + k;
+        vf bv[ROWS_NR_MAX];
+        bv[0] = v_load(bk + b0);
+        if (nr > 1) bv[1] = v_load(bk + b1);
+        if (nr > 2) bv[2] = v_load(bk + b2);
+        CD_UNROLL for (int i = 0; i < mr; i++) {
+            vf av = v_set1(ak[i * ars]);
+            CD_UNROLL for (int j = 0; j < nr; j++) acc[i][j] = v_fma(av, bv[j], acc[i][j]);
+        }
+    }
+    CD_UNROLL for (int i = 0; i < mr; i++)
+        CD_UNROLL for (int j = 0; j < nr; j++) {
+            float *ci = c + i * ldc + coff[j];
+            if (mask_last && j == nr - 1)
+                v_storem(ci, mask, acc[i][j]);
+            else
+                v_store(ci, acc[i][j]);
+        }
+}
+
+#define ROWS_ARGS mask, K, a, ars, b, koff, boff, c, ldc, coff, bias
+#define ROWS_CASE(MR, NR)                                                                          \
+    case (MR) * 8 + (NR): mk_rows(MR, NR, 0, ROWS_ARGS); break;                                      \
+    case 64 + (MR) * 8 + (NR): mk_rows(MR, NR, 1, ROWS_ARGS); break;
+#define ROWS_CASE_ROW(MR) ROWS_CASE(MR, 1) ROWS_CASE(MR, 2) ROWS_CASE(MR, 3)
+
+static void rows_block(int mr, int nr, int mask_last, vm mask, int K, const float *a, ptrdiff_t ars, const float *b,
+                       const int *koff, const ptrdiff_t *boff, float *c, ptrdiff_t ldc, const ptrdiff_t *coff,
+                       const float *bias)
+{
+    switch (mask_last * 64 + mr * 8 + nr) {
+        ROWS_CASE_ROW(1) ROWS_CASE_ROW(2) ROWS_CASE_ROW(3) ROWS_CASE_ROW(4)
     default: break;
     }
 }
