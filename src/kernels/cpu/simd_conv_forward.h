@@ -78,7 +78,9 @@ static void conv_forward_rows(const cd_conv_shape *s, const float *x, const floa
     conv_koff(s, &g, koff);
     float *xpad = work;
     if (s->pad) zero_floats(xpad, g.plane);
-    const int M = s->c_out, mr_even = (M + (M + ROWS_MR - 1) / ROWS_MR - 1) / ((M + ROWS_MR - 1) / ROWS_MR);
+    /* channel blocks of even sizes, differing by one at most (10 channels: 4+3+3, not 4+4+2, whose
+     * 6-accumulator block waits on FMA latency) */
+    const int M = s->c_out, nblk = (M + ROWS_MR - 1) / ROWS_MR, mr_lo = M / nblk, big = M % nblk;
     for (int n = 0; n < s->n; n++) {
         const float *img = x + n * xs;
         if (s->pad) {
@@ -95,8 +97,8 @@ static void conv_forward_rows(const cd_conv_shape *s, const float *x, const floa
                 coff[j] = (ptrdiff_t)oh * s->w_out + v * VL;
                 if (++v == vpr) v = 0, oh++;
             }
-            for (int i0 = 0; i0 < M; i0 += mr_even)
-                rows_block(imin(mr_even, M - i0), nr, last, mask, K, w + (size_t)i0 * K, K, img, koff, boff,
+            for (int bi = 0, i0 = 0; bi < nblk; i0 += mr_lo + (bi < big), bi++)
+                rows_block(mr_lo + (bi < big), nr, last, mask, K, w + (size_t)i0 * K, K, img, koff, boff,
                            yn + (size_t)i0 * P, P, coff, b ? b + i0 : NULL);
         }
     }
