@@ -81,6 +81,9 @@ static void conv_forward_rows(const cd_conv_shape *s, const float *x, const floa
     /* channel blocks of even sizes, differing by one at most (10 channels: 4+3+3, not 4+4+2, whose
      * 6-accumulator block waits on FMA latency) */
     const int M = s->c_out, nblk = (M + ROWS_MR - 1) / ROWS_MR, mr_lo = M / nblk, big = M % nblk;
+    /* vector groups of even sizes too (ex3's 7 vectors: 3+2+2, not 3+3+1, whose 4 accumulators wait
+     * on FMA latency: a 1-vector block costs as much as a 2-vector one) */
+    const int ngrp = (nv + ROWS_NR - 1) / ROWS_NR, vr_lo = nv / ngrp, vbig = nv % ngrp;
     for (int n = 0; n < s->n; n++) {
         const float *img = x + n * xs;
         if (s->pad) {
@@ -89,8 +92,8 @@ static void conv_forward_rows(const cd_conv_shape *s, const float *x, const floa
         }
         float *yn = y + n * ys;
         int oh = 0, v = 0; /* the next vector's row and column vector: counted, not divided */
-        for (int t0 = 0; t0 < nv; t0 += ROWS_NR) {
-            const int nr = imin(ROWS_NR, nv - t0), last = ragged && t0 + nr == nv;
+        for (int gi = 0, t0 = 0; gi < ngrp; t0 += vr_lo + (gi < vbig), gi++) {
+            const int nr = vr_lo + (gi < vbig), last = ragged && t0 + nr == nv;
             ptrdiff_t boff[ROWS_NR], coff[ROWS_NR];
             for (int j = 0; j < nr; j++) {
                 boff[j] = (ptrdiff_t)oh * g.W + v * VL;
