@@ -65,8 +65,8 @@ case $name in
 esac
 converter="${MNIST2H5:-$root/build/mnist2h5}"
 # Recorded with the checksums: bump "format" when the converter writes something new, so that files made
-# before are converted again.
-stamp="cnn_ddp datasets/prepare.sh $name, format 1"
+# before are converted again (format 2: chunks stored plain, not deflated).
+stamp="cnn_ddp datasets/prepare.sh $name, format 2"
 
 # Prints the path of NAME.gz or NAME in DIR; fails when neither is there.
 find_idx() {

@@ -130,8 +130,8 @@ static void check_converted(const char *h5, const char *split, int64_t n, int ro
     cd_data_free(&d);
 }
 
-/* The converter's output is uint8, chunked and deflate-compressed. */
-static void check_storage(const char *h5, const char *dataset)
+/* The converter's output is uint8 and chunked: no filter by default, deflate at `level` with --deflate. */
+static void check_storage(const char *h5, const char *dataset, unsigned want_level)
 {
     hid_t file = H5Fopen(h5, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(file >= 0);
@@ -141,18 +141,20 @@ static void check_storage(const char *h5, const char *dataset)
     assert_true(H5Tequal(type, H5T_STD_U8LE) > 0);
     hid_t dcpl = H5Dget_create_plist(ds);
     assert_int_equal(H5Pget_layout(dcpl), H5D_CHUNKED);
-    assert_int_equal(H5Pget_nfilters(dcpl), 1);
-    unsigned flags = 0, level = 0;
-    size_t nelmts = 1;
-    assert_int_equal(H5Pget_filter2(dcpl, 0, &flags, &nelmts, &level, 0, NULL, NULL), H5Z_FILTER_DEFLATE);
-    assert_int_equal(level, 4);
+    assert_int_equal(H5Pget_nfilters(dcpl), want_level ? 1 : 0);
+    if (want_level) {
+        unsigned flags = 0, level = 0;
+        size_t nelmts = 1;
+        assert_int_equal(H5Pget_filter2(dcpl, 0, &flags, &nelmts, &level, 0, NULL, NULL), H5Z_FILTER_DEFLATE);
+        assert_int_equal(level, want_level);
+    }
     H5Pclose(dcpl);
     H5Tclose(type);
     H5Dclose(ds);
     H5Fclose(file);
 }
 
-static void convert_good(fixture *f, int gzip)
+static void convert_good(fixture *f, int gzip, unsigned deflate)
 {
     /* 2500 train rows span three 1024-row pieces; 7x9 images catch swapped rows and columns. */
     char ti[512], tl[512], vi[512], vl[512], args[4096], out[4096];
@@ -160,21 +162,26 @@ static void convert_good(fixture *f, int gzip)
     save(f, "train-labels", make_labels(CD_IDX_MAGIC_LABELS, 2500, 2500), gzip, tl, sizeof tl);
     save(f, "test-images", make_images(CD_IDX_MAGIC_IMAGES, 300, 7, 9, 300), gzip, vi, sizeof vi);
     save(f, "test-labels", make_labels(CD_IDX_MAGIC_LABELS, 300, 300), gzip, vl, sizeof vl);
-    snprintf(args, sizeof args, "--images '%s' --labels '%s' --test-images '%s' --test-labels '%s' -o '%s'", ti,
-             tl, vi, vl, f->out);
+    char level[32] = "";
+    if (deflate) snprintf(level, sizeof level, "--deflate %u", deflate);
+    snprintf(args, sizeof args, "--images '%s' --labels '%s' --test-images '%s' --test-labels '%s' %s -o '%s'", ti,
+             tl, vi, vl, level, f->out);
     int rc = run_converter(args, out, sizeof out);
     if (rc != 0) fail_msg("mnist2h5 exited %d: %s", rc, out);
     check_converted(f->out, "train", 2500, 7, 9);
     check_converted(f->out, "test", 300, 7, 9);
-    check_storage(f->out, "/train/images");
-    check_storage(f->out, "/train/labels");
+    check_storage(f->out, "/train/images", deflate);
+    check_storage(f->out, "/train/labels", deflate);
+    check_storage(f->out, "/test/images", deflate);
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp", f->out);
     assert_false(exists(tmp));
 }
 
-static void test_convert_raw(void **state) { convert_good(*state, 0); }
-static void test_convert_gzip(void **state) { convert_good(*state, 1); }
+static void test_convert_raw(void **state) { convert_good(*state, 0, 0); }
+static void test_convert_gzip(void **state) { convert_good(*state, 1, 0); }
+/* Deflated chunks read back the same pixels; level 0 is the plain default. */
+static void test_convert_deflate(void **state) { convert_good(*state, 1, 6); }
 
 static void test_train_only(void **state)
 {
@@ -481,6 +488,10 @@ static void test_usage(void **state)
         {"--class-names a,,b", "--class-names: an empty name"},
         {"--class-names a,b,", "--class-names: an empty name"},
         {"--class-names a,b --classes 3", "--class-names: 2 names but --classes 3"},
+        {"--deflate 10", "--deflate 10: must be a level in [0, 9]"},
+        {"--deflate -1", "--deflate -1: must be a level in [0, 9]"},
+        {"--deflate fast", "--deflate fast: must be a level"},
+        {"--deflate", "--deflate: needs a value"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(args, sizeof args, "--images a --labels b -o '%s' %s", f->out, bad[i][0]);
@@ -567,6 +578,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_convert_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_convert_gzip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_convert_deflate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_bad_magic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_count_mismatch, setup, teardown),

@@ -24,7 +24,7 @@ with h5py.File(src, "r") as f:
         with open(f"{out}/{prefix}-labels", "wb") as o:
             o.write(struct.pack(">II", 0x801, n) + lab.astype("u1").tobytes())
 EOF
-"$CD_BIN/mnist2h5" --images "$WORK/train-images" --labels "$WORK/train-labels" \
+"$CD_BIN/mnist2h5" --deflate 4 --images "$WORK/train-images" --labels "$WORK/train-labels" \
   --test-images "$WORK/test-images" --test-labels "$WORK/test-labels" -o "$WORK/small.h5" >/dev/null
 # Both kinds of file the project writes use the checksummed 1.10 format: superblock version 3.
 for f in small.h5; do
