@@ -57,11 +57,31 @@ static void test_accepted(void **state)
     assert_int_equal(check(junk, 1, msg), CD_OK);
 }
 
+/* One node under mpirun: ob1, unless a PML was chosen; several nodes or another launcher: no choice. */
+static void test_one_node_pml(void **state)
+{
+    (void)state;
+    char *one_node[] = {"OMPI_COMM_WORLD_SIZE=4", "OMPI_COMM_WORLD_LOCAL_SIZE=4", NULL};
+    assert_string_equal(cd_comm_one_node_pml(one_node), "ob1");
+    char *chosen[] = {"OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_LOCAL_SIZE=2", "OMPI_MCA_pml=ucx", NULL};
+    assert_null(cd_comm_one_node_pml(chosen));
+    char *excluded[] = {"OMPI_MCA_pml=^cm", "OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_LOCAL_SIZE=2", NULL};
+    assert_null(cd_comm_one_node_pml(excluded));
+    char *two_nodes[] = {"OMPI_COMM_WORLD_SIZE=8", "OMPI_COMM_WORLD_LOCAL_SIZE=4", NULL};
+    assert_null(cd_comm_one_node_pml(two_nodes));
+    char *srun[] = {"SLURM_STEP_NUM_TASKS=2", "PMIX_RANK=0", NULL};
+    assert_null(cd_comm_one_node_pml(srun));
+    char *no_local[] = {"OMPI_COMM_WORLD_SIZE=2", NULL};
+    assert_null(cd_comm_one_node_pml(no_local));
+    assert_null(cd_comm_one_node_pml(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_accepted),
+        cmocka_unit_test(test_one_node_pml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

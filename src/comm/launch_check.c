@@ -30,6 +30,14 @@ static const char *env_value(char *const *envp, const char *name)
     return NULL;
 }
 
+const char *cd_comm_one_node_pml(char *const *envp)
+{
+    const char *world = env_value(envp, "OMPI_COMM_WORLD_SIZE"), *local = env_value(envp, "OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (!world || !*world || !local || strcmp(world, local) != 0) return NULL; /* not mpirun, or several nodes */
+    if (env_value(envp, "OMPI_MCA_pml")) return NULL; /* the user's choice (mpirun --mca pml X sets it) */
+    return "ob1";
+}
+
 cd_status cd_comm_check_world(char *const *envp, int world_size, cd_error *err)
 {
     for (size_t i = 0; i < sizeof launchers / sizeof launchers[0]; i++) {

@@ -47,7 +47,14 @@ void cd_comm_self(cd_comm *c);
 /* CD_E_USAGE when the launcher's environment (envp: NAME=VALUE strings, NULL-terminated) counts more
  * than one process but MPI reported `world_size` 1: the message names the variable and the likely fix. */
 cd_status cd_comm_check_world(char *const *envp, int world_size, cd_error *err);
-/* Calls MPI_Init; CD_E_COMM if that fails or MPI support was not compiled in. */
+/* "ob1" when Open MPI's mpirun put every rank on this node (OMPI_COMM_WORLD_SIZE equal to
+ * OMPI_COMM_WORLD_LOCAL_SIZE in envp) and no PML was chosen (no OMPI_MCA_pml); else NULL. Open MPI's
+ * default selection first initialises the cm PML's fabric MTLs (psm, psm2, ofi), which probe for their
+ * hardware: 0.2 s of every start on a node without it. ob1 carries one node's traffic through shared
+ * memory. Across nodes the PML stays the site's (UCX, say). */
+const char *cd_comm_one_node_pml(char *const *envp);
+/* Calls MPI_Init (with cd_comm_one_node_pml's choice put in the environment first); CD_E_COMM if that
+ * fails or MPI support was not compiled in. */
 cd_status cd_comm_mpi(int *argc, char ***argv, cd_comm *c, cd_error *err);
 
 /* In the CUDA backend library (libcnn_ddp_cuda.so, see backend.h), not this module's static library.
